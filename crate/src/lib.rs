@@ -1,0 +1,22 @@
+//! Shoal core: the sans-IO engine behind a peer-assisted HLS/DASH delivery plugin.
+//!
+//! The host (the TypeScript shim in a browser, the swarm harness or the simulator natively)
+//! feeds [`Input`]s with the current time, drains [`Output`]s, and calls
+//! [`Engine::handle_timeout`] at [`Engine::poll_timeout`]. Nothing here reads a clock,
+//! draws entropy or touches a socket.
+#![forbid(unsafe_code)]
+
+pub mod engine;
+pub mod integrity;
+pub mod peers;
+pub mod scheduler;
+pub mod stats;
+pub mod store;
+pub mod types;
+pub mod wire;
+
+#[cfg(all(feature = "wasm", target_arch = "wasm32"))]
+pub mod wasm;
+
+pub use engine::Engine;
+pub use types::*;

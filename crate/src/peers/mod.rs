@@ -1,0 +1,1 @@
+//! Peer sessions, measurements, scoring, upload slots and bans.

@@ -1,0 +1,1 @@
+//! Which segment, from which source, when.

@@ -1,0 +1,1 @@
+//! Offload accounting and per-segment timings (engine helper).

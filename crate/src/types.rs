@@ -1,0 +1,487 @@
+//! The engine's vocabulary: time, identifiers, configuration, inputs and outputs.
+//!
+//! Invariants:
+//! - Everything here is plain data: no clocks, no I/O, no JS types. The same values cross
+//!   the wasm boundary as camelCase JS objects (serde, `type` tag) and drive the native
+//!   swarm harness and simulator.
+//! - Ids that the host allocates (`ConnId`, `RequestId`) are echoed back unchanged; ids the
+//!   engine allocates (`HttpId`) are echoed back by the host in `Http*` inputs.
+//! - Byte ranges are half-open: `start..end`, `end` exclusive (hls.js convention).
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::fmt;
+use std::ops::{Add, Sub};
+use std::time::Duration;
+
+/// A point in time, in milliseconds since an origin chosen by the host.
+/// The engine never reads a clock: every entry point takes `now`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Instant(pub u64);
+
+impl Instant {
+    pub const fn from_millis(ms: u64) -> Self {
+        Instant(ms)
+    }
+    pub const fn as_millis(self) -> u64 {
+        self.0
+    }
+    /// Time elapsed from `earlier` to `self`, zero if `earlier` is later.
+    pub fn saturating_since(self, earlier: Instant) -> Duration {
+        Duration::from_millis(self.0.saturating_sub(earlier.0))
+    }
+}
+
+impl Add<Duration> for Instant {
+    type Output = Instant;
+    fn add(self, d: Duration) -> Instant {
+        Instant(self.0.saturating_add(d.as_millis().min(u64::MAX as u128) as u64))
+    }
+}
+
+impl Sub<Duration> for Instant {
+    type Output = Instant;
+    fn sub(self, d: Duration) -> Instant {
+        Instant(self.0.saturating_sub(d.as_millis().min(u64::MAX as u128) as u64))
+    }
+}
+
+macro_rules! hex20 {
+    ($name:ident, $doc:literal) => {
+        #[doc = $doc]
+        #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+        pub struct $name(pub [u8; 20]);
+
+        impl $name {
+            pub fn to_hex(&self) -> String {
+                hex::encode(self.0)
+            }
+            /// Parses 40 hex digits. `None` on any other input.
+            pub fn from_hex(s: &str) -> Option<Self> {
+                let mut out = [0u8; 20];
+                hex::decode_to_slice(s, &mut out).ok()?;
+                Some($name(out))
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}({})", stringify!($name), &self.to_hex()[..8])
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(&self.to_hex())
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = String::deserialize(d)?;
+                $name::from_hex(&s)
+                    .ok_or_else(|| serde::de::Error::custom(concat!("expected 40 hex digits for ", stringify!($name))))
+            }
+        }
+    };
+}
+
+hex20!(
+    SwarmId,
+    "One swarm per stream rendition. 20 bytes so it can be used as a WebTorrent `info_hash`.\n\
+     Serialized as 40 lowercase hex digits."
+);
+hex20!(PeerId, "A viewer's id in a swarm (the tracker's `peer_id`). Serialized as 40 hex digits.");
+
+impl SwarmId {
+    /// Derives the swarm id every viewer computes identically for the same rendition:
+    /// the first 20 bytes of SHA-256("shoal-swarm-v1" 0x00 stream_key 0x00 rendition_key).
+    ///
+    /// `stream_key` identifies the stream (the app's configured swarm name, or the master
+    /// playlist / MPD URL without query string); `rendition_key` identifies the rendition
+    /// inside it (HLS: the media playlist URL without query string, or "level:<bitrate>:<codecs>";
+    /// DASH: the representation id and its period).
+    pub fn derive(stream_key: &str, rendition_key: &str) -> SwarmId {
+        let mut h = Sha256::new();
+        h.update(b"shoal-swarm-v1\0");
+        h.update(stream_key.as_bytes());
+        h.update([0u8]);
+        h.update(rendition_key.as_bytes());
+        let digest = h.finalize();
+        let mut out = [0u8; 20];
+        out.copy_from_slice(&digest[..20]);
+        SwarmId(out)
+    }
+}
+
+/// Position of a segment in its swarm. HLS: the media sequence number (`frag.sn`, which
+/// already includes `EXT-X-MEDIA-SEQUENCE`). DASH: `$Number$`, or for `$Time$` /
+/// SegmentTimeline the segment's start time in the representation's timescale.
+pub type Seq = u64;
+
+/// Globally unique segment identity: the swarm (rendition) and the sequence inside it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct SegmentKey {
+    pub swarm: SwarmId,
+    pub seq: Seq,
+}
+
+/// A peer connection, allocated by the host (one per RTCPeerConnection attempt).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ConnId(pub u32);
+
+/// A player's segment request, allocated by the host.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct RequestId(pub u32);
+
+/// An HTTP transfer, allocated by the engine in `Output::StartHttp`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct HttpId(pub u32);
+
+/// Half-open byte range `start..end` of a resource (e.g. `EXT-X-BYTERANGE`, DASH SegmentBase).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ByteRange {
+    pub start: u64,
+    pub end: u64,
+}
+
+impl ByteRange {
+    pub fn len(&self) -> u64 {
+        self.end.saturating_sub(self.start)
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Container format of a rendition's media segments, used by structural checks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Container {
+    /// MPEG-2 transport stream: 188-byte packets starting with 0x47.
+    Ts,
+    /// Fragmented MP4 / CMAF: a sequence of ISO-BMFF boxes.
+    Fmp4,
+    #[default]
+    Unknown,
+}
+
+/// One media segment as listed by the playlist / MPD.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SegmentInfo {
+    pub seq: Seq,
+    /// Presentation start, in ms on the player's timeline (the same clock as `Playhead`).
+    pub start_ms: u64,
+    pub duration_ms: u32,
+    /// Absolute URL the CDN serves it at.
+    pub url: String,
+    #[serde(default)]
+    pub range: Option<ByteRange>,
+}
+
+/// Engine configuration. Every field has a default; JS passes a partial camelCase object.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Config {
+    /// Master switch. When false the engine never announces, never connects, never uploads:
+    /// every request goes over HTTP.
+    pub p2p_enabled: bool,
+    /// Maximum connected peers per swarm.
+    pub max_peers: usize,
+    /// Segments starting less than this far ahead of the playhead are urgent: they come
+    /// over HTTP unless a peer is already delivering them fast enough to finish in time.
+    pub urgent_window_ms: u64,
+    /// How far ahead of the playhead the engine fetches segments from peers
+    /// (the buffer target). Bounded so a viewer never downloads much more than the player would.
+    pub prefetch_window_ms: u64,
+    /// Concurrent HTTP transfers.
+    pub max_http: usize,
+    /// Concurrent P2P segment downloads.
+    pub max_p2p: usize,
+    /// A peer that sends no bytes for this long on an active request is abandoned.
+    pub peer_stall_timeout_ms: u64,
+    /// Live-edge coordination: a viewer waits a random delay in `[0, live_edge_delay_max_ms]`,
+    /// shortened when its buffer is low, before fetching a new segment over HTTP, and takes it
+    /// from a peer if one announces it first.
+    pub live_edge_delay_max_ms: u64,
+    /// Byte budget of the segment cache.
+    pub cache_bytes: u64,
+    /// Peers we serve at the same time.
+    pub upload_slots: usize,
+    /// Upload byte-rate budget in bytes/s. 0 = never upload.
+    pub upload_bytes_per_sec: u64,
+    /// Strikes (timeouts, absent lies, protocol errors) before a peer is banned.
+    /// Corrupted data bans at once.
+    pub strikes_to_ban: u32,
+    /// Re-announce to the tracker this often while the swarm has room for more peers.
+    pub announce_interval_ms: u64,
+    /// Peers requested per announce.
+    pub announce_numwant: u32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            p2p_enabled: true,
+            max_peers: 12,
+            urgent_window_ms: 3_000,
+            prefetch_window_ms: 30_000,
+            max_http: 2,
+            max_p2p: 4,
+            peer_stall_timeout_ms: 1_500,
+            live_edge_delay_max_ms: 2_000,
+            cache_bytes: 128 * 1024 * 1024,
+            upload_slots: 6,
+            upload_bytes_per_sec: 12_500_000,
+            strikes_to_ban: 3,
+            announce_interval_ms: 20_000,
+            announce_numwant: 10,
+        }
+    }
+}
+
+/// Facts the host reports to the engine.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "camelCase", rename_all_fields = "camelCase")]
+pub enum Input {
+    /// A rendition's playlist was loaded or refreshed. Creates the swarm on first sight
+    /// (the engine then emits `Announce`). For live streams, segments no longer listed
+    /// slide out of the window.
+    Playlist {
+        swarm: SwarmId,
+        live: bool,
+        #[serde(default)]
+        container: Container,
+        /// Nominal bitrate of the rendition in bits/s (0 if unknown).
+        #[serde(default)]
+        bitrate: u32,
+        segments: Vec<SegmentInfo>,
+    },
+    /// Where the player is: the swarm it is currently playing/loading, the playhead on the
+    /// playlist timeline, and how much is buffered ahead of it.
+    Playhead {
+        swarm: SwarmId,
+        position_ms: u64,
+        buffered_ahead_ms: u64,
+        #[serde(default = "default_rate")]
+        rate: f32,
+    },
+    /// The player asks for a segment. `url`/`range` repeat the playlist entry so a request
+    /// for a segment the engine has not seen in a playlist can still be served over HTTP.
+    SegmentRequested {
+        req: RequestId,
+        swarm: SwarmId,
+        seq: Seq,
+        url: String,
+        #[serde(default)]
+        range: Option<ByteRange>,
+    },
+    /// The player no longer wants the segment (seek, level switch, destroy).
+    SegmentAborted { req: RequestId },
+    /// The tracker introduced a peer on `conn`: `inbound` when the remote sent us an offer,
+    /// false when it answered one of ours. The engine answers with `ConnectPeer` or `ClosePeer`.
+    PeerCandidate {
+        conn: ConnId,
+        swarm: SwarmId,
+        peer: PeerId,
+        inbound: bool,
+    },
+    /// The data channel on `conn` is open.
+    PeerConnected { conn: ConnId },
+    /// One data-channel message from the peer.
+    PeerMessage {
+        conn: ConnId,
+        #[serde(with = "serde_bytes")]
+        data: Vec<u8>,
+    },
+    /// The connection is gone (closed, failed, timed out).
+    PeerClosed { conn: ConnId },
+    /// Bytes of an HTTP response body, in order. `total` is the body length when known
+    /// (Content-Length); hosts send it with the first progress.
+    HttpProgress {
+        id: HttpId,
+        #[serde(with = "serde_bytes")]
+        data: Vec<u8>,
+        #[serde(default)]
+        total: Option<u64>,
+    },
+    /// The HTTP response body is complete.
+    HttpDone { id: HttpId },
+    /// The HTTP transfer failed: `status` is the HTTP status, 0 for a network error.
+    HttpFailed { id: HttpId, status: u16, reason: String },
+    /// An integrity manifest (see docs/PROTOCOL.md) was fetched.
+    IntegrityManifest {
+        #[serde(with = "serde_bytes")]
+        data: Vec<u8>,
+    },
+}
+
+fn default_rate() -> f32 {
+    1.0
+}
+
+/// How the last announce to the tracker should be labelled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum AnnounceEvent {
+    Started,
+    Update,
+    Stopped,
+}
+
+/// Where the bytes of a delivered segment came from, and how long the transfer really
+/// took: the host reports these to the player's ABR (hls.js `LoaderStats`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveryTiming {
+    pub http_bytes: u64,
+    pub p2p_bytes: u64,
+    /// When the transfer that produced these bytes started (may precede the request if the
+    /// segment was prefetched).
+    pub transfer_start: Instant,
+    /// When its first byte arrived.
+    pub first_byte: Instant,
+    /// When its last byte arrived.
+    pub transfer_end: Instant,
+    /// True if the segment was already complete in the cache when the player asked.
+    pub from_cache: bool,
+}
+
+/// Why a connection is closed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum CloseReason {
+    Rejected,
+    Banned,
+    TooManyPeers,
+    Duplicate,
+    Idle,
+    P2pDisabled,
+}
+
+/// Why a peer is banned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum BanReason {
+    CorruptData,
+    ProtocolViolation,
+    TooManyStrikes,
+    LimitExceeded,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Source {
+    Http,
+    P2p,
+}
+
+/// Things the app may want to know; never required for correctness.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "camelCase", rename_all_fields = "camelCase")]
+pub enum Event {
+    PeerJoined { swarm: SwarmId, peer: PeerId },
+    PeerLeft { swarm: SwarmId, peer: PeerId },
+    PeerBanned { swarm: SwarmId, peer: PeerId, reason: BanReason },
+    /// A segment was completed into the cache.
+    SegmentLoaded { swarm: SwarmId, seq: Seq, http_bytes: u64, p2p_bytes: u64 },
+    /// Bytes from a peer failed a check and were discarded.
+    VerificationFailed { swarm: SwarmId, seq: Seq, peer: PeerId, detail: String },
+    /// The manifest could not be used.
+    ManifestRejected { detail: String },
+    /// Something the engine could not act on (e.g. unknown HttpId); for logs.
+    Warning { detail: String },
+}
+
+/// Commands the engine gives the host. Drain with `poll_output()` after every call.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "camelCase", rename_all_fields = "camelCase")]
+pub enum Output {
+    /// Fetch `url` (with `Range: bytes=start-(end-1)` when `range` is set); report with
+    /// `HttpProgress`/`HttpDone`/`HttpFailed` carrying `id`.
+    StartHttp {
+        id: HttpId,
+        url: String,
+        range: Option<ByteRange>,
+    },
+    /// Abort the transfer; send no more inputs for `id`.
+    CancelHttp { id: HttpId },
+    /// Announce to the tracker for `swarm` (the host adds its own WebRTC offers).
+    Announce {
+        swarm: SwarmId,
+        event: AnnounceEvent,
+        numwant: u32,
+    },
+    /// Go ahead with the WebRTC connection for a `PeerCandidate`.
+    ConnectPeer { conn: ConnId },
+    /// Close (or refuse) the connection.
+    ClosePeer { conn: ConnId, reason: CloseReason },
+    /// Send one data-channel message.
+    SendToPeer {
+        conn: ConnId,
+        #[serde(with = "serde_bytes")]
+        data: Vec<u8>,
+    },
+    /// Bytes of a requested segment have arrived (from any source): lets the host keep the
+    /// player's progress stats truthful while the transfer runs.
+    SegmentProgress {
+        req: RequestId,
+        loaded: u64,
+        total: Option<u64>,
+    },
+    /// Complete the player's request with these bytes.
+    DeliverSegment {
+        req: RequestId,
+        #[serde(with = "serde_bytes")]
+        data: Vec<u8>,
+        timing: DeliveryTiming,
+    },
+    /// The engine gives up on the request; the host must load it over plain HTTP itself
+    /// (fail open).
+    FailSegment { req: RequestId, reason: String },
+    Event(Event),
+}
+
+/// Counters for the app, the demo page and benchmarks.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Stats {
+    /// Media bytes downloaded over HTTP by the engine.
+    pub http_down: u64,
+    /// Media bytes received from peers and accepted (verified).
+    pub p2p_down: u64,
+    /// Media bytes sent to peers.
+    pub p2p_up: u64,
+    /// Bytes from peers that failed a check and were discarded.
+    pub p2p_discarded: u64,
+    /// Segments delivered to the player, by where most of their bytes came from.
+    pub segments_http: u64,
+    pub segments_p2p: u64,
+    /// Connected peers over all swarms.
+    pub peers: u32,
+    pub peers_banned: u32,
+    /// Bytes currently held by the segment cache.
+    pub cache_bytes: u64,
+    /// Per connected peer.
+    pub per_peer: Vec<PeerStats>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PeerStats {
+    pub peer: PeerId,
+    pub swarm: SwarmId,
+    pub down_bytes: u64,
+    pub up_bytes: u64,
+    /// EWMA of measured download throughput from this peer, bytes/s.
+    pub throughput: f64,
+    /// EWMA of round-trip time, ms.
+    pub rtt_ms: f64,
+    pub strikes: u32,
+    pub score: f64,
+}
