@@ -1511,11 +1511,16 @@ impl Engine {
         }
         s.state = PeerState::Open;
         let swarm = s.swarm;
+        let capabilities = if self.sharing() {
+            wire::CAP_UPLOAD | wire::CAP_PARTIAL
+        } else {
+            0
+        };
         let hs = Message::Handshake {
             version: PROTOCOL_VERSION,
             swarm,
             peer: self.our_id,
-            capabilities: 0,
+            capabilities,
         };
         self.send(conn, &hs);
         if self.sharing() {
@@ -1553,7 +1558,9 @@ impl Engine {
         let msg = match wire::decode(bytes) {
             Ok(m) => m,
             Err(_) => {
-                self.violation(now, conn);
+                // A correct implementation never emits a malformed message.
+                self.ban(conn, BanReason::ProtocolViolation);
+                self.schedule_all(now);
                 return;
             }
         };
@@ -1571,7 +1578,8 @@ impl Engine {
                     .sessions
                     .get(&conn)
                     .is_some_and(|s| s.swarm == swarm && s.peer == peer);
-                if version != PROTOCOL_VERSION || !ok {
+                // Version negotiation: v1 speaks v1 to any peer announcing >= 1.
+                if version < PROTOCOL_VERSION || !ok {
                     self.out.push_back(Output::ClosePeer {
                         conn,
                         reason: CloseReason::Rejected,
@@ -1675,14 +1683,19 @@ impl Engine {
             }
             (_, Message::Ping { nonce }) => self.send(conn, &Message::Pong { nonce }),
             (_, Message::Pong { nonce }) => {
+                let mut asked = false;
                 if let Some(s) = self.sessions.get_mut(&conn) {
                     if let Some((n, sent)) = s.ping {
                         if n == nonce {
                             s.rtt
                                 .sample(now.as_millis().saturating_sub(sent.as_millis()) as f64);
                             s.ping = None;
+                            asked = true;
                         }
                     }
+                }
+                if !asked {
+                    self.violation(now, conn);
                 }
             }
             _ => self.violation(now, conn),
@@ -1785,7 +1798,11 @@ impl Engine {
         payload: &[u8],
     ) {
         let Some(r) = self.p2p_reqs.get(&(conn, id)) else {
-            // Late data after a cancel is normal; it is simply not used.
+            // Late data after a cancel is normal and simply not used; data for an id we
+            // never issued is a violation.
+            if id == 0 || id >= self.next_req_id {
+                self.violation(now, conn);
+            }
             return;
         };
         let key = r.key;

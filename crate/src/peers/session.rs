@@ -9,9 +9,9 @@ use crate::types::{ConnId, Instant, PeerId, SegmentKey, Seq, SwarmId};
 use std::collections::BTreeMap;
 
 /// Upper bound on availability entries remembered per peer.
-pub const MAX_AVAIL: usize = 16_384;
+pub const MAX_AVAIL: usize = crate::wire::MAX_ANNOUNCED_SEGMENTS;
 /// Requests a peer may have outstanding with us at once.
-pub const MAX_UP_REQUESTS: usize = 8;
+pub const MAX_UP_REQUESTS: usize = crate::wire::MAX_OUTSTANDING_REQUESTS;
 /// Requests we keep outstanding with one peer.
 pub const MAX_DOWN_REQUESTS: u32 = 4;
 /// Messages per second a peer may send before it is banned (a 15 KiB chunk each: ~60 MB/s).
