@@ -18,6 +18,6 @@
 //   viewerFlags: string[]   Chromium flags used for every viewer.
 //   summarizeRun(...)        bench aggregation (scripts/lib/metrics.mjs).
 export { ensureMedia } from './media.mjs';
-export { startOrigin, findPlaylists, parseMediaPlaylist, ROOT } from './origin.mjs';
+export { startOrigin, findPlaylists, readMasters, parseMediaPlaylist, ROOT } from './origin.mjs';
 export { startTracker } from './tracker.mjs';
 export { launchBrowser, launchViewer, viewerFlags } from './viewers.mjs';
