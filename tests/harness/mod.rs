@@ -588,6 +588,12 @@ impl Sim {
                             .push(format!("undecodable message: {e}"));
                     }
                     Err(SendError::NotOpen) => self.viewers[i].log.sends_dropped += 1,
+                    Err(SendError::BeforeConnected) => {
+                        self.viewers[i]
+                            .log
+                            .bad_ids
+                            .push(format!("SendToPeer on {conn:?} before PeerConnected"));
+                    }
                     Err(SendError::NoSuchConn) => {
                         self.viewers[i]
                             .log

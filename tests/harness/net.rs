@@ -49,6 +49,8 @@ pub struct Link {
     /// When each side was (or will be) told about the link.
     pub candidate_at: [u64; 2],
     pub connected: bool,
+    /// Side has been handed `PeerConnected`: only then may it send.
+    pub open_seen: [bool; 2],
     pub open: bool,
     /// Side closed the connection itself: nothing more is delivered to it.
     pub closed_self: [bool; 2],
@@ -94,6 +96,8 @@ pub struct Outgoing {
 pub enum SendError {
     NoSuchConn,
     NotOpen,
+    /// The engine sent before it was told `PeerConnected`.
+    BeforeConnected,
     Undecodable(wire::WireError),
 }
 
@@ -131,6 +135,7 @@ impl Net {
             accepted: [false; 2],
             candidate_at: [u64::MAX; 2],
             connected: false,
+            open_seen: [false; 2],
             open: true,
             closed_self: [false; 2],
             told_closed: [false; 2],
