@@ -304,3 +304,40 @@ fn same_seed_same_run() {
         "the seed has no effect on the run"
     );
 }
+
+#[test]
+fn viewers_keep_playing_when_peers_vanish() {
+    // Six viewers; the two earliest (the likeliest to be serving the others) close their
+    // tabs at 30 s without a goodbye. The rest must not notice in their playback.
+    const END: u64 = 60_000;
+    let viewers = (0..6)
+        .map(|i| ViewerCfg {
+            leave_ms: (i < 2).then_some(30_000),
+            ..ViewerCfg::new(i * 600)
+        })
+        .collect();
+    let sc = Scenario::live(0xB7E, viewers);
+    let mut sim = Sim::new(sc.clone());
+    sim.run_until(END);
+    let s = print(&sim, "live, 6 viewers, 0 and 1 leave at 30 s");
+    assert_contract(&sim);
+    let served_by_leavers: u64 = s.viewers[..2].iter().map(|v| v.p2p_sent).sum();
+    assert!(
+        served_by_leavers > 0,
+        "the leavers served nobody: nothing tested"
+    );
+    for v in &s.viewers[2..] {
+        assert_eq!(
+            v.stalls, 0,
+            "viewer {} stalled {} ms",
+            v.index, v.stalled_ms
+        );
+        assert!(
+            v.delivered >= min_segments(&sc, v.joined_ms, END),
+            "viewer {} played {}",
+            v.index,
+            v.delivered
+        );
+        assert_eq!(v.corrupted, 0);
+    }
+}

@@ -235,6 +235,20 @@ impl Cdn {
         }
     }
 
+    /// Drops every transfer of a viewer that left.
+    pub fn drop_viewer(&mut self, viewer: usize) {
+        let mut tids: Vec<u64> = self
+            .transfers
+            .iter()
+            .filter(|(_, t)| t.viewer == viewer)
+            .map(|(k, _)| *k)
+            .collect();
+        tids.sort_unstable();
+        for tid in tids {
+            self.finish(tid);
+        }
+    }
+
     fn finish(&mut self, tid: u64) -> Option<Transfer> {
         let t = self.transfers.remove(&tid)?;
         if let Owner::Engine(id) = t.owner {

@@ -36,6 +36,8 @@ use tracker::Tracker;
 #[derive(Clone, Debug)]
 pub struct ViewerCfg {
     pub join_ms: u64,
+    /// Closes the tab at this time: no goodbye, its connections just die.
+    pub leave_ms: Option<u64>,
     pub config: Config,
     pub behavior: Behavior,
     pub rendition: u32,
@@ -51,6 +53,7 @@ impl ViewerCfg {
     pub fn new(join_ms: u64) -> Self {
         ViewerCfg {
             join_ms,
+            leave_ms: None,
             config: Config::default(),
             behavior: Behavior::Honest,
             rendition: 0,
@@ -126,6 +129,7 @@ impl Scenario {
 #[derive(Debug)]
 pub enum Ev {
     Join(usize),
+    Leave(usize),
     PlayerTick(usize),
     PlayerPoke(usize),
     FetchPlaylist(usize),
@@ -255,6 +259,7 @@ pub struct Viewer {
     pub player: Player,
     pub timeout: Option<u64>,
     pub log: ViewerLog,
+    pub left: bool,
     spins: (u64, u32),
 }
 
@@ -302,6 +307,9 @@ impl Sim {
             .enumerate()
             .map(|(i, v)| {
                 q.push(v.join_ms, Ev::Join(i));
+                if let Some(t) = v.leave_ms {
+                    q.push(t, Ev::Leave(i));
+                }
                 let swarm = SwarmId::derive(
                     &cdn.media.stream_key(),
                     &cdn.media.rendition_key(v.rendition),
@@ -324,6 +332,7 @@ impl Sim {
                     ),
                     timeout: None,
                     log: ViewerLog::default(),
+                    left: false,
                     spins: (0, 0),
                 }
             })
@@ -645,6 +654,45 @@ impl Sim {
         }
     }
 
+    /// The viewer vanishes: engine and player stop, its peers see their connections close
+    /// after what is already in flight, the tracker forgets it.
+    fn leave(&mut self, i: usize) {
+        let now = self.now;
+        self.mark(&[now, i as u64, 101]);
+        let v = &mut self.viewers[i];
+        v.left = true;
+        v.player.advance(now);
+        v.player.state = PlayState::Ended;
+        v.timeout = None;
+        self.cdn.drop_viewer(i);
+        self.tracker.remove(i);
+        for li in 0..self.net.links.len() {
+            let lat = self.net.links[li].latency(&self.net);
+            let l = &mut self.net.links[li];
+            let Some(side) = l.viewer.iter().position(|&x| x == i) else {
+                continue;
+            };
+            let other = 1 - side;
+            l.closed_self[side] = true;
+            if l.open {
+                l.open = false;
+                if !l.told_closed[other] {
+                    l.told_closed[other] = true;
+                    let at = (now + lat)
+                        .max(l.last_arrival[other])
+                        .max(l.candidate_at[other]);
+                    self.q.push(
+                        at,
+                        Ev::Closed {
+                            viewer: l.viewer[other],
+                            conn: l.conn[other],
+                        },
+                    );
+                }
+            }
+        }
+    }
+
     fn segment_info(&self, i: usize, seq: Seq) -> SegmentInfo {
         let p = &self.viewers[i].player;
         p.info(seq).cloned().unwrap_or_else(|| {
@@ -704,6 +752,9 @@ impl Sim {
 
     fn direct_fetch(&mut self, i: usize, seq: Seq) {
         let now = self.now;
+        if self.viewers[i].left {
+            return;
+        }
         let url = self.segment_info(i, seq).url;
         self.viewers[i].player.pending = Some(player::Pending {
             seq,
@@ -726,6 +777,7 @@ impl Sim {
                 self.q.push(now, Ev::FetchPlaylist(i));
                 self.q.push(now, Ev::PlayerTick(i));
             }
+            Ev::FetchPlaylist(i) if self.viewers[i].left => {}
             Ev::FetchPlaylist(i) => {
                 let segments = self.cdn.playlist(self.viewers[i].player.rendition, now);
                 let lat = self.viewers[i].cfg.cdn_latency_ms;
@@ -754,6 +806,8 @@ impl Sim {
                 self.input(viewer, input);
                 self.player_step(viewer);
             }
+            Ev::Leave(i) => self.leave(i),
+            Ev::PlayerTick(i) if self.viewers[i].left => {}
             Ev::PlayerTick(i) => {
                 self.player_step(i);
                 self.q.push(now + self.sc.player_tick_ms, Ev::PlayerTick(i));
