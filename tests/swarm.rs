@@ -148,7 +148,7 @@ fn stalling_peer_is_replaced_by_http_before_the_deadline() {
         "none of the cut-off segments {dropped:?} was delivered"
     );
     // The victim noticed: the staller has strikes, or was banned / dropped.
-    let staller_id = harness::peer_id(0);
+    let staller_id = sim.peer_id(0);
     let strikes = victim
         .stats
         .per_peer

@@ -223,14 +223,6 @@ impl Queue {
     }
 }
 
-/// The id the harness (as tracker) gives viewer `i`.
-pub fn peer_id(i: usize) -> PeerId {
-    let mut id = [0u8; 20];
-    id[..8].copy_from_slice(b"-HARNSS-");
-    id[12..20].copy_from_slice(&(i as u64).to_be_bytes());
-    PeerId(id)
-}
-
 /// What happened at one viewer, beyond the player's own counters.
 #[derive(Default)]
 pub struct ViewerLog {
@@ -243,6 +235,8 @@ pub struct ViewerLog {
     pub p2p_payload_in: u64,
     pub p2p_payload_out: u64,
     pub p2p_wire_in: u64,
+    /// Every `ClosePeer`: the remote viewer and the reason.
+    pub closes: Vec<(usize, CloseReason)>,
     /// Viewers whose connection this engine closed with `CloseReason::Banned`.
     pub closed_banned: Vec<usize>,
     pub banned_events: Vec<(PeerId, BanReason)>,
@@ -349,6 +343,16 @@ impl Sim {
             rng,
             fingerprint: 0xcbf2_9ce4_8422_2325,
         }
+    }
+
+    /// The id viewer `i` announces to the tracker with: its engine's own (the shim does the
+    /// same), which the engine checks against the remote's `Handshake`.
+    pub fn peer_id(&self, i: usize) -> PeerId {
+        self.viewers[i]
+            .engine
+            .as_ref()
+            .map(|e| e.peer_id())
+            .unwrap_or_default()
     }
 
     fn mark(&mut self, parts: &[u64]) {
@@ -466,7 +470,9 @@ impl Sim {
                     self.tracker
                         .announce(i, swarm, event, numwant, &self.net, &mut self.rng);
                 let d = self.tracker.delay_ms;
+                let my_id = self.peer_id(i);
                 for u in peers {
+                    let their_id = self.peer_id(u);
                     let li = self.net.create(now, i, u);
                     // The offer reaches `u` first; its answer comes back to the announcer.
                     let (ci, cu) = (self.net.links[li].conn[0], self.net.links[li].conn[1]);
@@ -477,7 +483,7 @@ impl Sim {
                             viewer: u,
                             conn: cu,
                             swarm,
-                            peer: peer_id(i),
+                            peer: my_id,
                             inbound: true,
                         },
                     );
@@ -487,7 +493,7 @@ impl Sim {
                             viewer: i,
                             conn: ci,
                             swarm,
-                            peer: peer_id(u),
+                            peer: their_id,
                             inbound: false,
                         },
                     );
@@ -547,8 +553,9 @@ impl Sim {
                 let other = 1 - side;
                 let lat = self.net.links[li].latency(&self.net);
                 let l = &mut self.net.links[li];
+                let remote = l.viewer[other];
+                self.viewers[i].log.closes.push((remote, reason));
                 if reason == CloseReason::Banned {
-                    let remote = l.viewer[other];
                     self.viewers[i].log.closed_banned.push(remote);
                 }
                 l.closed_self[side] = true;
