@@ -341,3 +341,66 @@ fn viewers_keep_playing_when_peers_vanish() {
         assert_eq!(v.corrupted, 0);
     }
 }
+
+#[test]
+fn subtle_corruption_is_caught_by_the_integrity_manifest() {
+    // The corrupter flips one bit inside a TS packet of every chunk it sends: the data stays
+    // structurally valid, so only the manifest's hashes can tell. Every engine has it.
+    const END: u64 = 50_000;
+    let mut viewers = vec![ViewerCfg {
+        behavior: Behavior::SubtleCorrupter { from_ms: 0 },
+        ..ViewerCfg::new(0)
+    }];
+    viewers.extend((1..4).map(|i| ViewerCfg::new(4_000 + i * 500)));
+    let sc = Scenario {
+        manifest: true,
+        ..Scenario::vod(0x5AB7, 25, viewers)
+    };
+    let mut sim = Sim::new(sc);
+    sim.run_until(END);
+    let s = print(
+        &sim,
+        "VOD with manifest, subtle corrupter (0) and 3 honest viewers",
+    );
+    assert_contract(&sim);
+    for (i, v) in sim.viewers.iter().enumerate() {
+        let rejected: Vec<&String> = v
+            .log
+            .warnings
+            .iter()
+            .filter(|w| w.contains("manifest"))
+            .collect();
+        assert!(rejected.is_empty(), "viewer {i}: {rejected:?}");
+    }
+    let mut victims: Vec<usize> = sim.net.log.corrupted.iter().map(|t| t.victim).collect();
+    victims.sort_unstable();
+    victims.dedup();
+    assert!(
+        !victims.is_empty(),
+        "nobody requested from the corrupter: nothing tested"
+    );
+    assert_eq!(s.corrupted(), 0, "a corrupted segment reached a player");
+    for &i in &victims {
+        let v = &s.viewers[i];
+        assert!(
+            v.banned.contains(&0),
+            "viewer {i} got bad chunks but did not ban the sender: {:?}",
+            v.banned
+        );
+        assert!(v.stats.p2p_discarded > 0, "viewer {i} discarded nothing");
+    }
+    for v in s.viewers.iter().skip(1) {
+        assert!(
+            v.banned.iter().all(|&b| b == 0),
+            "viewer {} banned an honest peer: {:?}",
+            v.index,
+            v.banned
+        );
+        assert_eq!(v.stalls, 0, "honest viewer {} stalled", v.index);
+        assert_eq!(
+            v.delivered, 25,
+            "honest viewer {} did not get every segment",
+            v.index
+        );
+    }
+}
