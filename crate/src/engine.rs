@@ -1554,7 +1554,7 @@ impl Engine {
             self.schedule_all(now);
             return;
         }
-        let state = s.state;
+        let mut state = s.state;
         let msg = match wire::decode(bytes) {
             Ok(m) => m,
             Err(_) => {
@@ -1564,6 +1564,11 @@ impl Engine {
                 return;
             }
         };
+        if state == PeerState::Connecting && matches!(msg, Message::Handshake { .. }) {
+            // The remote's first message can beat our channel-open event.
+            self.on_connected(now, conn);
+            state = PeerState::Open;
+        }
         match (state, msg) {
             (
                 PeerState::Open,
@@ -1876,8 +1881,10 @@ impl Engine {
                         } else if !entry.chunk_hashes.is_empty()
                             && m.chunk_size as usize == CHUNK_SIZE
                         {
-                            check = verify_one_chunk(entry, chunk, payload);
-                            trusted = check.is_ok();
+                            match verify_one_chunk(entry, chunk, payload) {
+                                Ok(v) => trusted = v,
+                                Err(e) => check = Err(e),
+                            }
                         }
                     }
                 }
@@ -2167,12 +2174,11 @@ impl Engine {
                 continue;
             }
             match self.deadline_ms(now, *key) {
-                Some(dl) if dl >= urgent => {
-                    if rate > 0.0 {
-                        let wall = ((dl - urgent) as f64 / rate).ceil() as u64 + 1;
-                        at(now + ms(wall));
-                    }
+                Some(dl) if dl >= urgent && rate > 0.0 => {
+                    let wall = ((dl - urgent) as f64 / rate).ceil() as u64 + 1;
+                    at(now + ms(wall));
                 }
+                Some(dl) if dl >= urgent => {}
                 _ if !d.p2p.is_empty() => at(now + ms(PACE_CHECK_MS)),
                 _ => {}
             }
@@ -2270,20 +2276,15 @@ fn timing_of(d: &Download, now: Instant) -> DeliveryTiming {
 }
 
 fn verify_whole(entry: &ManifestEntry, data: &[u8]) -> Result<(), String> {
-    if entry.size != data.len() as u64 {
-        return Err(format!("size {} != manifest {}", data.len(), entry.size));
-    }
-    if integrity::sha256(data) != entry.sha256 {
-        return Err("sha256 mismatch".into());
-    }
-    Ok(())
+    integrity::verify_against(entry, data).map_err(|e| format!("{e:?}"))
 }
 
-fn verify_one_chunk(entry: &ManifestEntry, chunk: u32, payload: &[u8]) -> Result<(), String> {
-    match entry.chunk_hashes.get(chunk as usize) {
-        Some(h) if *h == integrity::sha256(payload) => Ok(()),
-        Some(_) => Err(format!("chunk {chunk} sha256 mismatch")),
-        None => Err(format!("chunk {chunk} beyond manifest")),
+/// `Ok(true)`: matched the chunk hash; `Ok(false)`: no chunk hash to check against.
+fn verify_one_chunk(entry: &ManifestEntry, chunk: u32, payload: &[u8]) -> Result<bool, String> {
+    match integrity::verify_chunk(entry, CHUNK_SIZE as u32, chunk, payload) {
+        Some(true) => Ok(true),
+        Some(false) => Err(format!("chunk {chunk} sha256 mismatch")),
+        None => Ok(false),
     }
 }
 
@@ -2296,7 +2297,13 @@ mod tests {
 
     fn ts_segment(seq: u64, packets: usize) -> Vec<u8> {
         (0..packets * 188)
-            .map(|i| if i % 188 == 0 { 0x47 } else { (i as u64 ^ seq.wrapping_mul(131)) as u8 })
+            .map(|i| {
+                if i % 188 == 0 {
+                    0x47
+                } else {
+                    (i as u64 ^ seq.wrapping_mul(131)) as u8
+                }
+            })
             .collect()
     }
 
@@ -2323,11 +2330,22 @@ mod tests {
     }
 
     fn playhead(pos: u64) -> Input {
-        Input::Playhead { swarm: SW, position_ms: pos, buffered_ahead_ms: 0, rate: 1.0 }
+        Input::Playhead {
+            swarm: SW,
+            position_ms: pos,
+            buffered_ahead_ms: 0,
+            rate: 1.0,
+        }
     }
 
     fn request(req: u32, seq: u64) -> Input {
-        Input::SegmentRequested { req: RequestId(req), swarm: SW, seq, url: url(seq), range: None }
+        Input::SegmentRequested {
+            req: RequestId(req),
+            swarm: SW,
+            seq,
+            url: url(seq),
+            range: None,
+        }
     }
 
     type Tamper = Box<dyn FnMut(usize, &Message) -> Option<Message>>;
@@ -2355,7 +2373,11 @@ mod tests {
         fn new(configs: Vec<Config>) -> Self {
             let now = Instant::from_millis(1_000);
             Mesh {
-                engines: configs.into_iter().enumerate().map(|(i, c)| Engine::new(c, now, 42 + i as u64)).collect(),
+                engines: configs
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, c)| Engine::new(c, now, 42 + i as u64))
+                    .collect(),
                 links: BTreeMap::new(),
                 now,
                 cdn: BTreeMap::new(),
@@ -2399,7 +2421,13 @@ mod tests {
                             None => Some(msg),
                         };
                         if let (Some(msg), Some(&(j, c))) = (msg, self.links.get(&(i, conn))) {
-                            queue.push_back((j, Input::PeerMessage { conn: c, data: wire::encode(&msg) }));
+                            queue.push_back((
+                                j,
+                                Input::PeerMessage {
+                                    conn: c,
+                                    data: wire::encode(&msg),
+                                },
+                            ));
                         }
                     }
                     Output::StartHttp { id, url, range } => {
@@ -2436,7 +2464,14 @@ mod tests {
             queue: &mut VecDeque<(usize, Input)>,
         ) {
             let Some(body) = self.cdn.get(url) else {
-                queue.push_back((i, Input::HttpFailed { id, status: 404, reason: "not found".into() }));
+                queue.push_back((
+                    i,
+                    Input::HttpFailed {
+                        id,
+                        status: 404,
+                        reason: "not found".into(),
+                    },
+                ));
                 return;
             };
             let body = match range {
@@ -2444,7 +2479,14 @@ mod tests {
                 None => body.clone(),
             };
             let total = Some(body.len() as u64);
-            queue.push_back((i, Input::HttpProgress { id, data: body, total }));
+            queue.push_back((
+                i,
+                Input::HttpProgress {
+                    id,
+                    data: body,
+                    total,
+                },
+            ));
             queue.push_back((i, Input::HttpDone { id }));
         }
 
@@ -2458,7 +2500,14 @@ mod tests {
             };
             let to = from.saturating_add(bytes).min(body.len());
             let total = (from == 0).then_some(body.len() as u64);
-            self.input(i, Input::HttpProgress { id, data: body[from..to].to_vec(), total });
+            self.input(
+                i,
+                Input::HttpProgress {
+                    id,
+                    data: body[from..to].to_vec(),
+                    total,
+                },
+            );
             if to == body.len() {
                 self.input(i, Input::HttpDone { id });
             }
@@ -2469,8 +2518,24 @@ mod tests {
             self.links.insert((a, ca), (b, cb));
             self.links.insert((b, cb), (a, ca));
             let (pa, pb) = (self.engines[a].peer_id(), self.engines[b].peer_id());
-            self.input(a, Input::PeerCandidate { conn: ca, swarm: SW, peer: pb, inbound: false });
-            self.input(b, Input::PeerCandidate { conn: cb, swarm: SW, peer: pa, inbound: true });
+            self.input(
+                a,
+                Input::PeerCandidate {
+                    conn: ca,
+                    swarm: SW,
+                    peer: pb,
+                    inbound: false,
+                },
+            );
+            self.input(
+                b,
+                Input::PeerCandidate {
+                    conn: cb,
+                    swarm: SW,
+                    peer: pa,
+                    inbound: true,
+                },
+            );
             self.input(a, Input::PeerConnected { conn: ca });
             self.input(b, Input::PeerConnected { conn: cb });
         }
@@ -2484,7 +2549,10 @@ mod tests {
                     Some(t) if t <= to => {
                         self.now = self.now.max(t);
                         for i in 0..self.engines.len() {
-                            if self.engines[i].poll_timeout().is_some_and(|t| t <= self.now) {
+                            if self.engines[i]
+                                .poll_timeout()
+                                .is_some_and(|t| t <= self.now)
+                            {
                                 self.engines[i].handle_timeout(self.now);
                                 let mut q = VecDeque::new();
                                 self.drain(i, &mut q);
@@ -2513,7 +2581,19 @@ mod tests {
         }
 
         fn http_urls(&self, i: usize) -> Vec<String> {
-            self.started_http.iter().filter(|(j, ..)| *j == i).map(|(_, u, _)| u.clone()).collect()
+            self.started_http
+                .iter()
+                .filter(|(j, ..)| *j == i)
+                .map(|(_, u, _)| u.clone())
+                .collect()
+        }
+    }
+
+    /// Prefetch off, so a test controls exactly what each viewer asks for.
+    fn quiet() -> Config {
+        Config {
+            prefetch_window_ms: 0,
+            ..Config::default()
         }
     }
 
@@ -2522,7 +2602,15 @@ mod tests {
         let t = m.now.as_millis();
         for i in 0..2 {
             m.input(i, playlist(20));
-            m.input(i, Input::Playhead { swarm: SW, position_ms: 0, buffered_ahead_ms: 0, rate: 0.0 });
+            m.input(
+                i,
+                Input::Playhead {
+                    swarm: SW,
+                    position_ms: 0,
+                    buffered_ahead_ms: 0,
+                    rate: 0.0,
+                },
+            );
         }
         m.connect(0, 1);
         assert_eq!(m.now.as_millis(), t);
@@ -2543,7 +2631,10 @@ mod tests {
         assert_eq!(timing.p2p_bytes, 0);
         assert!(!timing.from_cache);
         let s = m.engines[0].stats();
-        assert_eq!((s.http_down, s.p2p_down, s.segments_http), (data.len() as u64, 0, 1));
+        assert_eq!(
+            (s.http_down, s.p2p_down, s.segments_http),
+            (data.len() as u64, 0, 1)
+        );
         assert_eq!(s.cache_bytes, data.len() as u64);
 
         m.now = Instant::from_millis(5_000);
@@ -2553,23 +2644,41 @@ mod tests {
         assert!(t2.from_cache);
         assert_eq!(t2.transfer_start, timing.transfer_start);
         assert_eq!(m.http_urls(0).len(), 1);
-        assert!(m.events.iter().any(|(_, e)| matches!(e, Event::SegmentLoaded { seq: 4, .. })));
+        assert!(m
+            .events
+            .iter()
+            .any(|(_, e)| matches!(e, Event::SegmentLoaded { seq: 4, .. })));
     }
 
     #[test]
     fn p2p_disabled_never_announces_or_connects() {
-        let cfg = Config { p2p_enabled: false, ..Config::default() };
+        let cfg = Config {
+            p2p_enabled: false,
+            ..Config::default()
+        };
         let mut e = Engine::new(cfg, Instant::from_millis(0), 1);
         e.handle_input(Instant::from_millis(0), playlist(5));
         e.handle_input(
             Instant::from_millis(0),
-            Input::PeerCandidate { conn: ConnId(1), swarm: SW, peer: PeerId([9; 20]), inbound: true },
+            Input::PeerCandidate {
+                conn: ConnId(1),
+                swarm: SW,
+                peer: PeerId([9; 20]),
+                inbound: true,
+            },
         );
         e.handle_input(Instant::from_millis(0), request(1, 3));
         let outs: Vec<Output> = std::iter::from_fn(|| e.poll_output()).collect();
-        assert!(!outs.iter().any(|o| matches!(o, Output::Announce { .. } | Output::ConnectPeer { .. })));
-        assert!(outs.contains(&Output::ClosePeer { conn: ConnId(1), reason: CloseReason::P2pDisabled }));
-        assert!(outs.iter().any(|o| matches!(o, Output::StartHttp { url: u, .. } if *u == url(3))));
+        assert!(!outs
+            .iter()
+            .any(|o| matches!(o, Output::Announce { .. } | Output::ConnectPeer { .. })));
+        assert!(outs.contains(&Output::ClosePeer {
+            conn: ConnId(1),
+            reason: CloseReason::P2pDisabled
+        }));
+        assert!(outs
+            .iter()
+            .any(|o| matches!(o, Output::StartHttp { url: u, .. } if *u == url(3))));
     }
 
     #[test]
@@ -2579,12 +2688,24 @@ mod tests {
         let mut e = Engine::new(cfg, Instant::from_millis(0), 1);
         e.handle_input(Instant::from_millis(0), playlist(5));
         let outs: Vec<Output> = std::iter::from_fn(|| e.poll_output()).collect();
-        assert!(outs.iter().any(|o| matches!(o, Output::Announce { event: AnnounceEvent::Started, .. })));
+        assert!(outs.iter().any(|o| matches!(
+            o,
+            Output::Announce {
+                event: AnnounceEvent::Started,
+                ..
+            }
+        )));
         let t = e.poll_timeout().map(|t| t.as_millis());
         assert_eq!(t, Some(interval));
         e.handle_timeout(Instant::from_millis(interval));
         let outs: Vec<Output> = std::iter::from_fn(|| e.poll_output()).collect();
-        assert!(outs.iter().any(|o| matches!(o, Output::Announce { event: AnnounceEvent::Update, .. })));
+        assert!(outs.iter().any(|o| matches!(
+            o,
+            Output::Announce {
+                event: AnnounceEvent::Update,
+                ..
+            }
+        )));
     }
 
     #[test]
@@ -2592,46 +2713,93 @@ mod tests {
         let m = two(Config::default());
         for i in 0..2 {
             assert_eq!(m.engines[i].stats().peers, 1);
-            assert!(m.events.iter().any(|(j, e)| *j == i && matches!(e, Event::PeerJoined { .. })));
+            assert!(m
+                .events
+                .iter()
+                .any(|(j, e)| *j == i && matches!(e, Event::PeerJoined { .. })));
         }
-        assert!(m.sent.iter().any(|(_, msg)| matches!(msg, Message::Handshake { version: 1, .. })));
+        assert!(m
+            .sent
+            .iter()
+            .any(|(_, msg)| matches!(msg, Message::Handshake { version: 1, .. })));
     }
 
     #[test]
     fn duplicate_and_banned_candidates_are_refused() {
         let mut m = two(Config::default());
         let p1 = m.engines[1].peer_id();
-        m.input(0, Input::PeerCandidate { conn: ConnId(555), swarm: SW, peer: p1, inbound: true });
+        m.input(
+            0,
+            Input::PeerCandidate {
+                conn: ConnId(555),
+                swarm: SW,
+                peer: p1,
+                inbound: true,
+            },
+        );
         assert!(m.closes.contains(&(0, ConnId(555), CloseReason::Duplicate)));
         // Garbage bytes: malformed message, immediate ban.
-        m.input(0, Input::PeerMessage { conn: ConnId(101), data: vec![0xee, 1, 2] });
+        m.input(
+            0,
+            Input::PeerMessage {
+                conn: ConnId(101),
+                data: vec![0xee, 1, 2],
+            },
+        );
         assert_eq!(m.banned(0), vec![BanReason::ProtocolViolation]);
-        m.input(0, Input::PeerCandidate { conn: ConnId(556), swarm: SW, peer: p1, inbound: true });
+        m.input(
+            0,
+            Input::PeerCandidate {
+                conn: ConnId(556),
+                swarm: SW,
+                peer: p1,
+                inbound: true,
+            },
+        );
         assert!(m.closes.contains(&(0, ConnId(556), CloseReason::Banned)));
         assert_eq!(m.engines[0].stats().peers_banned, 1);
     }
 
     #[test]
     fn live_edge_waits_then_fetches_announces_and_relays() {
-        let mut m = two(Config::default());
+        let mut m = two(quiet());
         m.auto_http = false;
         // Segment 5 starts 10 s ahead of a paused playhead: non-urgent, nobody has it.
         m.input(0, request(1, 5));
-        assert!(m.http_urls(0).is_empty(), "should wait before fetching from the CDN");
-        let wake = m.engines[0].poll_timeout().map(|t| t.as_millis()).unwrap_or(u64::MAX);
+        assert!(
+            m.http_urls(0).is_empty(),
+            "should wait before fetching from the CDN"
+        );
+        let wake = m.engines[0]
+            .poll_timeout()
+            .map(|t| t.as_millis())
+            .unwrap_or(u64::MAX);
         let cap = live_edge::delay_cap(2_000, 3_000, Some(10_000), 1);
-        assert!(wake <= m.now.as_millis() + cap, "wake {wake} beyond cap {cap}");
+        assert!(
+            wake <= m.now.as_millis() + cap,
+            "wake {wake} beyond cap {cap}"
+        );
         m.advance(m.now.as_millis() + cap);
         assert_eq!(m.http_urls(0), vec![url(5)]);
         // First bytes with the size: peer 1 learns it is downloading.
         m.serve_pending(0, 0, 40_000);
-        assert!(m.sent.iter().any(|(i, msg)| *i == 0 && matches!(msg, Message::Downloading { seq: 5, .. })));
+        assert!(m
+            .sent
+            .iter()
+            .any(|(i, msg)| *i == 0 && matches!(msg, Message::Downloading { seq: 5, .. })));
         // Viewer 1 asks: it requests from viewer 0 instead of the CDN.
         m.input(1, request(7, 5));
         assert!(m.http_urls(1).is_empty());
-        assert!(m.sent.iter().any(|(i, msg)| *i == 1 && matches!(msg, Message::Request { seq: 5, .. })));
+        assert!(m
+            .sent
+            .iter()
+            .any(|(i, msg)| *i == 1 && matches!(msg, Message::Request { seq: 5, .. })));
         // Chunks already here were relayed; the rest follow the HTTP body.
-        let relayed_early = m.sent.iter().filter(|(i, msg)| *i == 0 && matches!(msg, Message::Data { .. })).count();
+        let relayed_early = m
+            .sent
+            .iter()
+            .filter(|(i, msg)| *i == 0 && matches!(msg, Message::Data { .. }))
+            .count();
         assert!(relayed_early >= 2, "relayed {relayed_early}");
         m.serve_pending(0, 40_000, usize::MAX);
         let want = m.cdn[&url(5)].clone();
@@ -2647,7 +2815,7 @@ mod tests {
 
     #[test]
     fn urgent_request_goes_http_even_if_a_peer_has_it() {
-        let mut m = two(Config::default());
+        let mut m = two(quiet());
         m.input(0, request(1, 1));
         assert_eq!(m.http_urls(0), vec![url(1)]);
         // Seg 1 starts 2 s ahead: urgent for viewer 1 too.
@@ -2657,7 +2825,7 @@ mod tests {
 
     #[test]
     fn non_urgent_request_taken_from_holder() {
-        let mut m = two(Config::default());
+        let mut m = two(quiet());
         m.input(0, request(1, 6));
         m.advance(m.now.as_millis() + 2_000);
         assert_eq!(m.http_urls(0), vec![url(6)]);
@@ -2670,20 +2838,33 @@ mod tests {
 
     #[test]
     fn corrupt_chunk_bans_sender_and_refetches_over_http() {
-        let mut m = two(Config::default());
+        let mut m = two(quiet());
         m.input(0, request(1, 6));
         m.advance(m.now.as_millis() + 2_000);
         m.tamper = Some(Box::new(|from, msg| match msg {
-            Message::Data { id, chunk, total_size, payload } if from == 0 => {
+            Message::Data {
+                id,
+                chunk,
+                total_size,
+                payload,
+            } if from == 0 => {
                 let mut p = payload.clone();
                 p[0] ^= 0xff;
-                Some(Message::Data { id: *id, chunk: *chunk, total_size: *total_size, payload: p })
+                Some(Message::Data {
+                    id: *id,
+                    chunk: *chunk,
+                    total_size: *total_size,
+                    payload: p,
+                })
             }
             other => Some(other.clone()),
         }));
         m.input(1, request(2, 6));
         assert_eq!(m.banned(1), vec![BanReason::CorruptData]);
-        assert!(m.events.iter().any(|(i, e)| *i == 1 && matches!(e, Event::VerificationFailed { seq: 6, .. })));
+        assert!(m
+            .events
+            .iter()
+            .any(|(i, e)| *i == 1 && matches!(e, Event::VerificationFailed { seq: 6, .. })));
         assert_eq!(m.http_urls(1), vec![url(6)]);
         let d1: Vec<_> = m.delivered.iter().filter(|d| d.0 == 1).collect();
         assert_eq!(d1.len(), 1);
@@ -2695,24 +2876,44 @@ mod tests {
 
     #[test]
     fn stalled_peer_is_abandoned_for_http_before_the_deadline() {
-        let mut m = two(Config::default());
+        let mut m = two(quiet());
         m.input(0, request(1, 6));
         m.advance(m.now.as_millis() + 2_000);
         // Viewer 0 answers nothing any more.
-        m.tamper = Some(Box::new(|from, msg| if from == 0 { None } else { Some(msg.clone()) }));
+        m.tamper = Some(Box::new(
+            |from, msg| if from == 0 { None } else { Some(msg.clone()) },
+        ));
         let start = m.now.as_millis();
         for i in 0..2 {
-            m.input(i, Input::Playhead { swarm: SW, position_ms: 4_000, buffered_ahead_ms: 6_000, rate: 1.0 });
+            m.input(
+                i,
+                Input::Playhead {
+                    swarm: SW,
+                    position_ms: 4_000,
+                    buffered_ahead_ms: 6_000,
+                    rate: 1.0,
+                },
+            );
         }
         // Segment 6 starts at 12 s: 8 s away.
         m.input(1, request(2, 6));
-        assert!(m.sent.iter().any(|(i, msg)| *i == 1 && matches!(msg, Message::Request { seq: 6, .. })));
+        assert!(m
+            .sent
+            .iter()
+            .any(|(i, msg)| *i == 1 && matches!(msg, Message::Request { seq: 6, .. })));
         m.advance(start + 8_000);
         let d1: Vec<_> = m.delivered.iter().filter(|d| d.0 == 1).collect();
         assert_eq!(d1.len(), 1);
-        assert!(d1[0].4.as_millis() < start + 8_000, "delivered at {}", d1[0].4.as_millis());
+        assert!(
+            d1[0].4.as_millis() < start + 8_000,
+            "delivered at {}",
+            d1[0].4.as_millis()
+        );
         assert_eq!(m.http_urls(1), vec![url(6)]);
-        assert!(m.sent.iter().any(|(i, msg)| *i == 1 && matches!(msg, Message::Cancel { .. })));
+        assert!(m
+            .sent
+            .iter()
+            .any(|(i, msg)| *i == 1 && matches!(msg, Message::Cancel { .. })));
         let strikes = m.engines[1].stats().per_peer.first().map(|p| p.strikes);
         assert_eq!(strikes, Some(1));
     }
@@ -2726,7 +2927,15 @@ mod tests {
         }
         assert_eq!(m.http_urls(0).len(), 5);
         // Viewer 1 plays from 0: asks for segment 0 (urgent, HTTP); prefetches the rest from 0.
-        m.input(1, Input::Playhead { swarm: SW, position_ms: 0, buffered_ahead_ms: 0, rate: 0.0 });
+        m.input(
+            1,
+            Input::Playhead {
+                swarm: SW,
+                position_ms: 0,
+                buffered_ahead_ms: 0,
+                rate: 0.0,
+            },
+        );
         m.input(1, request(50, 0));
         assert_eq!(m.http_urls(1), vec![url(0)]);
         m.advance(m.now.as_millis() + 1_000);
@@ -2734,28 +2943,51 @@ mod tests {
         assert_eq!(s.p2p_down, 5 * m.cdn[&url(1)].len() as u64, "{s:?}");
         // The player then gets them from the cache.
         m.input(1, request(51, 3));
-        let last = m.delivered.last().map(|d| (d.0, d.3.from_cache, d.3.p2p_bytes > 0));
+        let last = m
+            .delivered
+            .last()
+            .map(|d| (d.0, d.3.from_cache, d.3.p2p_bytes > 0));
         assert_eq!(last, Some((1, true, true)));
         assert_eq!(m.http_urls(1).len(), 1);
     }
 
     #[test]
     fn zero_upload_budget_announces_nothing_and_answers_busy() {
-        let cfg = Config { upload_bytes_per_sec: 0, ..Config::default() };
+        let cfg = Config {
+            upload_bytes_per_sec: 0,
+            ..Config::default()
+        };
         let mut m = two(cfg);
         m.input(0, request(1, 1));
-        assert!(!m.sent.iter().any(|(_, msg)| matches!(msg, Message::Have { .. } | Message::Downloading { .. })));
-        m.input(0, Input::PeerMessage {
-            conn: ConnId(101),
-            data: wire::encode(&Message::Request { id: 1, seq: 1, first_chunk: 0, count: 1 }),
-        });
-        assert!(m.sent.iter().any(|(i, msg)| *i == 0 && matches!(msg, Message::Busy { id: 1, .. })));
+        assert!(!m
+            .sent
+            .iter()
+            .any(|(_, msg)| matches!(msg, Message::Have { .. } | Message::Downloading { .. })));
+        m.input(
+            0,
+            Input::PeerMessage {
+                conn: ConnId(101),
+                data: wire::encode(&Message::Request {
+                    id: 1,
+                    seq: 1,
+                    first_chunk: 0,
+                    count: 1,
+                }),
+            },
+        );
+        assert!(m
+            .sent
+            .iter()
+            .any(|(i, msg)| *i == 0 && matches!(msg, Message::Busy { id: 1, .. })));
         assert_eq!(m.engines[0].stats().p2p_up, 0);
     }
 
     #[test]
     fn upload_is_paced_by_the_budget() {
-        let cfg = Config { upload_bytes_per_sec: 100_000, ..Config::default() };
+        let cfg = Config {
+            upload_bytes_per_sec: 100_000,
+            ..quiet()
+        };
         let mut m = two(cfg);
         m.input(0, request(1, 6));
         m.advance(m.now.as_millis() + 2_000);
@@ -2786,9 +3018,19 @@ mod tests {
         e.handle_input(now, Input::SegmentAborted { req: RequestId(1) });
         let outs: Vec<Output> = std::iter::from_fn(|| e.poll_output()).collect();
         assert!(outs.contains(&Output::CancelHttp { id }));
-        assert!(!outs.iter().any(|o| matches!(o, Output::FailSegment { .. } | Output::DeliverSegment { .. })));
+        assert!(!outs.iter().any(|o| matches!(
+            o,
+            Output::FailSegment { .. } | Output::DeliverSegment { .. }
+        )));
         // Late inputs for the cancelled transfer are harmless.
-        e.handle_input(now, Input::HttpProgress { id, data: vec![1, 2, 3], total: Some(3) });
+        e.handle_input(
+            now,
+            Input::HttpProgress {
+                id,
+                data: vec![1, 2, 3],
+                total: Some(3),
+            },
+        );
         e.handle_input(now, Input::HttpDone { id });
     }
 
@@ -2804,7 +3046,8 @@ mod tests {
     #[test]
     fn unknown_segment_fetched_by_its_url() {
         let mut m = Mesh::new(vec![Config::default()]);
-        m.cdn.insert("https://elsewhere/x.ts".into(), ts_segment(1, 10));
+        m.cdn
+            .insert("https://elsewhere/x.ts".into(), ts_segment(1, 10));
         m.input(
             0,
             Input::SegmentRequested {
