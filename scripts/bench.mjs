@@ -68,17 +68,24 @@ async function runOnce(mode) {
   chromiumVersion = browser.version();
   const cpu0 = descendantsCpuSeconds();
   const viewers = [];
+  const failedViewers = [];
   const p2p = mode === 'shoal';
   const shim = mode === 'baseline' && (baselineKind === 'plain' || !shimBuilt) ? 'none' : 'auto';
   const t0 = Date.now();
   try {
     for (let i = 0; i < N && !stopping; i++) {
       if (i > 0) await sleep(staggerMs); // realistic, staggered joins
-      const v = await launchViewer({
-        browser, separate, originUrl: origin.url, id: `${mode}-v${i}`, src, p2p, trackers: [tracker.url], shim,
-      });
-      viewers.push(v);
-      live.add(v);
+      try {
+        const v = await launchViewer({
+          browser, separate, originUrl: origin.url, id: `${mode}-v${i}`, src, p2p, trackers: [tracker.url], shim,
+        });
+        viewers.push(v);
+        live.add(v);
+      } catch (e) {
+        // A viewer that cannot even open counts as one that never played (startup null).
+        console.error(`bench: ${mode}-v${i} failed to open: ${e.message}`);
+        failedViewers.push(`${mode}-v${i}`);
+      }
     }
     const end = Date.now() + duration * 1000;
     while (Date.now() < end && !stopping) {
@@ -93,6 +100,7 @@ async function runOnce(mode) {
     }
     const snapshots = {};
     for (const v of viewers) snapshots[v.id] = await v.metrics().catch(() => null);
+    for (const id of failedViewers) snapshots[id] = null;
     const originClients = origin.stats().clients;
     const summary = summarizeRun({ mode, snapshots, originClients });
     summary.wallSeconds = Math.round((Date.now() - t0) / 1000);
