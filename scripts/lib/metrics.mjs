@@ -92,6 +92,7 @@ export function comparisonTable(runs) {
     ['level switches', (r) => num(r.levelSwitches)],
     ['corrupted delivered', (r) => `${num(r.corruptedDelivered)} (of ${r.verifiedFragments} verified)`],
     ['banned peers', (r) => num(r.bannedPeers)],
+    ['browser CPU', (r) => (r.cpuSeconds === undefined ? '-' : `${num(r.cpuSeconds)} s in ${r.wallSeconds} s`)],
   ];
   const names = runs.map((r) => r.mode);
   const cells = rows.map(([label, f]) => [label, ...runs.map((r) => String(f(r)))]);
