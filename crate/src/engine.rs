@@ -906,7 +906,14 @@ impl Engine {
                     deadline,
                     candidates,
                 );
-                let delay = live_edge::draw(cap, self.rng.next_u64());
+                let mine = live_edge::priority(&self.our_id, key);
+                let rank = self
+                    .ready_conns(key.swarm)
+                    .iter()
+                    .filter_map(|c| self.sessions.get(c))
+                    .filter(|s| live_edge::priority(&s.peer, key) < mine)
+                    .count();
+                let delay = live_edge::delay(cap, rank, candidates, self.rng.next_u64());
                 if delay == 0 {
                     self.start_http(now, key);
                 } else if let Some(d) = self.downloads.get_mut(&key) {

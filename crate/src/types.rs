@@ -205,9 +205,13 @@ pub struct Config {
     pub max_p2p: usize,
     /// A peer that sends no bytes for this long on an active request is abandoned.
     pub peer_stall_timeout_ms: u64,
-    /// Live-edge coordination: a viewer waits a random delay in `[0, live_edge_delay_max_ms]`,
-    /// shortened when its buffer is low, before fetching a new segment over HTTP, and takes it
-    /// from a peer if one announces it first.
+    /// Live-edge coordination (decides the live offload; full policy in
+    /// `scheduler::live_edge`): a viewer asked for a segment no peer has announced waits up to
+    /// this long before fetching it over HTTP, and takes it from a peer if one announces it
+    /// first. The cap shrinks with fewer connected peers (`* min(peers, 4) / 4`, 0 without
+    /// peers) and never reaches into the urgent window (`<= deadline - urgent_window_ms`);
+    /// within it each viewer waits a slot set by its per-segment rank among its peers, so
+    /// viewers seeing the segment together fetch one after the other instead of all at once.
     pub live_edge_delay_max_ms: u64,
     /// Byte budget of the segment cache.
     pub cache_bytes: u64,
