@@ -65,6 +65,22 @@ impl ViewerCfg {
     }
 }
 
+impl ViewerCfg {
+    /// A viewer with links drawn from the seed: CDN 1.5-4 MB/s with 30-120 ms to first byte,
+    /// uplink 0.3-2 MB/s (2.4-16 Mbit/s), 10-60 ms one-way to peers.
+    pub fn varied(join_ms: u64, seed: u64, index: usize) -> Self {
+        let mut r = mix(&[seed, index as u64, 0x7661_7279]);
+        let mut pick = |lo: u64, hi: u64| lo + splitmix(&mut r) % (hi - lo + 1);
+        ViewerCfg {
+            cdn_bytes_per_sec: pick(1_500_000, 4_000_000),
+            cdn_latency_ms: pick(30, 120),
+            uplink_bytes_per_sec: pick(300_000, 2_000_000),
+            net_latency_ms: pick(10, 60),
+            ..ViewerCfg::new(join_ms)
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct Scenario {
     pub seed: u64,
@@ -88,6 +104,10 @@ pub struct Scenario {
     /// Probability (per mille) that a connection both sides accepted fails to open.
     pub connect_fail_permille: u64,
     pub cdn_faults: Vec<CdnFault>,
+    /// Hand every engine an integrity manifest when it joins (VOD: every segment; live:
+    /// the harness knows future segments, a real publisher would update the file).
+    pub manifest: bool,
+    pub manifest_chunk_hashes: bool,
     pub viewers: Vec<ViewerCfg>,
 }
 
@@ -111,6 +131,8 @@ impl Scenario {
             tracker_delay_ms: 50,
             connect_fail_permille: 0,
             cdn_faults: Vec::new(),
+            manifest: false,
+            manifest_chunk_hashes: true,
             viewers,
         }
     }
@@ -266,6 +288,7 @@ pub struct Sim {
     pub tracker: Tracker,
     pub viewers: Vec<Viewer>,
     rng: u64,
+    manifests: Vec<(u32, Vec<u8>)>,
     /// FNV-1a over everything the engines did, for determinism checks.
     fingerprint: u64,
 }
@@ -341,6 +364,7 @@ impl Sim {
             tracker,
             viewers,
             rng,
+            manifests: Vec::new(),
             fingerprint: 0xcbf2_9ce4_8422_2325,
         }
     }
@@ -353,6 +377,25 @@ impl Sim {
             .as_ref()
             .map(|e| e.peer_id())
             .unwrap_or_default()
+    }
+
+    /// The manifest for viewer `i`'s rendition, built once per rendition.
+    fn manifest_bytes(&mut self, i: usize) -> Vec<u8> {
+        let r = self.viewers[i].player.rendition;
+        if let Some((_, m)) = self.manifests.iter().find(|(k, _)| *k == r) {
+            return m.clone();
+        }
+        let last = if self.sc.live {
+            100_000 / self.sc.segment_ms.max(1) + self.sc.live_window
+        } else {
+            self.sc.vod_segments
+        };
+        let m = self
+            .cdn
+            .media
+            .manifest(r, 0..last, self.sc.manifest_chunk_hashes);
+        self.manifests.push((r, m.clone()));
+        m
     }
 
     fn mark(&mut self, parts: &[u64]) {
@@ -655,6 +698,9 @@ impl Sim {
                     }
                     Event::VerificationFailed { .. } => log.verification_failed += 1,
                     Event::Warning { detail } => log.warnings.push(detail),
+                    Event::ManifestRejected { detail } => {
+                        log.warnings.push(format!("manifest rejected: {detail}"))
+                    }
                     _ => {}
                 }
             }
@@ -781,6 +827,10 @@ impl Sim {
                 self.viewers[i].engine = Some(engine);
                 self.mark(&[now, i as u64, 100]);
                 self.drain(i);
+                if self.sc.manifest {
+                    let data = self.manifest_bytes(i);
+                    self.input(i, Input::IntegrityManifest { data });
+                }
                 self.q.push(now, Ev::FetchPlaylist(i));
                 self.q.push(now, Ev::PlayerTick(i));
             }
