@@ -1,0 +1,23 @@
+// Reusable pieces for the demo, the benchmark and the browser tests (tests/e2e).
+//
+//   ensureMedia({outDir?, seconds?}) -> string
+//       Generates media/ with ffmpeg if missing or incomplete (see scripts/gen-media.mjs) and
+//       returns its absolute path. Flavours: ts/, fmp4/, byterange/ each with master.m3u8.
+//   startOrigin({mediaDir?, hosts?=['127.0.0.1'], port?=0, live?=false, windowSegments?=6, quiet?})
+//       -> Promise<{url, urls, port, masters, masterPath(flavour='ts', live?), stats(),
+//                   resetStats(), addFault({mode:'fail'|'stall'|'throttle', status?, rateBps?,
+//                   durationMs, clients?, clientPrefix?, pathPrefix?}), clearFaults(), reports(), close()}>
+//       Same routes over HTTP: /_shoal/stats, /_shoal/fault, /_shoal/hash, /_shoal/report.
+//   startTracker({host?='127.0.0.1', port?=0, quiet?}) -> Promise<{url, port, counts(), close()}>
+//   launchBrowser({headless?=true, args?}) -> Promise<Browser>   (playwright-core, /usr/bin/chromium)
+//   launchViewer({browser?, originUrl, id, src, p2p?, trackers?, live?, flavour?, hlsConfig?,
+//                 shim?: 'auto'|'none'}) -> Promise<Viewer>
+//       Opens demo-page/viewer.html in a fresh browser context whose cookie `shoal_viewer=id`
+//       makes the origin count its bytes. Viewer: {id, page, context, metrics() -> QoE object
+//       (see demo-page/viewer.mjs), waitFor(pred, timeoutMs), close()}.
+//   viewerFlags: string[]   Chromium flags used for every viewer.
+//   summarizeRun(...)        bench aggregation (scripts/lib/metrics.mjs).
+export { ensureMedia } from './media.mjs';
+export { startOrigin, findPlaylists, parseMediaPlaylist, ROOT } from './origin.mjs';
+export { startTracker } from './tracker.mjs';
+export { launchBrowser, launchViewer, viewerFlags } from './viewers.mjs';
