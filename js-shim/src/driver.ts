@@ -50,6 +50,23 @@ interface WasmGlue extends WasmModuleApi {
 
 const now = (): number => Math.round(performance.now());
 
+/** Byte-carrying fast paths newer engines have (no JS object walk per data-channel message). */
+interface FastPaths {
+  peerMessage?(nowMs: number, conn: number, data: Uint8Array): CoreOutput[];
+  httpProgress?(nowMs: number, id: number, data: Uint8Array, total?: number | null): CoreOutput[];
+}
+type Engine = WasmEngineApi & FastPaths;
+
+function feedEngine(engine: Engine, t: number, input: CoreInput): CoreOutput[] {
+  if (input.type === 'peerMessage' && typeof engine.peerMessage === 'function') {
+    return engine.peerMessage(t, input.conn, input.data);
+  }
+  if (input.type === 'httpProgress' && typeof engine.httpProgress === 'function') {
+    return engine.httpProgress(t, input.id, input.data, input.total ?? null);
+  }
+  return engine.handleInput(t, input);
+}
+
 async function loadBundledWasm(wasmUrl: string | URL | undefined): Promise<WasmModuleApi> {
   // build.mjs rewrites this specifier to './wasm/shoal.js' (the dist layout); a literal
   // specifier keeps it visible to bundlers, which then emit the .wasm next to it.
@@ -60,12 +77,12 @@ async function loadBundledWasm(wasmUrl: string | URL | undefined): Promise<WasmM
 }
 
 /** Wraps an engine so that it throws on the third segment request (fail-open tests). */
-function faulty(engine: WasmEngineApi): WasmEngineApi {
+function faulty(engine: Engine): Engine {
   let requests = 0;
   return {
     handleInput(t, input) {
       if (input.type === 'segmentRequested' && ++requests >= 3) throw new Error('test fault: core-throws');
-      return engine.handleInput(t, input);
+      return feedEngine(engine, t, input);
     },
     handleTimeout: (t) => engine.handleTimeout(t),
     pollTimeout: () => engine.pollTimeout(),
@@ -75,7 +92,7 @@ function faulty(engine: WasmEngineApi): WasmEngineApi {
 }
 
 export class Driver {
-  private engine: WasmEngineApi | null = null;
+  private engine: Engine | null = null;
   private module: WasmModuleApi | null = null;
   private failed = false;
   private destroyed = false;
@@ -128,7 +145,7 @@ export class Driver {
     if (this.destroyed || this.failed) return false;
     try {
       const seed = crypto.getRandomValues(new Uint32Array(1))[0] ?? 0;
-      let engine = new mod.WasmEngine(this.cfg.engine, now(), seed);
+      let engine: Engine = new mod.WasmEngine(this.cfg.engine, now(), seed);
       if (this.cfg.testFault === 'core-throws') engine = faulty(engine);
       this.module = mod;
       this.engine = engine;
@@ -239,7 +256,7 @@ export class Driver {
   }
 
   /** Runs `first`, then drains the input queue, executing every output; re-arms the timer. */
-  private run(first: (engine: WasmEngineApi) => CoreOutput[]): void {
+  private run(first: (engine: Engine) => CoreOutput[]): void {
     if (this.pumping) return;
     const engine = this.engine;
     if (!engine || !this.active) return;
@@ -257,7 +274,7 @@ export class Driver {
         const input = this.queue.shift() as CoreInput;
         this.counters.inputs[input.type] = (this.counters.inputs[input.type] ?? 0) + 1;
         try {
-          outs = engine.handleInput(now(), input);
+          outs = feedEngine(engine, now(), input);
         } catch (err) {
           this.failOpen('core', err);
           return;
@@ -270,7 +287,7 @@ export class Driver {
     }
   }
 
-  private arm(engine: WasmEngineApi): void {
+  private arm(engine: Engine): void {
     let at: number | undefined;
     try {
       at = engine.pollTimeout() ?? undefined;
