@@ -314,7 +314,7 @@ pub enum Input {
     HttpDone { id: HttpId },
     /// The HTTP transfer failed: `status` is the HTTP status, 0 for a network error.
     HttpFailed { id: HttpId, status: u16, reason: String },
-    /// An integrity manifest (see docs/PROTOCOL.md) was fetched.
+    /// An integrity manifest (see docs/MANIFEST.md) was fetched.
     IntegrityManifest {
         #[serde(with = "serde_bytes")]
         data: Vec<u8>,

@@ -1,0 +1,249 @@
+//! Byte layout of each message and the checks shared by `decode` and `Message::validate`.
+//!
+//! Invariants: the reader never indexes; every length is checked before it is trusted; the
+//! order of checks is the same for decoded bytes and for an in-memory `Message`, so both
+//! paths report the same `WireError`.
+
+use super::{
+    kind, Message, WireError, CHUNK_SIZE, MAGIC, MAX_BITFIELD_BYTES, MAX_CHUNKS_PER_SEGMENT,
+    MAX_MESSAGE_SIZE, MAX_SEGMENT_SIZE,
+};
+use crate::types::{PeerId, SwarmId};
+
+/// Body bytes (after the type byte) of the fixed part of each message type; for `Bitfield`
+/// and `Data` the variable part follows.
+pub(super) fn fixed_body_len(code: u8) -> Option<usize> {
+    Some(match code {
+        kind::HANDSHAKE => 4 + 2 + 20 + 20 + 4,
+        kind::BITFIELD => 8,
+        kind::HAVE | kind::DOWNLOADING => 8 + 4,
+        kind::LOST => 8,
+        kind::REQUEST => 4 + 8 + 4 + 4,
+        kind::CANCEL | kind::ABSENT | kind::PING | kind::PONG => 4,
+        kind::DATA => 4 + 4 + 4,
+        kind::BUSY => 4 + 2,
+        _ => return None,
+    })
+}
+
+pub(super) fn encode(msg: &Message) -> Vec<u8> {
+    let mut out = Vec::with_capacity(msg.encoded_len());
+    out.push(msg.kind());
+    match msg {
+        Message::Handshake {
+            version,
+            swarm,
+            peer,
+            capabilities,
+        } => {
+            out.extend_from_slice(&MAGIC);
+            out.extend_from_slice(&version.to_be_bytes());
+            out.extend_from_slice(&swarm.0);
+            out.extend_from_slice(&peer.0);
+            out.extend_from_slice(&capabilities.to_be_bytes());
+        }
+        Message::Bitfield { base, bits } => {
+            out.extend_from_slice(&base.to_be_bytes());
+            out.extend_from_slice(bits);
+        }
+        Message::Have { seq, size } | Message::Downloading { seq, size } => {
+            out.extend_from_slice(&seq.to_be_bytes());
+            out.extend_from_slice(&size.to_be_bytes());
+        }
+        Message::Lost { seq } => out.extend_from_slice(&seq.to_be_bytes()),
+        Message::Request {
+            id,
+            seq,
+            first_chunk,
+            count,
+        } => {
+            out.extend_from_slice(&id.to_be_bytes());
+            out.extend_from_slice(&seq.to_be_bytes());
+            out.extend_from_slice(&first_chunk.to_be_bytes());
+            out.extend_from_slice(&count.to_be_bytes());
+        }
+        Message::Cancel { id } | Message::Absent { id } => out.extend_from_slice(&id.to_be_bytes()),
+        Message::Data {
+            id,
+            chunk,
+            total_size,
+            payload,
+        } => {
+            out.extend_from_slice(&id.to_be_bytes());
+            out.extend_from_slice(&chunk.to_be_bytes());
+            out.extend_from_slice(&total_size.to_be_bytes());
+            out.extend_from_slice(payload);
+        }
+        Message::Busy { id, retry_after_ms } => {
+            out.extend_from_slice(&id.to_be_bytes());
+            out.extend_from_slice(&retry_after_ms.to_be_bytes());
+        }
+        Message::Ping { nonce } | Message::Pong { nonce } => {
+            out.extend_from_slice(&nonce.to_be_bytes())
+        }
+    }
+    out
+}
+
+/// Consumes a body front to back; any shortfall is the message's `BadLength`.
+struct Reader<'a> {
+    rest: &'a [u8],
+    err: WireError,
+}
+
+impl<'a> Reader<'a> {
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], WireError> {
+        let (head, rest) = self
+            .rest
+            .split_first_chunk::<N>()
+            .ok_or_else(|| self.err.clone())?;
+        self.rest = rest;
+        Ok(*head)
+    }
+    fn u16(&mut self) -> Result<u16, WireError> {
+        self.array().map(u16::from_be_bytes)
+    }
+    fn u32(&mut self) -> Result<u32, WireError> {
+        self.array().map(u32::from_be_bytes)
+    }
+    fn u64(&mut self) -> Result<u64, WireError> {
+        self.array().map(u64::from_be_bytes)
+    }
+    fn rest(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.rest).to_vec()
+    }
+}
+
+pub(super) fn decode(bytes: &[u8]) -> Result<Message, WireError> {
+    let (&code, body) = bytes.split_first().ok_or(WireError::Empty)?;
+    if bytes.len() > MAX_MESSAGE_SIZE {
+        return Err(WireError::TooLarge(bytes.len()));
+    }
+    let fixed = fixed_body_len(code).ok_or(WireError::UnknownType(code))?;
+    let bad_len = WireError::BadLength {
+        kind: code,
+        len: body.len(),
+    };
+    let variable = matches!(code, kind::BITFIELD | kind::DATA);
+    if body.len() < fixed || (!variable && body.len() != fixed) {
+        return Err(bad_len);
+    }
+    let mut r = Reader {
+        rest: body,
+        err: bad_len,
+    };
+    let msg = match code {
+        kind::HANDSHAKE => {
+            if r.array::<4>()? != MAGIC {
+                return Err(WireError::BadField("magic"));
+            }
+            Message::Handshake {
+                version: r.u16()?,
+                swarm: SwarmId(r.array()?),
+                peer: PeerId(r.array()?),
+                capabilities: r.u32()?,
+            }
+        }
+        kind::BITFIELD => Message::Bitfield {
+            base: r.u64()?,
+            bits: r.rest(),
+        },
+        kind::HAVE => Message::Have {
+            seq: r.u64()?,
+            size: r.u32()?,
+        },
+        kind::DOWNLOADING => Message::Downloading {
+            seq: r.u64()?,
+            size: r.u32()?,
+        },
+        kind::LOST => Message::Lost { seq: r.u64()? },
+        kind::REQUEST => Message::Request {
+            id: r.u32()?,
+            seq: r.u64()?,
+            first_chunk: r.u32()?,
+            count: r.u32()?,
+        },
+        kind::CANCEL => Message::Cancel { id: r.u32()? },
+        kind::DATA => Message::Data {
+            id: r.u32()?,
+            chunk: r.u32()?,
+            total_size: r.u32()?,
+            payload: r.rest(),
+        },
+        kind::ABSENT => Message::Absent { id: r.u32()? },
+        kind::BUSY => Message::Busy {
+            id: r.u32()?,
+            retry_after_ms: r.u16()?,
+        },
+        kind::PING => Message::Ping { nonce: r.u32()? },
+        kind::PONG => Message::Pong { nonce: r.u32()? },
+        other => return Err(WireError::UnknownType(other)),
+    };
+    check(&msg)?;
+    Ok(msg)
+}
+
+/// Length and range rules that hold beyond the byte layout. Called on every decoded message
+/// and by `Message::validate`; `TooLarge` is checked by the callers, before this.
+pub(super) fn check(msg: &Message) -> Result<(), WireError> {
+    let body_len = msg.encoded_len().saturating_sub(1);
+    let bad_len = || WireError::BadLength {
+        kind: msg.kind(),
+        len: body_len,
+    };
+    match msg {
+        Message::Bitfield { base, bits } => {
+            if bits.is_empty() || bits.len() > MAX_BITFIELD_BYTES {
+                return Err(bad_len());
+            }
+            // The last bit must name a representable segment, so `base + i` never overflows.
+            let last_bit = (bits.len() as u64).saturating_mul(8).saturating_sub(1);
+            if base.checked_add(last_bit).is_none() {
+                return Err(WireError::BadField("base"));
+            }
+        }
+        Message::Have { size, .. } | Message::Downloading { size, .. } => {
+            if !(1..=MAX_SEGMENT_SIZE).contains(size) {
+                return Err(WireError::BadField("size"));
+            }
+        }
+        Message::Request {
+            first_chunk, count, ..
+        } => {
+            if *count == 0 {
+                return Err(WireError::BadField("count"));
+            }
+            match first_chunk.checked_add(*count) {
+                Some(end) if end <= MAX_CHUNKS_PER_SEGMENT => {}
+                _ => return Err(WireError::BadField("chunk_range")),
+            }
+        }
+        Message::Data {
+            chunk,
+            total_size,
+            payload,
+            ..
+        } => {
+            if payload.is_empty() || payload.len() > CHUNK_SIZE {
+                return Err(bad_len());
+            }
+            if !(1..=MAX_SEGMENT_SIZE).contains(total_size) {
+                return Err(WireError::BadField("total_size"));
+            }
+            let Some(expected) = super::chunk_len(*total_size, *chunk) else {
+                return Err(WireError::BadField("chunk"));
+            };
+            if payload.len() != expected {
+                return Err(WireError::BadField("payload_len"));
+            }
+        }
+        Message::Handshake { .. }
+        | Message::Lost { .. }
+        | Message::Cancel { .. }
+        | Message::Absent { .. }
+        | Message::Busy { .. }
+        | Message::Ping { .. }
+        | Message::Pong { .. } => {}
+    }
+    Ok(())
+}

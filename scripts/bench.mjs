@@ -1,0 +1,150 @@
+#!/usr/bin/env node
+// Swarm benchmark: N headless viewers against the local origin and tracker, run twice with
+// fresh browsers — Shoal (P2P on) and the baseline (P2P off, everything else identical) —
+// then a JSON report and a comparison table. Run it through scripts/bench.sh, which puts it in
+// a private network namespace.
+//
+//   node scripts/bench.mjs --player hlsjs --scenario live|vod --viewers N --duration S
+//        [--json FILE] [--media DIR] [--flavour ts|fmp4|byterange] [--modes shoal,baseline]
+//        [--stagger-ms 1000] [--baseline shim|plain] [--window 6] [--separate-browsers]
+//
+// --duration is how long the swarm watches once every viewer has joined (joins are staggered).
+// The baseline uses the shim with p2p:false when the shim is built (same code path minus P2P),
+// or plain hls.js with --baseline plain / when js-shim/dist is missing.
+// Viewers share one Chromium (a context each) unless --separate-browsers; each run reports the
+// CPU seconds its browsers used (cpuSeconds) next to the figures.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { ensureMedia, startOrigin, startTracker, launchBrowser, launchViewer, ROOT } from './lib/index.mjs';
+import { summarizeRun, comparisonTable } from './lib/metrics.mjs';
+import { descendantsCpuSeconds } from './lib/cpu.mjs';
+
+const argv = process.argv.slice(2);
+const opt = (n, d) => (argv.includes(n) ? argv[argv.indexOf(n) + 1] : d);
+const player = opt('--player', 'hlsjs');
+const scenario = opt('--scenario', 'live');
+const N = Number(opt('--viewers', 4));
+const duration = Number(opt('--duration', 60));
+const jsonFile = opt('--json', null);
+const mediaArg = opt('--media', null);
+const flavour = opt('--flavour', 'ts');
+const staggerMs = Number(opt('--stagger-ms', 1000));
+const baselineKind = opt('--baseline', 'shim');
+const windowSegments = Number(opt('--window', 6));
+const separate = argv.includes('--separate-browsers');
+let modes = opt('--modes', 'shoal,baseline').split(',').filter(Boolean);
+
+if (player !== 'hlsjs') { console.error(`bench: --player ${player} not supported yet (hlsjs only)`); process.exit(2); }
+if (!['live', 'vod'].includes(scenario)) { console.error('bench: --scenario must be live or vod'); process.exit(2); }
+if (!(N >= 1) || !(duration > 0)) { console.error('bench: --viewers and --duration must be positive'); process.exit(2); }
+
+const shimBuilt = fs.existsSync(path.join(ROOT, 'js-shim/dist/index.js'));
+const notes = [];
+if (!shimBuilt && modes.includes('shoal')) {
+  notes.push('js-shim/dist/index.js missing: Shoal run skipped (npm run build)');
+  modes = modes.filter((m) => m !== 'shoal');
+}
+if (process.env.SHOAL_NETNS !== '1') notes.push('not inside the private network namespace (use scripts/bench.sh)');
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const mediaDir = mediaArg ? path.resolve(mediaArg) : ensureMedia();
+const origin = await startOrigin({ mediaDir, live: scenario === 'live', windowSegments, quiet: true });
+const tracker = await startTracker({ quiet: true });
+const masters = origin.masters;
+const src = origin.masterPath(masters[flavour] ? flavour : Object.keys(masters)[0]);
+console.log(`bench: ${scenario}, ${N} viewers, ${duration} s, src ${src}, origin ${origin.url}, tracker ${tracker.url}`);
+notes.forEach((n) => console.log(`bench: note: ${n}`));
+
+let chromiumVersion = null;
+let stopping = false;
+const live = new Set();
+process.on('SIGINT', () => { stopping = true; });
+
+async function runOnce(mode) {
+  origin.resetStats();
+  origin.clearFaults();
+  const browser = await launchBrowser();
+  chromiumVersion = browser.version();
+  const cpu0 = descendantsCpuSeconds();
+  const viewers = [];
+  const failedViewers = [];
+  const p2p = mode === 'shoal';
+  const shim = mode === 'baseline' && (baselineKind === 'plain' || !shimBuilt) ? 'none' : 'auto';
+  const t0 = Date.now();
+  try {
+    for (let i = 0; i < N && !stopping; i++) {
+      if (i > 0) await sleep(staggerMs); // realistic, staggered joins
+      try {
+        const v = await launchViewer({
+          browser, separate, originUrl: origin.url, id: `${mode}-v${i}`, src, p2p, trackers: [tracker.url], shim,
+        });
+        viewers.push(v);
+        live.add(v);
+      } catch (e) {
+        // A viewer that cannot even open counts as one that never played (startup null).
+        console.error(`bench: ${mode}-v${i} failed to open: ${e.message}`);
+        failedViewers.push(`${mode}-v${i}`);
+      }
+    }
+    const end = Date.now() + duration * 1000;
+    while (Date.now() < end && !stopping) {
+      await sleep(Math.min(5000, end - Date.now()));
+      const snaps = await Promise.all(viewers.map((v) => v.metrics().catch(() => null)));
+      const line = snaps.map((s, i) => {
+        if (!s) return `v${i}:?`;
+        const off = s.shoal && (s.shoal.p2pDown + s.shoal.httpDown) ? Math.round((100 * s.shoal.p2pDown) / (s.shoal.p2pDown + s.shoal.httpDown)) : 0;
+        return `v${i}:${s.state[0]} ${s.bufferS.toFixed(0)}s${p2p ? ` ${off}%` : ''}`;
+      }).join(' | ');
+      console.log(`  [${mode} ${Math.round((Date.now() - t0) / 1000)}s] ${line}`);
+    }
+    const snapshots = {};
+    for (const v of viewers) snapshots[v.id] = await v.metrics().catch(() => null);
+    for (const id of failedViewers) snapshots[id] = null;
+    const originClients = origin.stats().clients;
+    const summary = summarizeRun({ mode, snapshots, originClients });
+    summary.wallSeconds = Math.round((Date.now() - t0) / 1000);
+    summary.cpuSeconds = Math.round((descendantsCpuSeconds() - cpu0) * 10) / 10;
+    summary.browsers = separate ? 'one per viewer' : 'one, a context per viewer';
+    summary.consoleErrors = Object.fromEntries(viewers.map((v) => [v.id, v.log.slice(-5)]));
+    return summary;
+  } finally {
+    for (const v of viewers) { await v.close(); live.delete(v); }
+    await browser.close().catch(() => {});
+  }
+}
+
+const runs = {};
+try {
+  for (const mode of modes) {
+    if (stopping) break;
+    console.log(`bench: run '${mode}'`);
+    runs[mode] = await runOnce(mode);
+  }
+} finally {
+  await tracker.close();
+  await origin.close();
+}
+
+const report = {
+  date: new Date().toISOString(),
+  command: `npm run bench -- ${argv.join(' ')}`,
+  player, scenario, viewers: N, durationS: duration, staggerMs, flavour, src,
+  media: mediaArg ? mediaArg : 'media/ (scripts/gen-media.mjs)',
+  limit: Math.round((1 - 1 / N) * 1000) / 1000,
+  machine: {
+    cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, memGB: Math.round(os.totalmem() / 1e9),
+    loadavg: os.loadavg().map((x) => Math.round(x * 100) / 100), node: process.version, chromium: chromiumVersion,
+    netns: process.env.SHOAL_NETNS === '1',
+  },
+  notes,
+  runs,
+};
+console.log('\n' + comparisonTable(Object.values(runs)));
+console.log(`limit (1 - 1/N): ${(report.limit * 100).toFixed(1)}%`);
+if (jsonFile) {
+  fs.mkdirSync(path.dirname(path.resolve(jsonFile)), { recursive: true });
+  fs.writeFileSync(jsonFile, JSON.stringify(report, null, 2) + '\n');
+  console.log(`bench: wrote ${jsonFile}`);
+}
+process.exit(0);

@@ -1,0 +1,102 @@
+// Turns viewer snapshots (demo-page/player.mjs) and the origin's per-client byte counts into
+// the benchmark's per-run figures. One definition for every run, so Shoal and the baseline are
+// compared on equal terms:
+//   bytesReceived(viewer) = segment bytes the origin sent to that viewer's cookie
+//                           + bytes the shim reports it received from peers (p2pDown)
+//   offload               = sum p2pDown / sum bytesReceived
+//   rebufferRatio         = sum stalled ms / sum watched ms
+
+export const median = (xs) => {
+  const v = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  if (!v.length) return null;
+  const m = Math.floor(v.length / 2);
+  return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
+};
+const sum = (xs) => xs.reduce((a, b) => a + (Number.isFinite(b) ? b : 0), 0);
+const mean = (xs) => {
+  const v = xs.filter((x) => Number.isFinite(x));
+  return v.length ? sum(v) / v.length : null;
+};
+const r3 = (x) => (Number.isFinite(x) ? Math.round(x * 1000) / 1000 : null);
+
+/**
+ * @param {{mode: string, snapshots: Record<string, object>, originClients: Record<string, object>}} run
+ */
+export function summarizeRun({ mode, snapshots, originClients }) {
+  const perViewer = Object.entries(snapshots).map(([id, s]) => {
+    const o = originClients[id] || {};
+    const cdn = o.segmentBytes || 0;
+    const sh = s && s.shoal && !s.shoal.error ? s.shoal : null;
+    const p2p = sh ? sh.p2pDown || 0 : 0;
+    const received = cdn + p2p;
+    const lat = median(s?.latencySamples || []);
+    return {
+      id, mode: s?.mode ?? 'missing', state: s?.state ?? 'missing',
+      startupMs: s?.startupMs ?? null, stalls: s?.stalls ?? 0, stalledMs: Math.round(s?.stalledMs ?? 0),
+      watchedMs: Math.round(s?.watchedMs ?? 0),
+      rebufferRatio: s?.watchedMs ? r3((s.stalledMs || 0) / s.watchedMs) : null,
+      liveLatencyS: lat, currentTime: r3(s?.currentTime), bufferS: r3(s?.bufferS),
+      cdnBytes: cdn, cdnRequests: o.segmentRequests || 0, cdnStatus: o.status || {},
+      p2pBytes: p2p, p2pUpBytes: sh ? sh.p2pUp || 0 : 0, bytesReceived: received,
+      offload: received ? r3(p2p / received) : 0,
+      fragBytes: s?.fragBytes ?? 0, fragments: s?.fragments ?? 0,
+      avgBitrate: s?.avgBitrate ? Math.round(s.avgBitrate) : null, levelSwitches: s?.levelSwitches ?? 0,
+      verified: s?.verified ?? 0, corrupted: s?.corrupted ?? 0, verifyErrors: s?.verifyErrors ?? 0,
+      peers: sh ? sh.peers ?? null : null, bannedPeers: sh ? sh.peersBanned || 0 : 0,
+      shoal: sh, errors: (s?.errors || []).slice(-10),
+    };
+  });
+  const recv = sum(perViewer.map((v) => v.bytesReceived));
+  const p2p = sum(perViewer.map((v) => v.p2pBytes));
+  const watched = sum(perViewer.map((v) => v.watchedMs));
+  return {
+    mode,
+    viewerMode: [...new Set(perViewer.map((v) => v.mode))].join(','),
+    viewers: perViewer.length,
+    offload: recv ? r3(p2p / recv) : 0,
+    cdnBytes: sum(perViewer.map((v) => v.cdnBytes)),
+    p2pBytes: p2p,
+    startupMsMedian: median(perViewer.map((v) => v.startupMs)),
+    rebufferRatio: watched ? r3(sum(perViewer.map((v) => v.stalledMs)) / watched) : null,
+    stalls: sum(perViewer.map((v) => v.stalls)),
+    corruptedDelivered: sum(perViewer.map((v) => v.corrupted)),
+    verifiedFragments: sum(perViewer.map((v) => v.verified)),
+    bannedPeers: sum(perViewer.map((v) => v.bannedPeers)),
+    liveLatencyS: r3(median(perViewer.map((v) => v.liveLatencyS))),
+    bytesPerViewer: perViewer.length ? Math.round(recv / perViewer.length) : 0,
+    avgBitrate: mean(perViewer.map((v) => v.avgBitrate)) && Math.round(mean(perViewer.map((v) => v.avgBitrate))),
+    levelSwitches: sum(perViewer.map((v) => v.levelSwitches)),
+    playing: perViewer.filter((v) => v.startupMs !== null).length,
+    perViewer,
+  };
+}
+
+const MB = (b) => (b / 1e6).toFixed(2);
+const pct = (x) => (x === null || x === undefined ? '-' : `${(x * 100).toFixed(1)}%`);
+const num = (x, d = 0) => (x === null || x === undefined ? '-' : Number(x).toFixed(d));
+
+/** A readable side-by-side table of runs. */
+export function comparisonTable(runs) {
+  const rows = [
+    ['viewers playing', (r) => `${r.playing}/${r.viewers}`],
+    ['player mode', (r) => r.viewerMode],
+    ['offload', (r) => pct(r.offload)],
+    ['CDN bytes (origin)', (r) => `${MB(r.cdnBytes)} MB`],
+    ['P2P bytes', (r) => `${MB(r.p2pBytes)} MB`],
+    ['bytes per viewer', (r) => `${MB(r.bytesPerViewer)} MB`],
+    ['startup median', (r) => `${num(r.startupMsMedian)} ms`],
+    ['rebuffer ratio', (r) => pct(r.rebufferRatio)],
+    ['stalls', (r) => num(r.stalls)],
+    ['live latency median', (r) => (r.liveLatencyS === null ? '-' : `${num(r.liveLatencyS, 2)} s`)],
+    ['avg bitrate', (r) => (r.avgBitrate ? `${num(r.avgBitrate / 1000)} kbit/s` : '-')],
+    ['level switches', (r) => num(r.levelSwitches)],
+    ['corrupted delivered', (r) => `${num(r.corruptedDelivered)} (of ${r.verifiedFragments} verified)`],
+    ['banned peers', (r) => num(r.bannedPeers)],
+    ['browser CPU', (r) => (r.cpuSeconds === undefined ? '-' : `${num(r.cpuSeconds)} s in ${r.wallSeconds} s`)],
+  ];
+  const names = runs.map((r) => r.mode);
+  const cells = rows.map(([label, f]) => [label, ...runs.map((r) => String(f(r)))]);
+  const widths = [Math.max(...cells.map((c) => c[0].length)), ...names.map((n, i) => Math.max(n.length, ...cells.map((c) => c[i + 1].length)))];
+  const line = (c) => c.map((x, i) => (i === 0 ? x.padEnd(widths[i]) : x.padStart(widths[i]))).join('  ');
+  return [line(['', ...names]), line(widths.map((w) => '-'.repeat(w))), ...cells.map(line)].join('\n');
+}
