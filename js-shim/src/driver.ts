@@ -27,6 +27,9 @@ import { HttpTransport } from './transport/http.js';
 import { PeerHub, type PendingOffer } from './transport/webrtc.js';
 import { TrackerClient, randomHex20 } from './transport/tracker.js';
 
+const HANDSHAKE_LEN = 51;
+const SHOL = [0x53, 0x48, 0x4f, 0x4c];
+
 /** What the adapter gets back for one segment request. */
 export interface RequestSink {
   progress(loaded: number, total: number | null): void;
@@ -50,12 +53,16 @@ interface WasmGlue extends WasmModuleApi {
 
 const now = (): number => Math.round(performance.now());
 
-/** Byte-carrying fast paths newer engines have (no JS object walk per data-channel message). */
-interface FastPaths {
-  peerMessage?(nowMs: number, conn: number, data: Uint8Array): CoreOutput[];
-  httpProgress?(nowMs: number, id: number, data: Uint8Array, total?: number | null): CoreOutput[];
+function handshakePeer(d: Uint8Array): Hex40 | null {
+  if (d.byteLength < HANDSHAKE_LEN || d[0] !== 0x01 || SHOL.some((b, i) => d[1 + i] !== b)) return null;
+  return Array.from(d.subarray(27, 47), (x) => x.toString(16).padStart(2, '0')).join('');
 }
-type Engine = WasmEngineApi & FastPaths;
+
+/**
+ * The byte-carrying fast paths (no JS object walk per data-channel message) are used when the
+ * engine has them; engine doubles (tests, custom builds) may implement only `handleInput`.
+ */
+type Engine = Omit<WasmEngineApi, 'peerMessage' | 'httpProgress'> & Partial<Pick<WasmEngineApi, 'peerMessage' | 'httpProgress'>>;
 
 function feedEngine(engine: Engine, t: number, input: CoreInput): CoreOutput[] {
   if (input.type === 'peerMessage' && typeof engine.peerMessage === 'function') {
@@ -113,7 +120,8 @@ export class Driver {
   private readonly swarmCache = new Map<string, Hex40>();
   /** Inputs and outputs by type, for diagnostics and tests. */
   readonly counters = { inputs: {} as Record<string, number>, outputs: {} as Record<string, number> };
-  readonly peerId: Hex40 = randomHex20();
+  /** Our tracker `peer_id`: the engine's own id (it sends it in its handshake). */
+  private ownPeerId: Hex40 | null = null;
   readonly ready: Promise<boolean>;
 
   constructor(
@@ -170,7 +178,20 @@ export class Driver {
       onClose: (conn) => this.feed({ type: 'peerClosed', conn }),
     });
     this.hub = hub;
-    this.tracker = new TrackerClient<PendingOffer>(this.cfg.trackers, this.peerId, {
+  }
+
+  /** The tracker client, created at the first announce, once our peer id is known. */
+  private trackerFor(swarm: Hex40): TrackerClient<PendingOffer> | null {
+    if (this.tracker) return this.tracker;
+    const hub = this.hub;
+    if (!hub) return null;
+    const id = this.enginePeerId(swarm);
+    if (!id) {
+      this.hooks.error(new ShoalError('core', 'engine peer id unknown: not announcing', { fatal: false }));
+      return null;
+    }
+    this.ownPeerId = id;
+    this.tracker = new TrackerClient<PendingOffer>(this.cfg.trackers, id, {
       createOffer: async () => {
         const o = await hub.createOffer();
         return { payload: o, sdp: o.sdp };
@@ -192,6 +213,34 @@ export class Driver {
         }),
       onWarning: (url, detail) => this.hooks.error(new ShoalError('tracker', `${url}: ${detail}`, { fatal: false })),
     });
+    return this.tracker;
+  }
+
+  /**
+   * The engine's peer id, which its handshake carries and remote engines check against the
+   * tracker's `peer_id`. Engines that do not expose it are asked through a loopback probe: a
+   * candidate conn that "opens" at once makes the engine send its Handshake (docs/PROTOCOL.md:
+   * type 0x01, magic "SHOL", peer id at offset 27), then the conn is closed again.
+   */
+  private enginePeerId(swarm: Hex40): Hex40 | null {
+    const engine = this.engine as (Engine & { peerId?: () => Hex40 }) | null;
+    if (!engine) return null;
+    if (typeof engine.peerId === 'function') return engine.peerId();
+    const conn = this.nextConn++;
+    const outs: CoreOutput[] = [];
+    let id: Hex40 | null = null;
+    const take = (list: CoreOutput[]) => {
+      for (const o of list) {
+        if ('conn' in o && o.conn === conn) {
+          if (o.type === 'sendToPeer' && !id) id = handshakePeer(o.data);
+        } else outs.push(o);
+      }
+    };
+    take(engine.handleInput(now(), { type: 'peerCandidate', conn, swarm, peer: randomHex20(), inbound: true }));
+    take(engine.handleInput(now(), { type: 'peerConnected', conn }));
+    take(engine.handleInput(now(), { type: 'peerClosed', conn }));
+    this.execute(outs);
+    return id;
   }
 
   private async fetchManifest(url: string): Promise<void> {
@@ -345,7 +394,7 @@ export class Driver {
         this.http.cancel(out.id);
         return;
       case 'announce':
-        this.tracker?.announce(out.swarm, out.event, out.numwant);
+        if (this.cfg.p2p) this.trackerFor(out.swarm)?.announce(out.swarm, out.event, out.numwant);
         return;
       case 'connectPeer':
         if (this.hub && this.cfg.p2p) this.hub.connect(out.conn);
@@ -446,6 +495,10 @@ export class Driver {
       }
     }
     return this.lastStats;
+  }
+
+  get peerId(): Hex40 | null {
+    return this.ownPeerId;
   }
 
   diagnostics(): { trackersConnected: number; peerConns: number; pendingRequests: number; httpActive: number } {

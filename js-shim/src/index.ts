@@ -80,7 +80,8 @@ export interface ShoalHlsOptions extends ShoalConfig {
 }
 
 export interface ShoalDiagnostics {
-  peerId: Hex40;
+  /** Our tracker peer id (the engine's), known after the first announce. */
+  peerId: Hex40 | null;
   engineReady: boolean;
   trackersConnected: number;
   peerConns: number;

@@ -37,6 +37,10 @@ export function makeFakeEngine({ burst = 64, size = 16 * 1024 } = {}) {
       this.nextHttp = 1;
       state.engine = this;
     }
+    peerId() {
+      if (!this.id) this.id = Array.from(crypto.getRandomValues(new Uint8Array(20)), (x) => x.toString(16).padStart(2, '0')).join('');
+      return this.id;
+    }
     handleTimeout() { return []; }
     pollTimeout() { return undefined; }
     free() {}
