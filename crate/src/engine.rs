@@ -1712,16 +1712,49 @@ impl Engine {
             self.violation(now, conn);
             return;
         }
-        if let Some(s) = self.sessions.get_mut(&conn) {
-            s.announce(
-                seq,
-                Avail {
-                    size: Some(size),
-                    complete,
-                },
-            );
-        }
+        let Some(s) = self.sessions.get_mut(&conn) else {
+            return;
+        };
+        s.announce(
+            seq,
+            Avail {
+                size: Some(size),
+                complete,
+            },
+        );
+        let key = SegmentKey {
+            swarm: s.swarm,
+            seq,
+        };
+        self.yield_untouched_http(now, key);
         self.schedule_all(now);
+    }
+
+    /// Live-edge collision: we started fetching `key` from the CDN, but a peer announced it
+    /// before our first byte arrived (so before we announced it ourselves). Nobody can be
+    /// relying on our copy yet: cancel the transfer and take the peer's, saving the CDN
+    /// the whole body. Urgent segments keep their HTTP transfer.
+    fn yield_untouched_http(&mut self, now: Instant, key: SegmentKey) {
+        if self.is_urgent(self.deadline_ms(now, key)) {
+            return;
+        }
+        let Some(d) = self.downloads.get_mut(&key) else {
+            return;
+        };
+        let Some(id) = d.http else {
+            return;
+        };
+        let untouched = self
+            .http
+            .get(&id)
+            .is_some_and(|x| x.full && x.received == 0);
+        if !untouched || d.announced || d.got_bytes > 0 || d.force_http {
+            return;
+        }
+        d.http = None;
+        d.http_chunks = (0, 0);
+        self.http.remove(&id);
+        self.out.push_back(Output::CancelHttp { id });
     }
 
     fn violation(&mut self, now: Instant, conn: ConnId) {
@@ -2364,6 +2397,7 @@ mod tests {
         failed: Vec<(usize, RequestId)>,
         events: Vec<(usize, Event)>,
         closes: Vec<(usize, ConnId, CloseReason)>,
+        cancelled: Vec<(usize, HttpId)>,
         sent: Vec<(usize, Message)>,
         /// Rewrites (or drops, with `None`) messages sent by engine `usize`.
         tamper: Option<Tamper>,
@@ -2388,6 +2422,7 @@ mod tests {
                 failed: Vec::new(),
                 events: Vec::new(),
                 closes: Vec::new(),
+                cancelled: Vec::new(),
                 sent: Vec::new(),
                 tamper: None,
             }
@@ -2442,6 +2477,7 @@ mod tests {
                         self.delivered.push((i, req, data, timing, self.now))
                     }
                     Output::FailSegment { req, .. } => self.failed.push((i, req)),
+                    Output::CancelHttp { id } => self.cancelled.push((i, id)),
                     Output::Event(e) => self.events.push((i, e)),
                     Output::ClosePeer { conn, reason } => {
                         self.closes.push((i, conn, reason));
@@ -3060,5 +3096,43 @@ mod tests {
         );
         assert_eq!(m.delivered.len(), 1);
         assert_eq!(m.delivered[0].2, ts_segment(1, 10));
+    }
+
+    #[test]
+    fn cdn_fetch_yields_to_a_peer_that_announced_first() {
+        let mut m = two(quiet());
+        m.auto_http = false;
+        m.input(0, request(1, 8));
+        m.advance(m.now.as_millis() + 2_000);
+        assert_eq!(m.http_urls(0), vec![url(8)]);
+        let id = m.pending_http[0].1;
+        // Before our first byte, the peer says it is downloading segment 8 too.
+        let size = m.cdn[&url(8)].len() as u32;
+        m.input(
+            0,
+            Input::PeerMessage {
+                conn: ConnId(101),
+                data: wire::encode(&Message::Downloading { seq: 8, size }),
+            },
+        );
+        assert_eq!(m.cancelled, vec![(0, id)]);
+        assert!(m
+            .sent
+            .iter()
+            .any(|(i, msg)| *i == 0 && matches!(msg, Message::Request { seq: 8, .. })));
+        // Once bytes flowed (and we announced), we keep our transfer.
+        let mut m = two(quiet());
+        m.auto_http = false;
+        m.input(0, request(1, 8));
+        m.advance(m.now.as_millis() + 2_000);
+        m.serve_pending(0, 0, 1_000);
+        m.input(
+            0,
+            Input::PeerMessage {
+                conn: ConnId(101),
+                data: wire::encode(&Message::Downloading { seq: 8, size }),
+            },
+        );
+        assert!(m.cancelled.is_empty());
     }
 }
