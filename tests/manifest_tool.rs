@@ -1,3 +1,4 @@
+#![cfg(not(target_arch = "wasm32"))]
 //! End-to-end tests of the `shoal-manifest` binary on media made by ffmpeg in a temp dir:
 //! every manifest it writes must verify with the printed public key and match the bytes
 //! on disk, and a tampered segment must be caught.

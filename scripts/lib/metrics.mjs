@@ -43,7 +43,7 @@ export function summarizeRun({ mode, snapshots, originClients }) {
       avgBitrate: s?.avgBitrate ? Math.round(s.avgBitrate) : null, levelSwitches: s?.levelSwitches ?? 0,
       verified: s?.verified ?? 0, corrupted: s?.corrupted ?? 0, verifyErrors: s?.verifyErrors ?? 0,
       peers: sh ? sh.peers ?? null : null, bannedPeers: sh ? sh.peersBanned || 0 : 0,
-      shoal: sh, errors: (s?.errors || []).slice(-10),
+      shoal: sh, diag: s?.diag ?? null, events: (s?.events || []).slice(-10), errors: (s?.errors || []).slice(-10),
     };
   });
   const recv = sum(perViewer.map((v) => v.bytesReceived));
@@ -92,6 +92,7 @@ export function comparisonTable(runs) {
     ['level switches', (r) => num(r.levelSwitches)],
     ['corrupted delivered', (r) => `${num(r.corruptedDelivered)} (of ${r.verifiedFragments} verified)`],
     ['banned peers', (r) => num(r.bannedPeers)],
+    ['browser CPU', (r) => (r.cpuSeconds === undefined ? '-' : `${num(r.cpuSeconds)} s in ${r.wallSeconds} s`)],
   ];
   const names = runs.map((r) => r.mode);
   const cells = rows.map(([label, f]) => [label, ...runs.map((r) => String(f(r)))]);
