@@ -65,6 +65,8 @@ export function summarizeRun({ mode, snapshots, originClients }) {
     bannedPeers: sum(perViewer.map((v) => v.bannedPeers)),
     liveLatencyS: r3(median(perViewer.map((v) => v.liveLatencyS))),
     bytesPerViewer: perViewer.length ? Math.round(recv / perViewer.length) : 0,
+    // Runs differ slightly in watched time (joins, startup); this rate compares them fairly.
+    bytesPerWatchedSecond: watched ? Math.round(recv / (watched / 1000)) : null,
     avgBitrate: mean(perViewer.map((v) => v.avgBitrate)) && Math.round(mean(perViewer.map((v) => v.avgBitrate))),
     levelSwitches: sum(perViewer.map((v) => v.levelSwitches)),
     playing: perViewer.filter((v) => v.startupMs !== null).length,
@@ -85,6 +87,7 @@ export function comparisonTable(runs) {
     ['CDN bytes (origin)', (r) => `${MB(r.cdnBytes)} MB`],
     ['P2P bytes', (r) => `${MB(r.p2pBytes)} MB`],
     ['bytes per viewer', (r) => `${MB(r.bytesPerViewer)} MB`],
+    ['bytes per watched s', (r) => (r.bytesPerWatchedSecond ? `${num(r.bytesPerWatchedSecond / 1000)} kB/s` : '-')],
     ['startup median', (r) => `${num(r.startupMsMedian)} ms`],
     ['rebuffer ratio', (r) => pct(r.rebufferRatio)],
     ['stalls', (r) => num(r.stalls)],
