@@ -1,31 +1,2288 @@
-//! The sans-IO state machine (engine helper).
+//! The sans-IO state machine: every delivery decision of a Shoal viewer.
+//!
+//! The host feeds [`Input`]s with the current time and drains [`Output`]s; the engine never
+//! reads a clock, draws entropy other than its seeded ChaCha8, or does I/O.
+//!
+//! Invariants:
+//! - A player request is answered exactly once: `DeliverSegment` (verified bytes) or
+//!   `FailSegment` (the host falls back to plain HTTP); `SegmentAborted` ends it silently.
+//! - Nothing from a peer reaches the player or another peer before it passed
+//!   `integrity::check_chunk` and, for the whole segment, `check_segment` and the manifest
+//!   hash when one is known. HTTP bytes are the origin's and are relayed as they arrive.
+//! - Untrusted input never panics: malformed or lying peers get strikes, then a ban.
+//! - Work per input is bounded by the downloads in flight and the connected peers, never
+//!   by the length of a playlist.
+//! - All maps that are iterated are ordered (`BTreeMap`), so a run is a pure function of
+//!   the seed and the inputs.
+//!
+//! Source policy (see `scheduler::live_edge` for the CDN-fetch coordination):
+//! - urgent (deadline < `urgent_window_ms`, or no playhead known) player requests go over
+//!   HTTP at once, unless peers already deliver them on pace for the deadline;
+//! - other player requests come from peers that announced them (`Have`/`Downloading`);
+//!   if nobody did, the viewer waits the live-edge delay, then fetches over HTTP and
+//!   announces `Downloading`;
+//! - prefetch (ahead of the player's latest request, within `prefetch_window_ms`) only
+//!   ever uses peers.
+//!
+//! Upload policy: with `upload_bytes_per_sec == 0` (or P2P disabled) the engine announces
+//! nothing (an empty availability), so peers do not count on it, and answers any
+//! `Request` with `Busy{retry_after_ms: 65535}`.
 
-use crate::types::{Config, Input, Instant, Output, Stats};
+use crate::integrity::{self, Manifest, ManifestEntry};
+use crate::peers::session::{MAX_DOWN_REQUESTS, MAX_UP_REQUESTS};
+use crate::peers::{Avail, PeerState, Session, TokenBucket, UpRequest};
+use crate::scheduler::{live_edge, picker};
+use crate::stats::Counters;
+use crate::store::Store;
+use crate::types::*;
+use crate::wire::{
+    self, Message, CHUNK_SIZE, MAX_BITFIELD_BYTES, MAX_SEGMENT_SIZE, PROTOCOL_VERSION,
+};
+use rand_chacha::ChaCha8Rng;
+use rand_core::{Rng, SeedableRng};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+const CHUNK: u64 = CHUNK_SIZE as u64;
+/// Chunks in the largest allowed segment: "all chunks" when the size is not known yet.
+const MAX_CHUNKS: u32 = MAX_SEGMENT_SIZE.div_ceil(CHUNK_SIZE as u32);
+const PING_INTERVAL_MS: u64 = 5_000;
+/// How often an urgent segment that peers are delivering is re-checked for pace.
+const PACE_CHECK_MS: u64 = 250;
+/// Margin kept between the estimated P2P finish and the deadline.
+const PACE_MARGIN_MS: i64 = 300;
+const BUSY_RETRY_MS: u16 = 1_000;
+/// An HTTP body without Content-Length larger than this is abandoned (fail open).
+const MAX_UNSIZED_BODY: usize = 256 * 1024 * 1024;
+/// Segments looked at per prefetch pass.
+const PREFETCH_SCAN: usize = 64;
+
+fn n_chunks(size: u64) -> u32 {
+    size.div_ceil(CHUNK).min(u32::MAX as u64) as u32
+}
+
+fn chunk_bounds(size: u64, chunk: u32) -> (u64, u64) {
+    let start = (chunk as u64).saturating_mul(CHUNK).min(size);
+    (start, start.saturating_add(CHUNK).min(size))
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Playhead {
+    swarm: SwarmId,
+    position_ms: u64,
+    buffered_ahead_ms: u64,
+    rate: f64,
+    at: Instant,
+}
+
+impl Playhead {
+    fn elapsed_media_ms(&self, now: Instant) -> f64 {
+        now.as_millis().saturating_sub(self.at.as_millis()) as f64 * self.rate
+    }
+    fn position(&self, now: Instant) -> f64 {
+        self.position_ms as f64 + self.elapsed_media_ms(now)
+    }
+}
+
+struct Swarm {
+    container: Container,
+    /// Sorted by seq, as last listed.
+    segments: Vec<SegmentInfo>,
+    conns: Vec<ConnId>,
+    next_announce: Option<Instant>,
+    max_requested: Option<Seq>,
+}
+
+impl Swarm {
+    fn segment(&self, seq: Seq) -> Option<&SegmentInfo> {
+        let i = self.segments.partition_point(|s| s.seq < seq);
+        self.segments.get(i).filter(|s| s.seq == seq)
+    }
+    fn seq_at(&self, position_ms: u64) -> Option<Seq> {
+        let i = self.segments.partition_point(|s| s.start_ms <= position_ms);
+        i.checked_sub(1)
+            .and_then(|i| self.segments.get(i))
+            .map(|s| s.seq)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Slot {
+    Missing,
+    Asked(ConnId),
+    /// `from`: 0 = HTTP, i + 1 = `contributors[i]`. `trusted`: from HTTP or hash-verified.
+    Got {
+        from: u16,
+        trusted: bool,
+    },
+}
+
+/// A segment being assembled.
+struct Download {
+    url: String,
+    range: Option<ByteRange>,
+    size: Option<u64>,
+    data: Vec<u8>,
+    slots: Vec<Slot>,
+    got_chunks: u32,
+    got_bytes: u64,
+    contributors: Vec<(ConnId, PeerId)>,
+    http: Option<HttpId>,
+    /// Chunks `[a, b)` the running HTTP transfer will fill.
+    http_chunks: (u32, u32),
+    p2p: Vec<(ConnId, u32)>,
+    reqs: Vec<RequestId>,
+    wait_until: Option<Instant>,
+    /// `Downloading` was announced to peers.
+    announced: bool,
+    /// Refetch over HTTP (after peers' bytes failed verification).
+    force_http: bool,
+    transfer_start: Option<Instant>,
+    first_byte: Option<Instant>,
+    http_bytes: u64,
+    p2p_bytes: u64,
+}
+
+impl Download {
+    fn new(url: String, range: Option<ByteRange>, size: Option<u64>) -> Self {
+        let mut d = Download {
+            url,
+            range,
+            size: None,
+            data: Vec::new(),
+            slots: Vec::new(),
+            got_chunks: 0,
+            got_bytes: 0,
+            contributors: Vec::new(),
+            http: None,
+            http_chunks: (0, 0),
+            p2p: Vec::new(),
+            reqs: Vec::new(),
+            wait_until: None,
+            announced: false,
+            force_http: false,
+            transfer_start: None,
+            first_byte: None,
+            http_bytes: 0,
+            p2p_bytes: 0,
+        };
+        if let Some(s) = size.filter(|&s| s > 0 && s <= MAX_SEGMENT_SIZE as u64) {
+            d.set_size(s);
+        }
+        d
+    }
+
+    fn set_size(&mut self, size: u64) {
+        self.size = Some(size);
+        self.data = vec![0; size as usize];
+        self.slots = vec![Slot::Missing; n_chunks(size) as usize];
+        self.got_chunks = 0;
+        self.got_bytes = 0;
+    }
+
+    fn is_complete(&self) -> bool {
+        self.size.is_some() && self.got_chunks as usize == self.slots.len()
+    }
+
+    /// Runs of chunks nobody is fetching: not received, not asked of a peer, not covered by
+    /// the running HTTP transfer. With an unknown size: everything, if nothing is running.
+    fn missing_runs(&self) -> Vec<(u32, u32)> {
+        if self.size.is_none() {
+            return if self.p2p.is_empty() && self.http.is_none() {
+                vec![(0, MAX_CHUNKS)]
+            } else {
+                Vec::new()
+            };
+        }
+        let mut runs = Vec::new();
+        let mut start: Option<u32> = None;
+        for (i, slot) in self.slots.iter().enumerate() {
+            let i = i as u32;
+            let covered = self.http.is_some() && i >= self.http_chunks.0 && i < self.http_chunks.1;
+            let free = *slot == Slot::Missing && !covered;
+            match (free, start) {
+                (true, None) => start = Some(i),
+                (false, Some(s)) => {
+                    runs.push((s, i));
+                    start = None;
+                }
+                _ => {}
+            }
+        }
+        if let Some(s) = start {
+            runs.push((s, self.slots.len() as u32));
+        }
+        runs
+    }
+
+    /// First and one-past-last chunk not yet received.
+    fn not_got_span(&self) -> Option<(u32, u32)> {
+        let first = self
+            .slots
+            .iter()
+            .position(|s| !matches!(s, Slot::Got { .. }))?;
+        let last = self
+            .slots
+            .iter()
+            .rposition(|s| !matches!(s, Slot::Got { .. }))?;
+        Some((first as u32, last as u32 + 1))
+    }
+
+    fn contributor(&mut self, conn: ConnId, peer: PeerId) -> u16 {
+        if let Some(i) = self.contributors.iter().position(|c| c.0 == conn) {
+            return (i + 1) as u16;
+        }
+        if self.contributors.len() >= u16::MAX as usize - 1 {
+            return u16::MAX;
+        }
+        self.contributors.push((conn, peer));
+        self.contributors.len() as u16
+    }
+
+    /// Forgets chunks received from `pred`-matching contributors.
+    fn discard_from(&mut self, mut pred: impl FnMut(u16) -> bool) -> u64 {
+        let size = self.size.unwrap_or(0);
+        let mut dropped = 0;
+        for (i, slot) in self.slots.iter_mut().enumerate() {
+            if let Slot::Got { from, .. } = *slot {
+                if from != 0 && pred(from) {
+                    let (a, b) = chunk_bounds(size, i as u32);
+                    *slot = Slot::Missing;
+                    self.got_chunks = self.got_chunks.saturating_sub(1);
+                    self.got_bytes = self.got_bytes.saturating_sub(b - a);
+                    dropped += b - a;
+                }
+            }
+        }
+        dropped
+    }
+}
+
+struct HttpXfer {
+    key: SegmentKey,
+    /// Byte offset inside the segment where the body starts.
+    offset: u64,
+    /// Whole segment (size learned from the body).
+    full: bool,
+    received: u64,
+}
+
+struct P2pReq {
+    key: SegmentKey,
+    first: u32,
+    end: u32,
+    received: u32,
+    bytes: u64,
+    started: Instant,
+    last_at: Instant,
+}
+
+/// Where the next chunk of an upload comes from.
+enum ChunkSource<'a> {
+    Ready(&'a [u8], u64),
+    NotYet,
+    Gone,
+}
 
 pub struct Engine {
-    _private: (),
+    config: Config,
+    rng: ChaCha8Rng,
+    our_id: PeerId,
+    swarms: BTreeMap<SwarmId, Swarm>,
+    playhead: Option<Playhead>,
+    store: Store,
+    pins: BTreeMap<SegmentKey, u32>,
+    timings: BTreeMap<SegmentKey, DeliveryTiming>,
+    downloads: BTreeMap<SegmentKey, Download>,
+    http: BTreeMap<HttpId, HttpXfer>,
+    next_http: u32,
+    requests: BTreeMap<RequestId, SegmentKey>,
+    sessions: BTreeMap<ConnId, Session>,
+    banned: BTreeSet<PeerId>,
+    p2p_reqs: BTreeMap<(ConnId, u32), P2pReq>,
+    next_req_id: u32,
+    next_nonce: u32,
+    bucket: TokenBucket,
+    upload_wake: Option<Instant>,
+    uploaders: VecDeque<ConnId>,
+    manifest: Option<Manifest>,
+    counters: Counters,
+    out: VecDeque<Output>,
+    next_wake: Option<Instant>,
 }
 
 impl Engine {
-    pub fn new(_config: Config, _now: Instant, _seed: u64) -> Self {
-        todo!("engine helper")
+    pub fn new(config: Config, now: Instant, seed: u64) -> Self {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        // WebTorrent-style peer id: client prefix, then random bytes.
+        let mut id = [0u8; 20];
+        id[..8].copy_from_slice(b"-SH0001-");
+        for chunk in id[8..].chunks_mut(8) {
+            let r = rng.next_u64().to_le_bytes();
+            chunk.copy_from_slice(&r[..chunk.len()]);
+        }
+        let burst = (config.upload_bytes_per_sec / 5).max(4 * CHUNK);
+        Engine {
+            bucket: TokenBucket::new(config.upload_bytes_per_sec, burst, now),
+            store: Store::new(config.cache_bytes),
+            config,
+            rng,
+            our_id: PeerId(id),
+            swarms: BTreeMap::new(),
+            playhead: None,
+            pins: BTreeMap::new(),
+            timings: BTreeMap::new(),
+            downloads: BTreeMap::new(),
+            http: BTreeMap::new(),
+            next_http: 1,
+            requests: BTreeMap::new(),
+            sessions: BTreeMap::new(),
+            banned: BTreeSet::new(),
+            p2p_reqs: BTreeMap::new(),
+            next_req_id: 1,
+            next_nonce: 1,
+            upload_wake: None,
+            uploaders: VecDeque::new(),
+            manifest: None,
+            counters: Counters::default(),
+            out: VecDeque::new(),
+            next_wake: None,
+        }
     }
-    pub fn handle_input(&mut self, _now: Instant, _input: Input) {
-        todo!()
+
+    /// Our peer id (derived from the seed).
+    pub fn peer_id(&self) -> PeerId {
+        self.our_id
     }
-    pub fn handle_timeout(&mut self, _now: Instant) {
-        todo!()
-    }
-    pub fn poll_output(&mut self) -> Option<Output> {
-        todo!()
-    }
-    pub fn poll_timeout(&self) -> Option<Instant> {
-        todo!()
-    }
-    pub fn stats(&self) -> Stats {
-        todo!()
-    }
+
     pub fn config(&self) -> &Config {
-        todo!()
+        &self.config
+    }
+
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.out.pop_front()
+    }
+
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.next_wake
+    }
+
+    pub fn handle_input(&mut self, now: Instant, input: Input) {
+        match input {
+            Input::Playlist {
+                swarm,
+                live,
+                container,
+                bitrate: _,
+                segments,
+            } => self.on_playlist(now, swarm, live, container, segments),
+            Input::Playhead {
+                swarm,
+                position_ms,
+                buffered_ahead_ms,
+                rate,
+            } => {
+                let rate = if rate.is_finite() {
+                    (rate as f64).clamp(0.0, 16.0)
+                } else {
+                    1.0
+                };
+                self.playhead = Some(Playhead {
+                    swarm,
+                    position_ms,
+                    buffered_ahead_ms,
+                    rate,
+                    at: now,
+                });
+                if let Some(seq) = self.swarms.get(&swarm).and_then(|s| s.seq_at(position_ms)) {
+                    self.store.set_playhead(swarm, seq);
+                }
+                self.schedule_all(now);
+            }
+            Input::SegmentRequested {
+                req,
+                swarm,
+                seq,
+                url,
+                range,
+            } => self.on_request(now, req, swarm, seq, url, range),
+            Input::SegmentAborted { req } => self.on_abort(now, req),
+            Input::PeerCandidate {
+                conn,
+                swarm,
+                peer,
+                inbound,
+            } => self.on_candidate(now, conn, swarm, peer, inbound),
+            Input::PeerConnected { conn } => self.on_connected(now, conn),
+            Input::PeerMessage { conn, data } => self.on_peer_message(now, conn, &data),
+            Input::PeerClosed { conn } => {
+                if self.sessions.contains_key(&conn) {
+                    self.remove_session(conn);
+                    self.schedule_all(now);
+                }
+            }
+            Input::HttpProgress { id, data, total } => self.on_http_progress(now, id, &data, total),
+            Input::HttpDone { id } => self.on_http_done(now, id),
+            Input::HttpFailed { id, status, reason } => {
+                self.on_http_failed(now, id, status, &reason)
+            }
+            Input::IntegrityManifest { data } => match Manifest::parse(&data) {
+                Ok(m) => self.manifest = Some(m),
+                Err(e) => self.event(Event::ManifestRejected {
+                    detail: format!("{e:?}"),
+                }),
+            },
+        }
+        self.recompute_wake(now);
+    }
+
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let stalled: Vec<(ConnId, u32)> = self
+            .p2p_reqs
+            .iter()
+            .filter(|(_, r)| now >= r.last_at + ms(self.config.peer_stall_timeout_ms))
+            .map(|(k, _)| *k)
+            .collect();
+        for (conn, id) in stalled {
+            self.abandon_p2p(now, conn, id, true);
+        }
+        if self.config.p2p_enabled {
+            let interval = ms(self.config.announce_interval_ms.max(1_000));
+            let mut announces = Vec::new();
+            for (id, s) in self.swarms.iter_mut() {
+                if let Some(t) = s.next_announce {
+                    if now >= t {
+                        s.next_announce = Some(now + interval);
+                        if s.conns.len() < self.config.max_peers {
+                            announces.push(*id);
+                        }
+                    }
+                }
+            }
+            for swarm in announces {
+                self.out.push_back(Output::Announce {
+                    swarm,
+                    event: AnnounceEvent::Update,
+                    numwant: self.config.announce_numwant,
+                });
+            }
+            let mut pings = Vec::new();
+            for s in self.sessions.values_mut() {
+                if s.state == PeerState::Ready && now >= s.next_ping {
+                    let nonce = self.next_nonce;
+                    self.next_nonce = self.next_nonce.wrapping_add(1);
+                    s.ping = Some((nonce, now));
+                    s.next_ping = now + ms(PING_INTERVAL_MS);
+                    pings.push((s.conn, nonce));
+                }
+            }
+            for (conn, nonce) in pings {
+                self.send(conn, &Message::Ping { nonce });
+            }
+        }
+        self.schedule_all(now);
+        self.recompute_wake(now);
+    }
+
+    pub fn stats(&self) -> Stats {
+        let c = &self.counters;
+        Stats {
+            http_down: c.http_down,
+            p2p_down: c.p2p_down,
+            p2p_up: c.p2p_up,
+            p2p_discarded: c.p2p_discarded,
+            segments_http: c.segments_http,
+            segments_p2p: c.segments_p2p,
+            peers: self
+                .sessions
+                .values()
+                .filter(|s| s.state == PeerState::Ready)
+                .count() as u32,
+            peers_banned: c.peers_banned,
+            cache_bytes: self.store.used_bytes(),
+            per_peer: self
+                .sessions
+                .values()
+                .filter(|s| s.state == PeerState::Ready)
+                .map(|s| PeerStats {
+                    peer: s.peer,
+                    swarm: s.swarm,
+                    down_bytes: s.down_bytes,
+                    up_bytes: s.up_bytes,
+                    throughput: s.throughput.get().unwrap_or(0.0),
+                    rtt_ms: s.rtt.get().unwrap_or(0.0),
+                    strikes: s.strikes,
+                    score: s.score(),
+                })
+                .collect(),
+        }
+    }
+
+    // ---------------------------------------------------------------- helpers
+
+    fn event(&mut self, e: Event) {
+        self.out.push_back(Output::Event(e));
+    }
+
+    fn warn(&mut self, detail: String) {
+        self.event(Event::Warning { detail });
+    }
+
+    fn send(&mut self, conn: ConnId, msg: &Message) {
+        self.out.push_back(Output::SendToPeer {
+            conn,
+            data: wire::encode(msg),
+        });
+    }
+
+    fn sharing(&self) -> bool {
+        self.config.p2p_enabled && self.config.upload_bytes_per_sec > 0
+    }
+
+    fn ready_conns(&self, swarm: SwarmId) -> Vec<ConnId> {
+        self.swarms
+            .get(&swarm)
+            .map(|s| {
+                s.conns
+                    .iter()
+                    .copied()
+                    .filter(|c| {
+                        self.sessions
+                            .get(c)
+                            .is_some_and(|s| s.state == PeerState::Ready)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    fn broadcast(&mut self, swarm: SwarmId, msg: &Message) {
+        let conns = self.ready_conns(swarm);
+        if conns.is_empty() {
+            return;
+        }
+        let data = wire::encode(msg);
+        for conn in conns {
+            self.out.push_back(Output::SendToPeer {
+                conn,
+                data: data.clone(),
+            });
+        }
+    }
+
+    fn manifest_entry(&self, url: &str, range: Option<ByteRange>) -> Option<&ManifestEntry> {
+        self.manifest.as_ref().and_then(|m| m.lookup(url, range))
+    }
+
+    /// Milliseconds of media before the playhead reaches the segment (`None` = unknown).
+    fn deadline_ms(&self, now: Instant, key: SegmentKey) -> Option<i64> {
+        let ph = self.playhead?;
+        match self.swarms.get(&key.swarm).and_then(|s| s.segment(key.seq)) {
+            Some(seg) => Some((seg.start_ms as f64 - ph.position(now)) as i64),
+            None => Some((ph.buffered_ahead_ms as f64 - ph.elapsed_media_ms(now)) as i64),
+        }
+    }
+
+    fn is_urgent(&self, deadline: Option<i64>) -> bool {
+        deadline.is_none_or(|d| d < self.config.urgent_window_ms.min(i64::MAX as u64) as i64)
+    }
+
+    fn p2p_active(&self) -> usize {
+        self.downloads
+            .values()
+            .filter(|d| !d.p2p.is_empty())
+            .count()
+    }
+
+    fn pin(&mut self, key: SegmentKey) {
+        let n = self.pins.entry(key).or_insert(0);
+        if *n == 0 {
+            self.store.pin(key);
+        }
+        *n += 1;
+    }
+
+    fn unpin(&mut self, key: SegmentKey) {
+        if let Some(n) = self.pins.get_mut(&key) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.pins.remove(&key);
+                self.store.unpin(&key);
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- playlists, requests
+
+    fn on_playlist(
+        &mut self,
+        now: Instant,
+        swarm: SwarmId,
+        live: bool,
+        container: Container,
+        mut segments: Vec<SegmentInfo>,
+    ) {
+        segments.sort_by_key(|s| s.seq);
+        segments.dedup_by_key(|s| s.seq);
+        let is_new = !self.swarms.contains_key(&swarm);
+        if is_new {
+            let next_announce = self
+                .config
+                .p2p_enabled
+                .then(|| now + ms(self.config.announce_interval_ms.max(1_000)));
+            self.swarms.insert(
+                swarm,
+                Swarm {
+                    container,
+                    segments: Vec::new(),
+                    conns: Vec::new(),
+                    next_announce,
+                    max_requested: None,
+                },
+            );
+            if self.config.p2p_enabled {
+                self.out.push_back(Output::Announce {
+                    swarm,
+                    event: AnnounceEvent::Started,
+                    numwant: self.config.announce_numwant,
+                });
+            }
+        }
+        let min_seq = segments.first().map(|s| s.seq);
+        if let Some(s) = self.swarms.get_mut(&swarm) {
+            s.container = container;
+            s.segments = segments;
+        }
+        if live {
+            if let Some(min_seq) = min_seq {
+                self.store.set_window_start(swarm, min_seq);
+                let stale: Vec<SegmentKey> = self
+                    .downloads
+                    .range(
+                        SegmentKey { swarm, seq: 0 }..SegmentKey {
+                            swarm,
+                            seq: min_seq,
+                        },
+                    )
+                    .filter(|(_, d)| d.reqs.is_empty())
+                    .map(|(k, _)| *k)
+                    .collect();
+                for key in stale {
+                    self.drop_download(key);
+                }
+            }
+        }
+        self.schedule_all(now);
+    }
+
+    fn on_request(
+        &mut self,
+        now: Instant,
+        req: RequestId,
+        swarm: SwarmId,
+        seq: Seq,
+        url: String,
+        range: Option<ByteRange>,
+    ) {
+        let key = SegmentKey { swarm, seq };
+        if let Some(s) = self.swarms.get_mut(&swarm) {
+            s.max_requested = Some(s.max_requested.map_or(seq, |m| m.max(seq)));
+        }
+        if let Some(data) = self.store.get(&key) {
+            let data = data.to_vec();
+            let mut timing = self.timings.get(&key).cloned().unwrap_or(DeliveryTiming {
+                transfer_start: now,
+                first_byte: now,
+                transfer_end: now,
+                ..Default::default()
+            });
+            timing.from_cache = true;
+            self.counters.delivered(&timing);
+            self.out
+                .push_back(Output::DeliverSegment { req, data, timing });
+            return;
+        }
+        self.requests.insert(req, key);
+        if !self.downloads.contains_key(&key) {
+            let d = self.new_download(key, url, range);
+            self.downloads.insert(key, d);
+        }
+        let mut progress = None;
+        if let Some(d) = self.downloads.get_mut(&key) {
+            d.reqs.push(req);
+            if d.got_bytes > 0 {
+                progress = Some((d.got_bytes, d.size));
+            }
+        }
+        if let Some((loaded, total)) = progress {
+            self.out
+                .push_back(Output::SegmentProgress { req, loaded, total });
+        }
+        self.schedule_all(now);
+    }
+
+    fn new_download(&self, key: SegmentKey, url: String, range: Option<ByteRange>) -> Download {
+        let (url, range) = match self.swarms.get(&key.swarm).and_then(|s| s.segment(key.seq)) {
+            Some(seg) => (seg.url.clone(), seg.range),
+            None => (url, range),
+        };
+        let size = self
+            .manifest_entry(&url, range)
+            .map(|e| e.size)
+            .or(range.map(|r| r.len()));
+        Download::new(url, range, size)
+    }
+
+    fn on_abort(&mut self, now: Instant, req: RequestId) {
+        let Some(key) = self.requests.remove(&req) else {
+            return;
+        };
+        let deadline = self.deadline_ms(now, key);
+        let urgent = self.is_urgent(deadline);
+        let Some(d) = self.downloads.get_mut(&key) else {
+            return;
+        };
+        d.reqs.retain(|r| *r != req);
+        if !d.reqs.is_empty() {
+            return;
+        }
+        let relayed = self
+            .sessions
+            .values()
+            .any(|s| s.up.iter().any(|u| u.key == key));
+        if d.http.is_some() {
+            if urgent && !relayed {
+                self.drop_download(key);
+            }
+        } else {
+            self.drop_download(key);
+        }
+        self.schedule_all(now);
+    }
+
+    /// Forgets a download: cancels its transfers, tells peers it is gone.
+    fn drop_download(&mut self, key: SegmentKey) {
+        let Some(d) = self.downloads.remove(&key) else {
+            return;
+        };
+        if let Some(id) = d.http {
+            self.http.remove(&id);
+            self.out.push_back(Output::CancelHttp { id });
+        }
+        for (conn, id) in d.p2p {
+            if self.p2p_reqs.remove(&(conn, id)).is_some() {
+                if let Some(s) = self.sessions.get_mut(&conn) {
+                    s.down_reqs = s.down_reqs.saturating_sub(1);
+                }
+                self.send(conn, &Message::Cancel { id });
+            }
+        }
+        for req in d.reqs {
+            self.requests.remove(&req);
+            self.out.push_back(Output::FailSegment {
+                req,
+                reason: "download abandoned".into(),
+            });
+        }
+        if d.announced {
+            self.broadcast(key.swarm, &Message::Lost { seq: key.seq });
+        }
+    }
+
+    // ---------------------------------------------------------------- scheduling
+
+    fn schedule_all(&mut self, now: Instant) {
+        let keys: Vec<SegmentKey> = self.downloads.keys().copied().collect();
+        for key in keys {
+            self.drive(now, key);
+        }
+        self.prefetch(now);
+        self.pump_uploads(now);
+    }
+
+    /// Peers that can serve `key` now, best first.
+    fn holders(&self, now: Instant, key: SegmentKey) -> Vec<picker::Holder> {
+        let Some(swarm) = self.swarms.get(&key.swarm) else {
+            return Vec::new();
+        };
+        let mut out: Vec<picker::Holder> = swarm
+            .conns
+            .iter()
+            .filter_map(|c| self.sessions.get(c))
+            .filter(|s| s.can_request(now))
+            .filter_map(|s| {
+                s.holds(key.seq).map(|a| picker::Holder {
+                    conn: s.conn,
+                    score: s.score(),
+                    complete: a.complete,
+                    slots: MAX_DOWN_REQUESTS.saturating_sub(s.down_reqs),
+                })
+            })
+            .collect();
+        picker::rank(&mut out);
+        out
+    }
+
+    fn holder_size(&self, key: SegmentKey, conn: ConnId) -> Option<u64> {
+        self.sessions
+            .get(&conn)?
+            .holds(key.seq)?
+            .size
+            .map(u64::from)
+    }
+
+    /// Decides the next step for one download. Pure reads, then explicit state changes.
+    fn drive(&mut self, now: Instant, key: SegmentKey) {
+        let Some(d) = self.downloads.get(&key) else {
+            return;
+        };
+        if d.is_complete() || d.http.is_some() {
+            return;
+        }
+        let wanted = !d.reqs.is_empty();
+        let p2p = self.config.p2p_enabled && self.swarms.contains_key(&key.swarm);
+        if !p2p || d.force_http {
+            if wanted {
+                self.cancel_p2p(key);
+                self.start_http(now, key);
+            } else if d.p2p.is_empty() {
+                self.drop_download(key);
+            }
+            return;
+        }
+        let deadline = self.deadline_ms(now, key);
+        if wanted && self.is_urgent(deadline) {
+            let runs = d.missing_runs();
+            if !d.p2p.is_empty() && runs.is_empty() && self.on_pace(now, key, deadline) {
+                return;
+            }
+            self.cancel_p2p(key);
+            self.start_http(now, key);
+            return;
+        }
+        let holders = self.holders(now, key);
+        if d.size.is_none() {
+            if let Some(size) = holders.iter().find_map(|h| self.holder_size(key, h.conn)) {
+                if let Some(d) = self.downloads.get_mut(&key) {
+                    d.set_size(size);
+                }
+            }
+        }
+        let Some(d) = self.downloads.get(&key) else {
+            return;
+        };
+        let runs = d.missing_runs();
+        if runs.is_empty() {
+            return;
+        }
+        if !holders.is_empty() {
+            if d.p2p.is_empty() && self.p2p_active() >= self.config.max_p2p {
+                return;
+            }
+            let holders = if d.size.is_none() {
+                holders[..1].to_vec()
+            } else {
+                holders
+            };
+            let plan = picker::plan_chunks(&runs, &holders);
+            self.apply_plan(now, key, &plan);
+            if let Some(d) = self.downloads.get_mut(&key) {
+                d.wait_until = None;
+            }
+            return;
+        }
+        if !d.p2p.is_empty() {
+            return;
+        }
+        if !wanted {
+            self.drop_download(key);
+            return;
+        }
+        match d.wait_until {
+            None => {
+                let candidates = self.ready_conns(key.swarm).len();
+                let cap = live_edge::delay_cap(
+                    self.config.live_edge_delay_max_ms,
+                    self.config.urgent_window_ms,
+                    deadline,
+                    candidates,
+                );
+                let delay = live_edge::draw(cap, self.rng.next_u64());
+                if delay == 0 {
+                    self.start_http(now, key);
+                } else if let Some(d) = self.downloads.get_mut(&key) {
+                    d.wait_until = Some(now + ms(delay));
+                }
+            }
+            Some(t) if now >= t && self.http.len() < self.config.max_http => {
+                self.start_http(now, key)
+            }
+            Some(_) => {}
+        }
+    }
+
+    /// Whether the peers delivering `key` will finish before its deadline.
+    fn on_pace(&self, now: Instant, key: SegmentKey, deadline: Option<i64>) -> bool {
+        let (Some(d), Some(deadline)) = (self.downloads.get(&key), deadline) else {
+            return false;
+        };
+        let Some(size) = d.size else {
+            return false;
+        };
+        let remaining = size.saturating_sub(d.got_bytes) as f64;
+        let mut rate = 0.0;
+        for (conn, id) in &d.p2p {
+            let Some(r) = self.p2p_reqs.get(&(*conn, *id)) else {
+                continue;
+            };
+            let elapsed = now.as_millis().saturating_sub(r.started.as_millis()).max(1) as f64;
+            rate += if r.bytes > 0 {
+                r.bytes as f64 * 1000.0 / elapsed
+            } else {
+                self.sessions.get(conn).map_or(0.0, |s| {
+                    s.throughput.get_or(crate::peers::scoring::THROUGHPUT_PRIOR)
+                })
+            };
+        }
+        if rate <= 0.0 {
+            return false;
+        }
+        let playback = self.playhead.map_or(1.0, |p| p.rate.max(0.1));
+        let eta_ms = remaining * 1000.0 / rate * playback;
+        (eta_ms as i64).saturating_add(PACE_MARGIN_MS) <= deadline
+    }
+
+    fn apply_plan(&mut self, now: Instant, key: SegmentKey, plan: &[picker::Assignment]) {
+        for a in plan {
+            let id = self.next_req_id;
+            self.next_req_id = self.next_req_id.wrapping_add(1).max(1);
+            self.send(
+                a.conn,
+                &Message::Request {
+                    id,
+                    seq: key.seq,
+                    first_chunk: a.first,
+                    count: a.count,
+                },
+            );
+            if let Some(s) = self.sessions.get_mut(&a.conn) {
+                s.down_reqs = s.down_reqs.saturating_add(1);
+            }
+            let end = a.first.saturating_add(a.count);
+            self.p2p_reqs.insert(
+                (a.conn, id),
+                P2pReq {
+                    key,
+                    first: a.first,
+                    end,
+                    received: 0,
+                    bytes: 0,
+                    started: now,
+                    last_at: now,
+                },
+            );
+            if let Some(d) = self.downloads.get_mut(&key) {
+                d.p2p.push((a.conn, id));
+                d.transfer_start.get_or_insert(now);
+                let hi = (end as usize).min(d.slots.len());
+                for slot in d.slots.iter_mut().take(hi).skip(a.first as usize) {
+                    if *slot == Slot::Missing {
+                        *slot = Slot::Asked(a.conn);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Cancels every P2P request of a download (no strike: we chose to stop).
+    fn cancel_p2p(&mut self, key: SegmentKey) {
+        let reqs = match self.downloads.get_mut(&key) {
+            Some(d) => std::mem::take(&mut d.p2p),
+            None => return,
+        };
+        for (conn, id) in reqs {
+            self.release_p2p(conn, id);
+            self.send(conn, &Message::Cancel { id });
+        }
+    }
+
+    /// Forgets one outgoing request: its asked chunks become missing.
+    fn release_p2p(&mut self, conn: ConnId, id: u32) -> Option<P2pReq> {
+        let r = self.p2p_reqs.remove(&(conn, id))?;
+        if let Some(s) = self.sessions.get_mut(&conn) {
+            s.down_reqs = s.down_reqs.saturating_sub(1);
+        }
+        if let Some(d) = self.downloads.get_mut(&r.key) {
+            d.p2p.retain(|x| *x != (conn, id));
+            let hi = (r.end as usize).min(d.slots.len());
+            for slot in d.slots.iter_mut().take(hi).skip(r.first as usize) {
+                if *slot == Slot::Asked(conn) {
+                    *slot = Slot::Missing;
+                }
+            }
+        }
+        Some(r)
+    }
+
+    /// Gives up on a peer's request (stall or slow): cancel, back off, maybe strike.
+    fn abandon_p2p(&mut self, now: Instant, conn: ConnId, id: u32, strike: bool) {
+        let Some(r) = self.release_p2p(conn, id) else {
+            return;
+        };
+        self.send(conn, &Message::Cancel { id });
+        let backoff = ms(self.config.peer_stall_timeout_ms.saturating_mul(2));
+        if let Some(s) = self.sessions.get_mut(&conn) {
+            let elapsed = now.as_millis().saturating_sub(r.started.as_millis()).max(1) as f64;
+            s.throughput.sample(r.bytes as f64 * 1000.0 / elapsed);
+            s.backoff_until = now + backoff;
+        }
+        if strike {
+            self.strike(conn);
+        }
+    }
+
+    fn start_http(&mut self, now: Instant, key: SegmentKey) {
+        let sharing = self.sharing() && self.swarms.contains_key(&key.swarm);
+        let Some(d) = self.downloads.get_mut(&key) else {
+            return;
+        };
+        if d.http.is_some() || d.is_complete() {
+            return;
+        }
+        let (offset, end, chunks) = match d.size {
+            None => (0, None, (0, MAX_CHUNKS)),
+            Some(size) => {
+                let Some((a, b)) = d.not_got_span() else {
+                    return;
+                };
+                let start = chunk_bounds(size, a).0;
+                let stop = chunk_bounds(size, b.saturating_sub(1)).1;
+                (
+                    start,
+                    if start == 0 && stop == size {
+                        None
+                    } else {
+                        Some(stop)
+                    },
+                    (a, b),
+                )
+            }
+        };
+        let range = match (d.range, end) {
+            (Some(r), end) => Some(ByteRange {
+                start: r.start.saturating_add(offset),
+                end: r.start.saturating_add(end.unwrap_or(r.len())),
+            }),
+            (None, Some(e)) => Some(ByteRange {
+                start: offset,
+                end: e,
+            }),
+            (None, None) => None,
+        };
+        let id = HttpId(self.next_http);
+        self.next_http = self.next_http.wrapping_add(1).max(1);
+        d.http = Some(id);
+        d.http_chunks = chunks;
+        d.wait_until = None;
+        d.transfer_start.get_or_insert(now);
+        let full = offset == 0 && end.is_none();
+        let url = d.url.clone();
+        let announce =
+            full && sharing && !d.announced && d.size.is_some_and(|s| s <= MAX_SEGMENT_SIZE as u64);
+        if announce {
+            d.announced = true;
+        }
+        let size = d.size;
+        self.http.insert(
+            id,
+            HttpXfer {
+                key,
+                offset,
+                full,
+                received: 0,
+            },
+        );
+        self.out.push_back(Output::StartHttp { id, url, range });
+        if let (true, Some(size)) = (announce, size) {
+            self.broadcast(
+                key.swarm,
+                &Message::Downloading {
+                    seq: key.seq,
+                    size: size as u32,
+                },
+            );
+        }
+    }
+
+    /// Fetches segments ahead of the player's latest request from peers only.
+    fn prefetch(&mut self, now: Instant) {
+        if !self.config.p2p_enabled {
+            return;
+        }
+        let Some(ph) = self.playhead else {
+            return;
+        };
+        let mut budget = self.config.max_p2p.saturating_sub(self.p2p_active());
+        if budget == 0 {
+            return;
+        }
+        let Some(swarm) = self.swarms.get(&ph.swarm) else {
+            return;
+        };
+        if swarm.conns.is_empty() {
+            return;
+        }
+        let pos = ph.position(now).max(0.0) as u64;
+        let horizon = pos.saturating_add(self.config.prefetch_window_ms);
+        let from = match swarm.max_requested {
+            Some(m) => swarm.segments.partition_point(|s| s.seq <= m),
+            None => swarm
+                .segments
+                .partition_point(|s| s.start_ms.saturating_add(s.duration_ms as u64) <= pos),
+        };
+        let mut picks = Vec::new();
+        for seg in swarm.segments.iter().skip(from).take(PREFETCH_SCAN) {
+            if seg.start_ms > horizon || budget == 0 {
+                break;
+            }
+            let key = SegmentKey {
+                swarm: ph.swarm,
+                seq: seg.seq,
+            };
+            if self.downloads.contains_key(&key) || self.store.contains(&key) {
+                continue;
+            }
+            if self.holders(now, key).is_empty() {
+                continue;
+            }
+            picks.push((key, seg.url.clone(), seg.range));
+            budget -= 1;
+        }
+        for (key, url, range) in picks {
+            let d = self.new_download(key, url, range);
+            self.downloads.insert(key, d);
+            self.drive(now, key);
+        }
+    }
+
+    // ---------------------------------------------------------------- HTTP
+
+    fn on_http_progress(&mut self, now: Instant, id: HttpId, bytes: &[u8], total: Option<u64>) {
+        let Some(x) = self.http.get_mut(&id) else {
+            self.warn(format!("progress for unknown http {}", id.0));
+            return;
+        };
+        let key = x.key;
+        let offset = x.offset;
+        let pos = x.received;
+        let full = x.full;
+        x.received = x.received.saturating_add(bytes.len() as u64);
+        let sharing = self.sharing() && self.swarms.contains_key(&key.swarm);
+        let Some(d) = self.downloads.get_mut(&key) else {
+            return;
+        };
+        self.counters.http_down = self.counters.http_down.saturating_add(bytes.len() as u64);
+        d.http_bytes = d.http_bytes.saturating_add(bytes.len() as u64);
+        d.first_byte.get_or_insert(now);
+        let mut announce = None;
+        if full {
+            match (d.size, total) {
+                (None, Some(t)) if t > 0 && t <= usize::MAX as u64 / 2 && pos == 0 => {
+                    d.set_size(t);
+                    d.http_chunks = (0, n_chunks(t));
+                    if sharing && !d.announced && t <= MAX_SEGMENT_SIZE as u64 {
+                        d.announced = true;
+                        announce = Some(t as u32);
+                    }
+                }
+                (Some(s), Some(t)) if s != t && pos == 0 => {
+                    // The origin is authoritative: restart assembly with its size.
+                    let had_peer_bytes = d.contributors.len();
+                    d.set_size(t);
+                    d.http_chunks = (0, n_chunks(t));
+                    if had_peer_bytes > 0 {
+                        d.contributors.clear();
+                    }
+                }
+                _ => {}
+            }
+        }
+        match d.size {
+            None => {
+                if d.data.len().saturating_add(bytes.len()) > MAX_UNSIZED_BODY {
+                    self.fail_download(key, "http body too large");
+                    return;
+                }
+                d.data.extend_from_slice(bytes);
+            }
+            Some(size) => write_http(d, size, offset.saturating_add(pos), bytes),
+        }
+        if let Some(size) = announce {
+            self.broadcast(key.swarm, &Message::Downloading { seq: key.seq, size });
+        }
+        self.progress(key);
+        if self.downloads.get(&key).is_some_and(|d| d.announced) {
+            self.pump_uploads(now);
+        }
+    }
+
+    fn on_http_done(&mut self, now: Instant, id: HttpId) {
+        let Some(x) = self.http.remove(&id) else {
+            return;
+        };
+        let Some(d) = self.downloads.get_mut(&x.key) else {
+            return;
+        };
+        d.http = None;
+        if d.size.is_none() {
+            let size = d.data.len() as u64;
+            if size == 0 {
+                self.fail_download(x.key, "empty http body");
+                self.schedule_all(now);
+                return;
+            }
+            let data = std::mem::take(&mut d.data);
+            d.set_size(size);
+            d.data = data;
+            d.slots.fill(Slot::Got {
+                from: 0,
+                trusted: true,
+            });
+            d.got_chunks = d.slots.len() as u32;
+            d.got_bytes = size;
+        } else if !d.is_complete() && d.p2p.is_empty() {
+            self.fail_download(x.key, "http body shorter than expected");
+            self.schedule_all(now);
+            return;
+        }
+        if self.downloads.get(&x.key).is_some_and(|d| d.is_complete()) {
+            self.finalize(now, x.key);
+        }
+        self.schedule_all(now);
+    }
+
+    fn on_http_failed(&mut self, now: Instant, id: HttpId, status: u16, reason: &str) {
+        let Some(x) = self.http.remove(&id) else {
+            return;
+        };
+        if let Some(d) = self.downloads.get_mut(&x.key) {
+            d.http = None;
+        }
+        self.fail_download(x.key, &format!("http {status}: {reason}"));
+        self.schedule_all(now);
+    }
+
+    /// The engine cannot serve this segment: requests fail over to the host's own HTTP.
+    fn fail_download(&mut self, key: SegmentKey, reason: &str) {
+        if let Some(d) = self.downloads.get_mut(&key) {
+            for req in std::mem::take(&mut d.reqs) {
+                self.requests.remove(&req);
+                self.out.push_back(Output::FailSegment {
+                    req,
+                    reason: reason.to_string(),
+                });
+            }
+        }
+        self.drop_download(key);
+    }
+
+    fn progress(&mut self, key: SegmentKey) {
+        if let Some(d) = self.downloads.get(&key) {
+            let loaded = if d.size.is_some() {
+                d.got_bytes
+            } else {
+                d.data.len() as u64
+            };
+            for &req in &d.reqs {
+                self.out.push_back(Output::SegmentProgress {
+                    req,
+                    loaded,
+                    total: d.size,
+                });
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- completion
+
+    fn finalize(&mut self, now: Instant, key: SegmentKey) {
+        let container = self
+            .swarms
+            .get(&key.swarm)
+            .map_or(Container::Unknown, |s| s.container);
+        let Some(d) = self.downloads.get(&key) else {
+            return;
+        };
+        let mut verdict =
+            integrity::check_segment(container, &d.data).map_err(|e| format!("{e:?}"));
+        if verdict.is_ok() {
+            if let Some(entry) = self.manifest_entry(&d.url, d.range) {
+                verdict = verify_whole(entry, &d.data);
+            }
+        }
+        let peer_chunks = d
+            .slots
+            .iter()
+            .any(|s| matches!(s, Slot::Got { from, .. } if *from != 0));
+        if let Err(detail) = verdict {
+            if peer_chunks {
+                self.reject_peer_bytes(now, key, &detail);
+                return;
+            }
+            // Origin bytes: the player would have received exactly these without us.
+            // Deliver them, but never keep or share them.
+            self.warn(format!(
+                "segment {} from origin failed checks: {detail}",
+                key.seq
+            ));
+            let Some(d) = self.downloads.remove(&key) else {
+                return;
+            };
+            let timing = timing_of(&d, now);
+            if d.announced {
+                self.broadcast(key.swarm, &Message::Lost { seq: key.seq });
+            }
+            self.deliver_all(&d.reqs, &d.data, &timing);
+            return;
+        }
+        let Some(d) = self.downloads.remove(&key) else {
+            return;
+        };
+        let timing = timing_of(&d, now);
+        self.counters.p2p_down = self.counters.p2p_down.saturating_add(d.p2p_bytes);
+        for (conn, id) in &d.p2p {
+            self.release_p2p(*conn, *id);
+            self.send(*conn, &Message::Cancel { id: *id });
+        }
+        self.event(Event::SegmentLoaded {
+            swarm: key.swarm,
+            seq: key.seq,
+            http_bytes: d.http_bytes,
+            p2p_bytes: d.p2p_bytes,
+        });
+        self.deliver_all(&d.reqs, &d.data, &timing);
+        let size = d.data.len() as u64;
+        let evicted = self.store.insert(key, d.data);
+        let kept = !evicted.contains(&key);
+        if kept {
+            self.timings.insert(key, timing);
+            // Requests being relayed keep reading it from the store.
+            let relays: usize = self
+                .sessions
+                .values()
+                .map(|s| s.up.iter().filter(|u| u.key == key).count())
+                .sum();
+            for s in self.sessions.values_mut() {
+                for u in s.up.iter_mut().filter(|u| u.key == key) {
+                    u.pinned = true;
+                }
+            }
+            for _ in 0..relays {
+                self.pin(key);
+            }
+        }
+        for ev in evicted {
+            self.timings.remove(&ev);
+            if self.sharing() && (ev != key || d.announced) {
+                self.broadcast(ev.swarm, &Message::Lost { seq: ev.seq });
+            }
+        }
+        if kept && self.sharing() && size <= MAX_SEGMENT_SIZE as u64 {
+            self.broadcast(
+                key.swarm,
+                &Message::Have {
+                    seq: key.seq,
+                    size: size as u32,
+                },
+            );
+        }
+        self.pump_uploads(now);
+    }
+
+    fn deliver_all(&mut self, reqs: &[RequestId], data: &[u8], timing: &DeliveryTiming) {
+        for &req in reqs {
+            self.requests.remove(&req);
+            self.counters.delivered(timing);
+            self.out.push_back(Output::DeliverSegment {
+                req,
+                data: data.to_vec(),
+                timing: timing.clone(),
+            });
+        }
+    }
+
+    /// The assembled segment failed a whole-segment check and peers contributed: discard
+    /// their bytes, strike them (ban a sole contributor), refetch over HTTP.
+    fn reject_peer_bytes(&mut self, now: Instant, key: SegmentKey, detail: &str) {
+        let Some(d) = self.downloads.get_mut(&key) else {
+            return;
+        };
+        let mut from_set: Vec<u16> = d
+            .slots
+            .iter()
+            .filter_map(|s| match s {
+                Slot::Got { from, .. } if *from != 0 => Some(*from),
+                _ => None,
+            })
+            .collect();
+        from_set.sort_unstable();
+        from_set.dedup();
+        let culprits: Vec<(ConnId, PeerId)> = from_set
+            .iter()
+            .filter_map(|f| d.contributors.get(*f as usize - 1).copied())
+            .collect();
+        let dropped = d.discard_from(|_| true);
+        d.p2p_bytes = 0;
+        d.force_http = true;
+        self.counters.p2p_discarded = self.counters.p2p_discarded.saturating_add(dropped);
+        let sole = culprits.len() == 1;
+        for (conn, peer) in culprits {
+            self.event(Event::VerificationFailed {
+                swarm: key.swarm,
+                seq: key.seq,
+                peer,
+                detail: detail.to_string(),
+            });
+            if sole {
+                self.ban(conn, BanReason::CorruptData);
+            } else {
+                self.strike(conn);
+            }
+        }
+        if self.downloads.get(&key).is_some_and(|d| d.reqs.is_empty()) {
+            self.drop_download(key);
+        } else {
+            self.drive(now, key);
+        }
+    }
+
+    // ---------------------------------------------------------------- peers
+
+    fn on_candidate(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        swarm: SwarmId,
+        peer: PeerId,
+        inbound: bool,
+    ) {
+        let reason = if !self.config.p2p_enabled {
+            Some(CloseReason::P2pDisabled)
+        } else if self.sessions.contains_key(&conn) {
+            Some(CloseReason::Duplicate)
+        } else if self.banned.contains(&peer) {
+            Some(CloseReason::Banned)
+        } else if peer == self.our_id {
+            Some(CloseReason::Rejected)
+        } else {
+            match self.swarms.get(&swarm) {
+                None => Some(CloseReason::Rejected),
+                Some(s)
+                    if s.conns
+                        .iter()
+                        .any(|c| self.sessions.get(c).is_some_and(|x| x.peer == peer)) =>
+                {
+                    Some(CloseReason::Duplicate)
+                }
+                Some(s) if s.conns.len() >= self.config.max_peers => {
+                    Some(CloseReason::TooManyPeers)
+                }
+                Some(_) => None,
+            }
+        };
+        if let Some(reason) = reason {
+            self.out.push_back(Output::ClosePeer { conn, reason });
+            return;
+        }
+        self.sessions
+            .insert(conn, Session::new(conn, swarm, peer, inbound, now));
+        if let Some(s) = self.swarms.get_mut(&swarm) {
+            s.conns.push(conn);
+        }
+        self.out.push_back(Output::ConnectPeer { conn });
+    }
+
+    fn on_connected(&mut self, _now: Instant, conn: ConnId) {
+        let Some(s) = self.sessions.get_mut(&conn) else {
+            self.warn(format!("connected for unknown conn {}", conn.0));
+            return;
+        };
+        if s.state != PeerState::Connecting {
+            return;
+        }
+        s.state = PeerState::Open;
+        let swarm = s.swarm;
+        let capabilities = if self.sharing() {
+            wire::CAP_UPLOAD | wire::CAP_PARTIAL
+        } else {
+            0
+        };
+        let hs = Message::Handshake {
+            version: PROTOCOL_VERSION,
+            swarm,
+            peer: self.our_id,
+            capabilities,
+        };
+        self.send(conn, &hs);
+        if self.sharing() {
+            let (base, bits) = self.store.bitfield(swarm, MAX_BITFIELD_BYTES);
+            if bits.iter().any(|b| *b != 0) {
+                self.send(conn, &Message::Bitfield { base, bits });
+            }
+            let downloading: Vec<(Seq, u32)> = self
+                .downloads
+                .range(
+                    SegmentKey { swarm, seq: 0 }..=SegmentKey {
+                        swarm,
+                        seq: Seq::MAX,
+                    },
+                )
+                .filter(|(_, d)| d.announced)
+                .filter_map(|(k, d)| d.size.map(|s| (k.seq, s as u32)))
+                .collect();
+            for (seq, size) in downloading {
+                self.send(conn, &Message::Downloading { seq, size });
+            }
+        }
+    }
+
+    fn on_peer_message(&mut self, now: Instant, conn: ConnId, bytes: &[u8]) {
+        let Some(s) = self.sessions.get_mut(&conn) else {
+            return;
+        };
+        if !s.count_message(now) {
+            self.ban(conn, BanReason::LimitExceeded);
+            self.schedule_all(now);
+            return;
+        }
+        let state = s.state;
+        let msg = match wire::decode(bytes) {
+            Ok(m) => m,
+            Err(_) => {
+                // A correct implementation never emits a malformed message.
+                self.ban(conn, BanReason::ProtocolViolation);
+                self.schedule_all(now);
+                return;
+            }
+        };
+        match (state, msg) {
+            (
+                PeerState::Open,
+                Message::Handshake {
+                    version,
+                    swarm,
+                    peer,
+                    ..
+                },
+            ) => {
+                let ok = self
+                    .sessions
+                    .get(&conn)
+                    .is_some_and(|s| s.swarm == swarm && s.peer == peer);
+                // Version negotiation: v1 speaks v1 to any peer announcing >= 1.
+                if version < PROTOCOL_VERSION || !ok {
+                    self.out.push_back(Output::ClosePeer {
+                        conn,
+                        reason: CloseReason::Rejected,
+                    });
+                    self.remove_session(conn);
+                    return;
+                }
+                if let Some(s) = self.sessions.get_mut(&conn) {
+                    s.state = PeerState::Ready;
+                    s.next_ping = now;
+                    let (swarm, peer) = (s.swarm, s.peer);
+                    self.event(Event::PeerJoined { swarm, peer });
+                }
+                self.schedule_all(now);
+            }
+            (PeerState::Ready, Message::Bitfield { base, bits }) => {
+                if let Some(s) = self.sessions.get_mut(&conn) {
+                    for (i, byte) in bits.iter().enumerate() {
+                        for bit in 0..8u64 {
+                            if byte & (0x80 >> bit) != 0 {
+                                if let Some(seq) = base.checked_add(i as u64 * 8 + bit) {
+                                    s.announce(
+                                        seq,
+                                        Avail {
+                                            size: None,
+                                            complete: true,
+                                        },
+                                    );
+                                }
+                            }
+                        }
+                    }
+                }
+                self.schedule_all(now);
+            }
+            (PeerState::Ready, Message::Have { seq, size }) => {
+                self.on_announce(now, conn, seq, size, true)
+            }
+            (PeerState::Ready, Message::Downloading { seq, size }) => {
+                self.on_announce(now, conn, seq, size, false)
+            }
+            (PeerState::Ready, Message::Lost { seq }) => {
+                if let Some(s) = self.sessions.get_mut(&conn) {
+                    s.avail.remove(&seq);
+                }
+            }
+            (
+                PeerState::Ready,
+                Message::Request {
+                    id,
+                    seq,
+                    first_chunk,
+                    count,
+                },
+            ) => self.on_up_request(now, conn, id, seq, first_chunk, count),
+            (PeerState::Ready, Message::Cancel { id }) => {
+                let mut unpin = None;
+                if let Some(s) = self.sessions.get_mut(&conn) {
+                    if let Some(i) = s.up.iter().position(|u| u.id == id) {
+                        let u = s.up.remove(i);
+                        if u.pinned {
+                            unpin = Some(u.key);
+                        }
+                    }
+                }
+                if let Some(k) = unpin {
+                    self.unpin(k);
+                }
+            }
+            (
+                PeerState::Ready,
+                Message::Data {
+                    id,
+                    chunk,
+                    total_size,
+                    payload,
+                },
+            ) => self.on_data(now, conn, id, chunk, total_size, &payload),
+            (PeerState::Ready, Message::Absent { id }) => {
+                let key = self.p2p_reqs.get(&(conn, id)).map(|r| r.key);
+                if let Some(key) = key {
+                    self.release_p2p(conn, id);
+                    let announced = self
+                        .sessions
+                        .get_mut(&conn)
+                        .and_then(|s| s.avail.remove(&key.seq))
+                        .is_some();
+                    if announced {
+                        self.strike(conn);
+                    }
+                    self.schedule_all(now);
+                }
+            }
+            (PeerState::Ready, Message::Busy { id, retry_after_ms }) => {
+                if self.release_p2p(conn, id).is_some() {
+                    if let Some(s) = self.sessions.get_mut(&conn) {
+                        s.backoff_until = now + ms(u64::from(retry_after_ms).max(100));
+                    }
+                    self.schedule_all(now);
+                }
+            }
+            (_, Message::Ping { nonce }) => self.send(conn, &Message::Pong { nonce }),
+            (_, Message::Pong { nonce }) => {
+                let mut asked = false;
+                if let Some(s) = self.sessions.get_mut(&conn) {
+                    if let Some((n, sent)) = s.ping {
+                        if n == nonce {
+                            s.rtt
+                                .sample(now.as_millis().saturating_sub(sent.as_millis()) as f64);
+                            s.ping = None;
+                            asked = true;
+                        }
+                    }
+                }
+                if !asked {
+                    self.violation(now, conn);
+                }
+            }
+            _ => self.violation(now, conn),
+        }
+    }
+
+    fn on_announce(&mut self, now: Instant, conn: ConnId, seq: Seq, size: u32, complete: bool) {
+        if size == 0 || size > MAX_SEGMENT_SIZE {
+            self.violation(now, conn);
+            return;
+        }
+        if let Some(s) = self.sessions.get_mut(&conn) {
+            s.announce(
+                seq,
+                Avail {
+                    size: Some(size),
+                    complete,
+                },
+            );
+        }
+        self.schedule_all(now);
+    }
+
+    fn violation(&mut self, now: Instant, conn: ConnId) {
+        if self.strike(conn) {
+            self.schedule_all(now);
+        }
+    }
+
+    /// Adds a strike; bans at `strikes_to_ban`. Returns true if the peer was banned.
+    fn strike(&mut self, conn: ConnId) -> bool {
+        let limit = self.config.strikes_to_ban.max(1);
+        let Some(s) = self.sessions.get_mut(&conn) else {
+            return false;
+        };
+        s.strikes = s.strikes.saturating_add(1);
+        if s.strikes >= limit {
+            self.ban(conn, BanReason::TooManyStrikes);
+            return true;
+        }
+        false
+    }
+
+    fn ban(&mut self, conn: ConnId, reason: BanReason) {
+        let Some(s) = self.sessions.get(&conn) else {
+            return;
+        };
+        let (swarm, peer) = (s.swarm, s.peer);
+        if self.banned.insert(peer) {
+            self.counters.peers_banned = self.counters.peers_banned.saturating_add(1);
+        }
+        self.event(Event::PeerBanned {
+            swarm,
+            peer,
+            reason,
+        });
+        self.out.push_back(Output::ClosePeer {
+            conn,
+            reason: CloseReason::Banned,
+        });
+        self.remove_session(conn);
+    }
+
+    fn remove_session(&mut self, conn: ConnId) {
+        let Some(s) = self.sessions.remove(&conn) else {
+            return;
+        };
+        if let Some(sw) = self.swarms.get_mut(&s.swarm) {
+            sw.conns.retain(|c| *c != conn);
+        }
+        let ids: Vec<u32> = self
+            .p2p_reqs
+            .range((conn, 0)..=(conn, u32::MAX))
+            .map(|(k, _)| k.1)
+            .collect();
+        for id in ids {
+            self.release_p2p(conn, id);
+        }
+        for u in &s.up {
+            if u.pinned {
+                self.unpin(u.key);
+            }
+        }
+        self.uploaders.retain(|c| *c != conn);
+        if s.state == PeerState::Ready {
+            self.event(Event::PeerLeft {
+                swarm: s.swarm,
+                peer: s.peer,
+            });
+        }
+    }
+
+    fn on_data(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        id: u32,
+        chunk: u32,
+        total_size: u32,
+        payload: &[u8],
+    ) {
+        let Some(r) = self.p2p_reqs.get(&(conn, id)) else {
+            // Late data after a cancel is normal and simply not used; data for an id we
+            // never issued is a violation.
+            if id == 0 || id >= self.next_req_id {
+                self.violation(now, conn);
+            }
+            return;
+        };
+        let key = r.key;
+        let (first, end) = (r.first, r.end);
+        let container = self
+            .swarms
+            .get(&key.swarm)
+            .map_or(Container::Unknown, |s| s.container);
+        let Some(peer) = self.sessions.get(&conn).map(|s| s.peer) else {
+            return;
+        };
+        if total_size == 0 || total_size > MAX_SEGMENT_SIZE || chunk < first || chunk >= end {
+            self.violation(now, conn);
+            return;
+        }
+        let Some(d) = self.downloads.get_mut(&key) else {
+            return;
+        };
+        match d.size {
+            None => {
+                d.set_size(total_size as u64);
+                let n = d.slots.len() as u32;
+                for slot in d.slots.iter_mut() {
+                    *slot = Slot::Missing;
+                }
+                for slot in d
+                    .slots
+                    .iter_mut()
+                    .take(end.min(n) as usize)
+                    .skip(first as usize)
+                {
+                    *slot = Slot::Asked(conn);
+                }
+                if let Some(r) = self.p2p_reqs.get_mut(&(conn, id)) {
+                    r.end = r.end.min(n);
+                }
+            }
+            Some(s) if s != total_size as u64 => {
+                self.violation(now, conn);
+                return;
+            }
+            Some(_) => {}
+        }
+        let Some(d) = self.downloads.get_mut(&key) else {
+            return;
+        };
+        let size = total_size as u64;
+        let (a, b) = chunk_bounds(size, chunk);
+        if chunk as usize >= d.slots.len() || payload.len() as u64 != b - a {
+            self.violation(now, conn);
+            return;
+        }
+        if let Some(s) = self.sessions.get_mut(&conn) {
+            s.down_bytes = s.down_bytes.saturating_add(payload.len() as u64);
+        }
+        if let Some(r) = self.p2p_reqs.get_mut(&(conn, id)) {
+            r.received = r.received.saturating_add(1);
+            r.bytes = r.bytes.saturating_add(payload.len() as u64);
+            r.last_at = now;
+        }
+        let already = matches!(d.slots.get(chunk as usize), Some(Slot::Got { .. }));
+        if !already {
+            let mut check =
+                integrity::check_chunk(container, a, payload).map_err(|e| format!("{e:?}"));
+            let mut trusted = false;
+            if check.is_ok() {
+                if let Some(m) = self.manifest.as_ref() {
+                    if let Some(entry) = m.lookup(&d.url, d.range) {
+                        if entry.size != size {
+                            check = Err(format!("size {size} != manifest {}", entry.size));
+                        } else if !entry.chunk_hashes.is_empty()
+                            && m.chunk_size as usize == CHUNK_SIZE
+                        {
+                            check = verify_one_chunk(entry, chunk, payload);
+                            trusted = check.is_ok();
+                        }
+                    }
+                }
+            }
+            if let Err(detail) = check {
+                self.counters.p2p_discarded = self
+                    .counters
+                    .p2p_discarded
+                    .saturating_add(payload.len() as u64);
+                self.corrupt(now, key, conn, peer, &detail);
+                return;
+            }
+            let from = d.contributor(conn, peer);
+            if let (Some(dst), Some(slot)) = (
+                d.data.get_mut(a as usize..b as usize),
+                d.slots.get_mut(chunk as usize),
+            ) {
+                dst.copy_from_slice(payload);
+                *slot = Slot::Got { from, trusted };
+                d.got_chunks = d.got_chunks.saturating_add(1);
+                d.got_bytes = d.got_bytes.saturating_add(b - a);
+                d.p2p_bytes = d.p2p_bytes.saturating_add(b - a);
+                d.first_byte.get_or_insert(now);
+            }
+        }
+        // Request finished when every chunk of its range is here.
+        let done = self.downloads.get(&key).is_some_and(|d| {
+            let hi = (end as usize).min(d.slots.len());
+            d.slots
+                .iter()
+                .take(hi)
+                .skip(first as usize)
+                .all(|s| matches!(s, Slot::Got { .. }))
+        });
+        if done {
+            if let Some(r) = self.release_p2p(conn, id) {
+                if let Some(s) = self.sessions.get_mut(&conn) {
+                    let elapsed =
+                        now.as_millis().saturating_sub(r.started.as_millis()).max(1) as f64;
+                    s.throughput.sample(r.bytes as f64 * 1000.0 / elapsed);
+                }
+            }
+        }
+        self.progress(key);
+        if self.downloads.get(&key).is_some_and(|d| d.is_complete()) {
+            self.finalize(now, key);
+            self.schedule_all(now);
+        } else if done {
+            self.schedule_all(now);
+        }
+    }
+
+    /// A chunk from `conn` failed its check: ban it, drop everything it sent for this
+    /// segment, refetch over HTTP if the player wants the segment.
+    fn corrupt(&mut self, now: Instant, key: SegmentKey, conn: ConnId, peer: PeerId, detail: &str) {
+        self.event(Event::VerificationFailed {
+            swarm: key.swarm,
+            seq: key.seq,
+            peer,
+            detail: detail.to_string(),
+        });
+        self.ban(conn, BanReason::CorruptData);
+        if let Some(d) = self.downloads.get_mut(&key) {
+            let idx = d
+                .contributors
+                .iter()
+                .position(|c| c.0 == conn)
+                .map(|i| (i + 1) as u16);
+            if let Some(idx) = idx {
+                let dropped = d.discard_from(|f| f == idx);
+                d.p2p_bytes = d.p2p_bytes.saturating_sub(dropped);
+                self.counters.p2p_discarded = self.counters.p2p_discarded.saturating_add(dropped);
+            }
+            if !d.reqs.is_empty() {
+                d.force_http = true;
+            }
+        }
+        self.schedule_all(now);
+    }
+
+    // ---------------------------------------------------------------- upload
+
+    fn on_up_request(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        id: u32,
+        seq: Seq,
+        first: u32,
+        count: u32,
+    ) {
+        if !self.sharing() {
+            self.send(
+                conn,
+                &Message::Busy {
+                    id,
+                    retry_after_ms: u16::MAX,
+                },
+            );
+            return;
+        }
+        let Some(s) = self.sessions.get(&conn) else {
+            return;
+        };
+        if count == 0 || s.up.iter().any(|u| u.id == id) {
+            self.violation(now, conn);
+            return;
+        }
+        if s.up.len() >= MAX_UP_REQUESTS {
+            self.send(
+                conn,
+                &Message::Busy {
+                    id,
+                    retry_after_ms: BUSY_RETRY_MS,
+                },
+            );
+            self.violation(now, conn);
+            return;
+        }
+        let key = SegmentKey {
+            swarm: s.swarm,
+            seq,
+        };
+        let new_uploader = s.up.is_empty();
+        let size = match self.store.get(&key) {
+            Some(data) => Some((data.len() as u64, true)),
+            None => self
+                .downloads
+                .get(&key)
+                .filter(|d| d.announced)
+                .and_then(|d| d.size)
+                .map(|s| (s, false)),
+        };
+        let Some((size, stored)) = size else {
+            self.send(conn, &Message::Absent { id });
+            return;
+        };
+        let n = n_chunks(size);
+        if first >= n {
+            self.send(conn, &Message::Absent { id });
+            return;
+        }
+        if new_uploader && self.uploaders.len() >= self.config.upload_slots {
+            self.send(
+                conn,
+                &Message::Busy {
+                    id,
+                    retry_after_ms: BUSY_RETRY_MS,
+                },
+            );
+            return;
+        }
+        let end = first.saturating_add(count).min(n);
+        if stored {
+            self.pin(key);
+        }
+        if let Some(s) = self.sessions.get_mut(&conn) {
+            s.up.push(UpRequest {
+                id,
+                key,
+                next_chunk: first,
+                end_chunk: end,
+                pinned: stored,
+            });
+        }
+        if !self.uploaders.contains(&conn) {
+            self.uploaders.push_back(conn);
+        }
+        self.pump_uploads(now);
+    }
+
+    /// Sends chunks round-robin over the peers we serve, within the byte-rate budget.
+    fn pump_uploads(&mut self, now: Instant) {
+        self.upload_wake = None;
+        if self.uploaders.is_empty() {
+            return;
+        }
+        self.bucket.refill(now);
+        let mut idle = 0usize;
+        while idle < self.uploaders.len() {
+            let Some(conn) = self.uploaders.pop_front() else {
+                break;
+            };
+            let Some(s) = self.sessions.get_mut(&conn) else {
+                continue;
+            };
+            let mut sent = false;
+            let mut blocked = None;
+            let mut unpins = Vec::new();
+            let mut absents = Vec::new();
+            let mut i = 0;
+            while i < s.up.len() {
+                let u = &s.up[i];
+                if u.next_chunk >= u.end_chunk {
+                    let u = s.up.remove(i);
+                    if u.pinned {
+                        unpins.push(u.key);
+                    }
+                    continue;
+                }
+                match chunk_source(&self.store, &self.downloads, u.key, u.next_chunk) {
+                    ChunkSource::Gone => {
+                        let u = s.up.remove(i);
+                        absents.push(u.id);
+                        if u.pinned {
+                            unpins.push(u.key);
+                        }
+                    }
+                    ChunkSource::NotYet => i += 1,
+                    ChunkSource::Ready(bytes, total) => {
+                        if !self.bucket.try_take(bytes.len() as u64) {
+                            blocked = self.bucket.wait_ms(bytes.len() as u64);
+                            break;
+                        }
+                        let msg = Message::Data {
+                            id: u.id,
+                            chunk: u.next_chunk,
+                            total_size: total as u32,
+                            payload: bytes.to_vec(),
+                        };
+                        let len = bytes.len() as u64;
+                        s.up[i].next_chunk += 1;
+                        s.up_bytes = s.up_bytes.saturating_add(len);
+                        self.counters.p2p_up = self.counters.p2p_up.saturating_add(len);
+                        self.out.push_back(Output::SendToPeer {
+                            conn,
+                            data: wire::encode(&msg),
+                        });
+                        sent = true;
+                        break;
+                    }
+                }
+            }
+            let keep = !s.up.is_empty();
+            for id in absents {
+                self.send(conn, &Message::Absent { id });
+            }
+            for k in unpins {
+                self.unpin(k);
+            }
+            if keep {
+                self.uploaders.push_back(conn);
+            }
+            if let Some(wait) = blocked {
+                self.upload_wake = Some(now + ms(wait.max(1)));
+                break;
+            }
+            if sent {
+                idle = 0;
+            } else {
+                idle += 1;
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- timers
+
+    fn recompute_wake(&mut self, now: Instant) {
+        let mut wake: Option<Instant> = None;
+        let mut at = |t: Instant| wake = Some(wake.map_or(t, |w| w.min(t)));
+        if let Some(t) = self.upload_wake {
+            at(t);
+        }
+        for s in self.swarms.values() {
+            if let Some(t) = s.next_announce {
+                at(t);
+            }
+        }
+        if self.config.p2p_enabled {
+            for s in self.sessions.values() {
+                if s.state == PeerState::Ready {
+                    at(s.next_ping);
+                }
+            }
+        }
+        let stall = ms(self.config.peer_stall_timeout_ms);
+        for r in self.p2p_reqs.values() {
+            at(r.last_at + stall);
+        }
+        let urgent = self.config.urgent_window_ms.min(i64::MAX as u64) as i64;
+        let rate = self.playhead.map_or(1.0, |p| p.rate);
+        for (key, d) in &self.downloads {
+            if let Some(t) = d.wait_until {
+                at(t.max(now));
+            }
+            if d.reqs.is_empty() || d.http.is_some() {
+                continue;
+            }
+            match self.deadline_ms(now, *key) {
+                Some(dl) if dl >= urgent => {
+                    if rate > 0.0 {
+                        let wall = ((dl - urgent) as f64 / rate).ceil() as u64 + 1;
+                        at(now + ms(wall));
+                    }
+                }
+                _ if !d.p2p.is_empty() => at(now + ms(PACE_CHECK_MS)),
+                _ => {}
+            }
+        }
+        self.next_wake = wake;
+    }
+}
+
+fn ms(v: u64) -> std::time::Duration {
+    std::time::Duration::from_millis(v)
+}
+
+/// Copies an HTTP body piece at segment offset `at` into the chunks not yet received and
+/// marks the chunks the HTTP body now fully covers.
+fn write_http(d: &mut Download, size: u64, at: u64, bytes: &[u8]) {
+    let end = at.saturating_add(bytes.len() as u64).min(size);
+    if at >= end {
+        return;
+    }
+    let first = (at / CHUNK) as u32;
+    let last = ((end - 1) / CHUNK) as u32;
+    for c in first..=last {
+        let (cs, ce) = chunk_bounds(size, c);
+        let got = matches!(d.slots.get(c as usize), Some(Slot::Got { .. }) | None);
+        if got {
+            continue;
+        }
+        let s = cs.max(at);
+        let e = ce.min(end);
+        if let (Some(dst), Some(src)) = (
+            d.data.get_mut(s as usize..e as usize),
+            bytes.get((s - at) as usize..(e - at) as usize),
+        ) {
+            dst.copy_from_slice(src);
+        }
+        // The HTTP body is contiguous from its start (a chunk boundary), so reaching the
+        // chunk's end means all of it came over HTTP.
+        let starts_in_body = cs >= at || d.http_chunks.0 <= c;
+        if e == ce && starts_in_body {
+            if let Some(slot) = d.slots.get_mut(c as usize) {
+                *slot = Slot::Got {
+                    from: 0,
+                    trusted: true,
+                };
+                d.got_chunks = d.got_chunks.saturating_add(1);
+                d.got_bytes = d.got_bytes.saturating_add(ce - cs);
+            }
+        }
+    }
+}
+
+fn chunk_source<'a>(
+    store: &'a Store,
+    downloads: &'a BTreeMap<SegmentKey, Download>,
+    key: SegmentKey,
+    chunk: u32,
+) -> ChunkSource<'a> {
+    if let Some(data) = store.get(&key) {
+        let size = data.len() as u64;
+        let (a, b) = chunk_bounds(size, chunk);
+        return match data.get(a as usize..b as usize) {
+            Some(bytes) if b > a => ChunkSource::Ready(bytes, size),
+            _ => ChunkSource::Gone,
+        };
+    }
+    let Some(d) = downloads.get(&key).filter(|d| d.announced) else {
+        return ChunkSource::Gone;
+    };
+    let Some(size) = d.size else {
+        return ChunkSource::NotYet;
+    };
+    match d.slots.get(chunk as usize) {
+        Some(Slot::Got { trusted: true, .. }) => {
+            let (a, b) = chunk_bounds(size, chunk);
+            match d.data.get(a as usize..b as usize) {
+                Some(bytes) => ChunkSource::Ready(bytes, size),
+                None => ChunkSource::Gone,
+            }
+        }
+        Some(_) => ChunkSource::NotYet,
+        None => ChunkSource::Gone,
+    }
+}
+
+fn timing_of(d: &Download, now: Instant) -> DeliveryTiming {
+    let start = d.transfer_start.unwrap_or(now);
+    DeliveryTiming {
+        http_bytes: d.http_bytes.min(d.data.len() as u64),
+        p2p_bytes: d.p2p_bytes,
+        transfer_start: start,
+        first_byte: d.first_byte.unwrap_or(start),
+        transfer_end: now,
+        from_cache: false,
+    }
+}
+
+fn verify_whole(entry: &ManifestEntry, data: &[u8]) -> Result<(), String> {
+    if entry.size != data.len() as u64 {
+        return Err(format!("size {} != manifest {}", data.len(), entry.size));
+    }
+    if integrity::sha256(data) != entry.sha256 {
+        return Err("sha256 mismatch".into());
+    }
+    Ok(())
+}
+
+fn verify_one_chunk(entry: &ManifestEntry, chunk: u32, payload: &[u8]) -> Result<(), String> {
+    match entry.chunk_hashes.get(chunk as usize) {
+        Some(h) if *h == integrity::sha256(payload) => Ok(()),
+        Some(_) => Err(format!("chunk {chunk} sha256 mismatch")),
+        None => Err(format!("chunk {chunk} beyond manifest")),
     }
 }

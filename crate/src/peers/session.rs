@@ -1,0 +1,186 @@
+//! One peer connection: handshake state, what the peer announced, measurements, strikes,
+//! and the requests it made of us.
+//!
+//! Invariants: `avail` never holds more than `MAX_AVAIL` entries (oldest dropped first),
+//! so a peer cannot grow our memory by announcing; all counters saturate.
+
+use super::scoring::{self, Ewma};
+use crate::types::{ConnId, Instant, PeerId, SegmentKey, Seq, SwarmId};
+use std::collections::BTreeMap;
+
+/// Upper bound on availability entries remembered per peer.
+pub const MAX_AVAIL: usize = crate::wire::MAX_ANNOUNCED_SEGMENTS;
+/// Requests a peer may have outstanding with us at once.
+pub const MAX_UP_REQUESTS: usize = crate::wire::MAX_OUTSTANDING_REQUESTS;
+/// Requests we keep outstanding with one peer.
+pub const MAX_DOWN_REQUESTS: u32 = 4;
+/// Messages per second a peer may send before it is banned (a 15 KiB chunk each: ~60 MB/s).
+pub const MAX_MSGS_PER_SEC: u32 = 4_000;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PeerState {
+    /// `ConnectPeer` sent, data channel not open yet.
+    Connecting,
+    /// Channel open, our handshake sent, theirs not received.
+    Open,
+    /// Handshakes exchanged.
+    Ready,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Avail {
+    pub size: Option<u32>,
+    /// `Have` (complete) rather than `Downloading`.
+    pub complete: bool,
+}
+
+/// A request a peer made of us, served chunk by chunk.
+#[derive(Clone, Debug)]
+pub struct UpRequest {
+    pub id: u32,
+    pub key: SegmentKey,
+    pub next_chunk: u32,
+    /// Exclusive; clamped to the segment's chunk count once known.
+    pub end_chunk: u32,
+    /// The store entry is pinned for this request (released when it ends).
+    pub pinned: bool,
+}
+
+#[derive(Debug)]
+pub struct Session {
+    pub conn: ConnId,
+    pub swarm: SwarmId,
+    pub peer: PeerId,
+    pub inbound: bool,
+    pub state: PeerState,
+    pub avail: BTreeMap<Seq, Avail>,
+    pub strikes: u32,
+    pub throughput: Ewma,
+    pub rtt: Ewma,
+    /// Do not send requests before this (after `Busy`, a stall or a slow transfer).
+    pub backoff_until: Instant,
+    /// Our requests outstanding with this peer.
+    pub down_reqs: u32,
+    /// Their requests we are serving, in arrival order.
+    pub up: Vec<UpRequest>,
+    pub ping: Option<(u32, Instant)>,
+    pub next_ping: Instant,
+    pub down_bytes: u64,
+    pub up_bytes: u64,
+    msg_window: Instant,
+    msg_count: u32,
+}
+
+impl Session {
+    pub fn new(conn: ConnId, swarm: SwarmId, peer: PeerId, inbound: bool, now: Instant) -> Self {
+        Session {
+            conn,
+            swarm,
+            peer,
+            inbound,
+            state: PeerState::Connecting,
+            avail: BTreeMap::new(),
+            strikes: 0,
+            throughput: Ewma::default(),
+            rtt: Ewma::default(),
+            backoff_until: now,
+            down_reqs: 0,
+            up: Vec::new(),
+            ping: None,
+            next_ping: now,
+            down_bytes: 0,
+            up_bytes: 0,
+            msg_window: now,
+            msg_count: 0,
+        }
+    }
+
+    pub fn score(&self) -> f64 {
+        scoring::score(self.throughput.get(), self.rtt.get(), self.strikes)
+    }
+
+    /// Counts one incoming message; false when the peer exceeds the message rate.
+    pub fn count_message(&mut self, now: Instant) -> bool {
+        if now.as_millis().saturating_sub(self.msg_window.as_millis()) >= 1000 {
+            self.msg_window = now;
+            self.msg_count = 0;
+        }
+        self.msg_count = self.msg_count.saturating_add(1);
+        self.msg_count <= MAX_MSGS_PER_SEC
+    }
+
+    pub fn announce(&mut self, seq: Seq, avail: Avail) {
+        self.avail.insert(seq, avail);
+        while self.avail.len() > MAX_AVAIL {
+            self.avail.pop_first();
+        }
+    }
+
+    /// Whether we may send this peer a request now.
+    pub fn can_request(&self, now: Instant) -> bool {
+        self.state == PeerState::Ready
+            && now >= self.backoff_until
+            && self.down_reqs < MAX_DOWN_REQUESTS
+    }
+
+    pub fn holds(&self, seq: Seq) -> Option<Avail> {
+        self.avail.get(&seq).copied()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session() -> Session {
+        Session::new(
+            ConnId(1),
+            SwarmId([1; 20]),
+            PeerId([2; 20]),
+            false,
+            Instant::from_millis(0),
+        )
+    }
+
+    #[test]
+    fn availability_is_bounded() {
+        let mut s = session();
+        for seq in 0..(MAX_AVAIL as u64 + 10) {
+            s.announce(
+                seq,
+                Avail {
+                    size: None,
+                    complete: true,
+                },
+            );
+        }
+        assert_eq!(s.avail.len(), MAX_AVAIL);
+        assert!(s.holds(0).is_none());
+        assert!(s.holds(MAX_AVAIL as u64 + 9).is_some());
+    }
+
+    #[test]
+    fn message_rate_limit_resets_each_second() {
+        let mut s = session();
+        let t = Instant::from_millis(10);
+        for _ in 0..MAX_MSGS_PER_SEC {
+            assert!(s.count_message(t));
+        }
+        assert!(!s.count_message(t));
+        assert!(s.count_message(Instant::from_millis(1010)));
+    }
+
+    #[test]
+    fn requests_gated_by_state_backoff_and_outstanding() {
+        let mut s = session();
+        let now = Instant::from_millis(100);
+        assert!(!s.can_request(now));
+        s.state = PeerState::Ready;
+        assert!(s.can_request(now));
+        s.backoff_until = Instant::from_millis(200);
+        assert!(!s.can_request(now));
+        assert!(s.can_request(Instant::from_millis(200)));
+        s.down_reqs = MAX_DOWN_REQUESTS;
+        assert!(!s.can_request(Instant::from_millis(200)));
+    }
+}
