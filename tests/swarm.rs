@@ -1,0 +1,306 @@
+//! Swarm scenarios: real engines in the in-process harness (tests/harness), each test
+//! asserting a behaviour the engine must have. `cargo test --test swarm -- --nocapture`
+//! prints each run's table.
+
+mod harness;
+
+use harness::net::Behavior;
+use harness::{offload, Scenario, Sim, Summary, ViewerCfg};
+use shoal::Config;
+
+fn print(sim: &Sim, title: &str) -> Summary {
+    let s = sim.summary();
+    println!("{}", s.table(title));
+    s
+}
+
+fn assert_contract(sim: &Sim) {
+    let v = sim.contract_violations();
+    assert!(
+        v.is_empty(),
+        "engine broke the host contract:\n{}",
+        v.join("\n")
+    );
+}
+
+/// Segments a viewer must have played by `end_ms` if it never stalled: everything from
+/// its start position up to the playhead (a few segments of slack for startup).
+fn min_segments(sc: &Scenario, join_ms: u64, end_ms: u64) -> u32 {
+    let played = end_ms.saturating_sub(join_ms) / sc.segment_ms;
+    played.saturating_sub(3) as u32
+}
+
+#[test]
+fn live_swarm_gets_most_bytes_from_peers_without_stalls() {
+    const WARMUP: u64 = 20_000;
+    const END: u64 = 70_000;
+    let viewers = (0..8).map(|i| ViewerCfg::new(i * 700)).collect();
+    let sc = Scenario::live(0x5107, viewers);
+    let mut sim = Sim::new(sc.clone());
+    sim.run_until(WARMUP);
+    let warm = print(&sim, "live, 8 viewers, after warm-up");
+    sim.run_until(END);
+    let end = print(&sim, "live, 8 viewers, end");
+    let (p2p, cdn) = (
+        end.p2p_bytes - warm.p2p_bytes,
+        end.cdn_bytes - warm.cdn_bytes,
+    );
+    let steady = offload(p2p, cdn);
+    println!(
+        "steady state ({} s .. {} s): offload {:.1}% cdn {:.2} MB p2p {:.2} MB",
+        WARMUP / 1000,
+        END / 1000,
+        100.0 * steady,
+        cdn as f64 / 1e6,
+        p2p as f64 / 1e6
+    );
+    assert_contract(&sim);
+    for v in &end.viewers {
+        assert!(v.startup_ms.is_some(), "viewer {} never started", v.index);
+        let want = min_segments(&sc, v.joined_ms, END);
+        assert!(
+            v.delivered >= want,
+            "viewer {} played {} segments, expected >= {want}",
+            v.index,
+            v.delivered
+        );
+        assert_eq!(
+            v.skipped, 0,
+            "viewer {} fell out of the live window",
+            v.index
+        );
+    }
+    assert_eq!(end.corrupted(), 0, "corrupted segments reached a player");
+    assert_eq!(
+        end.stalls(),
+        0,
+        "viewers stalled ({} ms in total)",
+        end.stalled_ms()
+    );
+    assert!(
+        steady >= 0.5,
+        "steady-state offload {:.1}% < 50%",
+        100.0 * steady
+    );
+    // The engines' own accounting must agree that peers carried the bytes.
+    let e_p2p: u64 = end.viewers.iter().map(|v| v.stats.p2p_down).sum();
+    assert!(
+        e_p2p > 0 && e_p2p <= end.p2p_bytes,
+        "engine p2p_down {e_p2p} vs harness {}",
+        end.p2p_bytes
+    );
+}
+
+#[test]
+fn stalling_peer_is_replaced_by_http_before_the_deadline() {
+    // Viewer 0 is ahead (it joined first and prefetched), then stops sending mid-segment:
+    // from t = 14 s each request it serves gets 3 chunks and nothing more.
+    const END: u64 = 75_000;
+    let staller = ViewerCfg {
+        behavior: Behavior::Staller {
+            from_ms: 14_000,
+            pass_chunks: 3,
+        },
+        ..ViewerCfg::new(0)
+    };
+    let victim = ViewerCfg::new(8_000);
+    let sc = Scenario::vod(0x57a1, 30, vec![staller, victim]);
+    let mut sim = Sim::new(sc);
+    sim.run_until(END);
+    let s = print(&sim, "VOD, staller (0) and victim (1)");
+    assert_contract(&sim);
+
+    let dropped: Vec<u64> = sim
+        .net
+        .log
+        .dropped
+        .iter()
+        .filter(|t| t.victim == 1)
+        .filter_map(|t| t.seq)
+        .collect();
+    assert!(
+        !dropped.is_empty(),
+        "the victim never requested from the staller after it stalled: nothing tested"
+    );
+    let victim = &s.viewers[1];
+    let player = &sim.viewers[1].player;
+    assert_eq!(victim.corrupted, 0);
+    assert_eq!(
+        victim.stalls, 0,
+        "victim stalled for {} ms",
+        victim.stalled_ms
+    );
+    assert_eq!(victim.delivered, 30, "victim did not get every segment");
+    // The segments the staller cut off reached the player whole (bytes checked on
+    // delivery), and HTTP filled in what the staller withheld.
+    let mut replaced = 0;
+    for seq in &dropped {
+        if let Some(d) = player.deliveries.iter().find(|d| d.seq == *seq) {
+            assert!(
+                d.http_bytes > 0 || d.direct,
+                "segment {seq} was cut off by the staller but shows no HTTP bytes: {d:?}"
+            );
+            replaced += 1;
+        }
+    }
+    assert!(
+        replaced > 0,
+        "none of the cut-off segments {dropped:?} was delivered"
+    );
+    // The victim noticed: the staller has strikes, or was banned / dropped.
+    let staller_id = harness::peer_id(0);
+    let strikes = victim
+        .stats
+        .per_peer
+        .iter()
+        .find(|p| p.peer == staller_id)
+        .map_or(0, |p| p.strikes);
+    let gone = victim.stats.per_peer.iter().all(|p| p.peer != staller_id);
+    assert!(
+        strikes > 0 || gone,
+        "victim still trusts the staller (no strikes): {:?}",
+        victim.stats.per_peer
+    );
+}
+
+#[test]
+fn corrupting_peer_is_banned_and_nothing_corrupt_is_played() {
+    const END: u64 = 50_000;
+    let mut viewers = vec![ViewerCfg {
+        behavior: Behavior::Corrupter { from_ms: 0 },
+        ..ViewerCfg::new(0)
+    }];
+    viewers.extend((1..4).map(|i| ViewerCfg::new(4_000 + i * 500)));
+    let sc = Scenario::vod(0xC0EE, 25, viewers);
+    let mut sim = Sim::new(sc);
+    sim.run_until(END);
+    let s = print(&sim, "VOD, corrupter (0) and 3 honest viewers");
+    assert_contract(&sim);
+
+    let victims: Vec<usize> = {
+        let mut v: Vec<usize> = sim.net.log.corrupted.iter().map(|t| t.victim).collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    };
+    assert!(
+        !victims.is_empty(),
+        "nobody requested from the corrupter: nothing tested"
+    );
+    assert_eq!(s.corrupted(), 0, "a corrupted segment reached a player");
+    for &i in &victims {
+        let v = &s.viewers[i];
+        assert!(
+            v.stats.peers_banned >= 1,
+            "viewer {i} got corrupted chunks but banned nobody"
+        );
+        assert!(
+            v.banned.contains(&0),
+            "viewer {i} did not close the corrupter as banned: {:?}",
+            v.banned
+        );
+        assert!(
+            !sim.viewers[i].log.banned_events.is_empty(),
+            "viewer {i}: no PeerBanned event"
+        );
+    }
+    for v in s.viewers.iter().skip(1) {
+        assert!(
+            v.banned.iter().all(|&b| b == 0),
+            "viewer {} banned an honest peer: {:?}",
+            v.index,
+            v.banned
+        );
+        assert_eq!(v.stalls, 0, "honest viewer {} stalled", v.index);
+        assert_eq!(
+            v.delivered, 25,
+            "honest viewer {} did not get every segment",
+            v.index
+        );
+    }
+}
+
+#[test]
+fn lone_viewer_plays_everything_over_http() {
+    const END: u64 = 40_000;
+    let sc = Scenario::live(0x10E, vec![ViewerCfg::new(0)]);
+    let mut sim = Sim::new(sc.clone());
+    sim.run_until(END);
+    let s = print(&sim, "live, one viewer");
+    assert_contract(&sim);
+    let v = &s.viewers[0];
+    assert_eq!(v.p2p_bytes, 0);
+    assert_eq!(v.stats.p2p_down, 0);
+    assert!(v.stats.http_down > 0);
+    assert_eq!(v.stalls, 0, "stalled {} ms", v.stalled_ms);
+    assert_eq!(
+        v.failed, 0,
+        "the engine gave up on segments it could fetch over HTTP"
+    );
+    assert!(
+        v.delivered >= min_segments(&sc, 0, END),
+        "only {} segments played",
+        v.delivered
+    );
+    assert_eq!(v.corrupted, 0);
+}
+
+#[test]
+fn p2p_disabled_viewer_never_touches_peers() {
+    const END: u64 = 40_000;
+    let mut viewers: Vec<ViewerCfg> = (0..3).map(|i| ViewerCfg::new(i * 500)).collect();
+    let off = Config {
+        p2p_enabled: false,
+        ..Config::default()
+    };
+    viewers.push(ViewerCfg {
+        config: off,
+        ..ViewerCfg::new(300)
+    });
+    let sc = Scenario::live(0x0FF, viewers);
+    let mut sim = Sim::new(sc.clone());
+    sim.run_until(END);
+    let s = print(&sim, "live, 3 viewers + 1 with p2p disabled (3)");
+    assert_contract(&sim);
+    let log = &sim.viewers[3].log;
+    assert_eq!(
+        (log.announces, log.connects, log.sends),
+        (0, 0, 0),
+        "p2p-disabled engine talked to the swarm"
+    );
+    let v = &s.viewers[3];
+    assert_eq!(
+        (v.p2p_bytes, v.p2p_sent, v.stats.p2p_down, v.stats.p2p_up),
+        (0, 0, 0, 0)
+    );
+    assert_eq!(v.stalls, 0);
+    assert!(v.delivered >= min_segments(&sc, 300, END));
+    assert_eq!(s.corrupted(), 0);
+}
+
+#[test]
+fn same_seed_same_run() {
+    const END: u64 = 30_000;
+    let run = |seed: u64| {
+        let viewers = (0..4).map(|i| ViewerCfg::new(i * 900)).collect();
+        let mut sim = Sim::new(Scenario {
+            jitter_ms: 20,
+            ..Scenario::live(seed, viewers)
+        });
+        sim.run_until(END);
+        sim.summary()
+    };
+    let a = run(42);
+    let b = run(42);
+    println!("{}", a.table("live, 4 viewers, seed 42"));
+    assert_eq!(a, b, "two runs with the same seed differ");
+    let c = run(43);
+    println!(
+        "seed 42 fingerprint {:016x}, seed 43 fingerprint {:016x}",
+        a.fingerprint, c.fingerprint
+    );
+    assert_ne!(
+        a.fingerprint, c.fingerprint,
+        "the seed has no effect on the run"
+    );
+}
