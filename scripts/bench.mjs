@@ -6,16 +6,19 @@
 //
 //   node scripts/bench.mjs --player hlsjs --scenario live|vod --viewers N --duration S
 //        [--json FILE] [--media DIR] [--flavour ts|fmp4|byterange] [--modes shoal,baseline]
-//        [--stagger-ms 1000] [--baseline shim|plain] [--window 6]
+//        [--stagger-ms 1000] [--baseline shim|plain] [--window 6] [--separate-browsers]
 //
 // --duration is how long the swarm watches once every viewer has joined (joins are staggered).
 // The baseline uses the shim with p2p:false when the shim is built (same code path minus P2P),
 // or plain hls.js with --baseline plain / when js-shim/dist is missing.
+// Viewers share one Chromium (a context each) unless --separate-browsers; each run reports the
+// CPU seconds its browsers used (cpuSeconds) next to the figures.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ensureMedia, startOrigin, startTracker, launchBrowser, launchViewer, ROOT } from './lib/index.mjs';
 import { summarizeRun, comparisonTable } from './lib/metrics.mjs';
+import { descendantsCpuSeconds } from './lib/cpu.mjs';
 
 const argv = process.argv.slice(2);
 const opt = (n, d) => (argv.includes(n) ? argv[argv.indexOf(n) + 1] : d);
@@ -29,6 +32,7 @@ const flavour = opt('--flavour', 'ts');
 const staggerMs = Number(opt('--stagger-ms', 1000));
 const baselineKind = opt('--baseline', 'shim');
 const windowSegments = Number(opt('--window', 6));
+const separate = argv.includes('--separate-browsers');
 let modes = opt('--modes', 'shoal,baseline').split(',').filter(Boolean);
 
 if (player !== 'hlsjs') { console.error(`bench: --player ${player} not supported yet (hlsjs only)`); process.exit(2); }
@@ -62,18 +66,26 @@ async function runOnce(mode) {
   origin.clearFaults();
   const browser = await launchBrowser();
   chromiumVersion = browser.version();
+  const cpu0 = descendantsCpuSeconds();
   const viewers = [];
+  const failedViewers = [];
   const p2p = mode === 'shoal';
   const shim = mode === 'baseline' && (baselineKind === 'plain' || !shimBuilt) ? 'none' : 'auto';
   const t0 = Date.now();
   try {
     for (let i = 0; i < N && !stopping; i++) {
       if (i > 0) await sleep(staggerMs); // realistic, staggered joins
-      const v = await launchViewer({
-        browser, originUrl: origin.url, id: `${mode}-v${i}`, src, p2p, trackers: [tracker.url], shim,
-      });
-      viewers.push(v);
-      live.add(v);
+      try {
+        const v = await launchViewer({
+          browser, separate, originUrl: origin.url, id: `${mode}-v${i}`, src, p2p, trackers: [tracker.url], shim,
+        });
+        viewers.push(v);
+        live.add(v);
+      } catch (e) {
+        // A viewer that cannot even open counts as one that never played (startup null).
+        console.error(`bench: ${mode}-v${i} failed to open: ${e.message}`);
+        failedViewers.push(`${mode}-v${i}`);
+      }
     }
     const end = Date.now() + duration * 1000;
     while (Date.now() < end && !stopping) {
@@ -88,10 +100,13 @@ async function runOnce(mode) {
     }
     const snapshots = {};
     for (const v of viewers) snapshots[v.id] = await v.metrics().catch(() => null);
+    for (const id of failedViewers) snapshots[id] = null;
     const originClients = origin.stats().clients;
     const summary = summarizeRun({ mode, snapshots, originClients });
     summary.wallSeconds = Math.round((Date.now() - t0) / 1000);
-    summary.consoleErrors = Object.fromEntries(viewers.map((v) => [v.id, v.log.slice(-5)]));
+    summary.cpuSeconds = Math.round((descendantsCpuSeconds() - cpu0) * 10) / 10;
+    summary.browsers = separate ? 'one per viewer' : 'one, a context per viewer';
+    summary.consoleErrors = Object.fromEntries(viewers.map((v) => [v.id, v.log.slice(-5).map((l) => l.slice(0, 300))]));
     return summary;
   } finally {
     for (const v of viewers) { await v.close(); live.delete(v); }

@@ -4,6 +4,7 @@
 
 mod harness;
 
+use harness::cdn::{CdnFault, FaultKind};
 use harness::net::Behavior;
 use harness::{offload, Scenario, Sim, Summary, ViewerCfg};
 use shoal::Config;
@@ -34,8 +35,15 @@ fn min_segments(sc: &Scenario, join_ms: u64, end_ms: u64) -> u32 {
 fn live_swarm_gets_most_bytes_from_peers_without_stalls() {
     const WARMUP: u64 = 20_000;
     const END: u64 = 70_000;
-    let viewers = (0..8).map(|i| ViewerCfg::new(i * 700)).collect();
-    let sc = Scenario::live(0x5107, viewers);
+    // Links differ per viewer (CDN 12-32 Mbit/s, uplink 2.4-16 Mbit/s, 10-60 ms to peers).
+    let seed = 0x5107;
+    let viewers = (0..8)
+        .map(|i| ViewerCfg::varied(i as u64 * 700, seed, i))
+        .collect();
+    let sc = Scenario {
+        jitter_ms: 20,
+        ..Scenario::live(seed, viewers)
+    };
     let mut sim = Sim::new(sc.clone());
     sim.run_until(WARMUP);
     let warm = print(&sim, "live, 8 viewers, after warm-up");
@@ -148,7 +156,7 @@ fn stalling_peer_is_replaced_by_http_before_the_deadline() {
         "none of the cut-off segments {dropped:?} was delivered"
     );
     // The victim noticed: the staller has strikes, or was banned / dropped.
-    let staller_id = harness::peer_id(0);
+    let staller_id = sim.peer_id(0);
     let strikes = victim
         .stats
         .per_peer
@@ -302,5 +310,192 @@ fn same_seed_same_run() {
     assert_ne!(
         a.fingerprint, c.fingerprint,
         "the seed has no effect on the run"
+    );
+}
+
+#[test]
+fn viewers_keep_playing_when_peers_vanish() {
+    // Six viewers; the two earliest (the likeliest to be serving the others) close their
+    // tabs at 30 s without a goodbye. The rest must not notice in their playback.
+    const END: u64 = 60_000;
+    let viewers = (0..6)
+        .map(|i| ViewerCfg {
+            leave_ms: (i < 2).then_some(30_000),
+            ..ViewerCfg::new(i * 600)
+        })
+        .collect();
+    let sc = Scenario::live(0xB7E, viewers);
+    let mut sim = Sim::new(sc.clone());
+    sim.run_until(END);
+    let s = print(&sim, "live, 6 viewers, 0 and 1 leave at 30 s");
+    assert_contract(&sim);
+    let served_by_leavers: u64 = s.viewers[..2].iter().map(|v| v.p2p_sent).sum();
+    assert!(
+        served_by_leavers > 0,
+        "the leavers served nobody: nothing tested"
+    );
+    for v in &s.viewers[2..] {
+        assert_eq!(
+            v.stalls, 0,
+            "viewer {} stalled {} ms",
+            v.index, v.stalled_ms
+        );
+        assert!(
+            v.delivered >= min_segments(&sc, v.joined_ms, END),
+            "viewer {} played {}",
+            v.index,
+            v.delivered
+        );
+        assert_eq!(v.corrupted, 0);
+    }
+}
+
+#[test]
+fn subtle_corruption_is_caught_by_the_integrity_manifest() {
+    // The corrupter flips one bit inside a TS packet of every chunk it sends: the data stays
+    // structurally valid, so only the manifest's hashes can tell. Every engine has it.
+    const END: u64 = 50_000;
+    let mut viewers = vec![ViewerCfg {
+        behavior: Behavior::SubtleCorrupter { from_ms: 0 },
+        ..ViewerCfg::new(0)
+    }];
+    viewers.extend((1..4).map(|i| ViewerCfg::new(4_000 + i * 500)));
+    let sc = Scenario {
+        manifest: true,
+        ..Scenario::vod(0x5AB7, 25, viewers)
+    };
+    let mut sim = Sim::new(sc);
+    sim.run_until(END);
+    let s = print(
+        &sim,
+        "VOD with manifest, subtle corrupter (0) and 3 honest viewers",
+    );
+    assert_contract(&sim);
+    for (i, v) in sim.viewers.iter().enumerate() {
+        let rejected: Vec<&String> = v
+            .log
+            .warnings
+            .iter()
+            .filter(|w| w.contains("manifest"))
+            .collect();
+        assert!(rejected.is_empty(), "viewer {i}: {rejected:?}");
+    }
+    let mut victims: Vec<usize> = sim.net.log.corrupted.iter().map(|t| t.victim).collect();
+    victims.sort_unstable();
+    victims.dedup();
+    assert!(
+        !victims.is_empty(),
+        "nobody requested from the corrupter: nothing tested"
+    );
+    assert_eq!(s.corrupted(), 0, "a corrupted segment reached a player");
+    for &i in &victims {
+        let v = &s.viewers[i];
+        assert!(
+            v.banned.contains(&0),
+            "viewer {i} got bad chunks but did not ban the sender: {:?}",
+            v.banned
+        );
+        assert!(v.stats.p2p_discarded > 0, "viewer {i} discarded nothing");
+    }
+    for v in s.viewers.iter().skip(1) {
+        assert!(
+            v.banned.iter().all(|&b| b == 0),
+            "viewer {} banned an honest peer: {:?}",
+            v.index,
+            v.banned
+        );
+        assert_eq!(v.stalls, 0, "honest viewer {} stalled", v.index);
+        assert_eq!(
+            v.delivered, 25,
+            "honest viewer {} did not get every segment",
+            v.index
+        );
+    }
+}
+
+#[test]
+#[ignore = "resilience, a later issue: the engine does not abandon a stalled HTTP transfer for \
+            peers (viewer 0 waits 12 s for segment 15 over HTTP while peers hold it, stalls 7.9 s)"]
+fn swarm_rides_out_one_viewers_cdn_outage() {
+    // Viewer 0 (the first to join, so the one the live edge tends to find fetching from the
+    // CDN) gets no CDN bytes at all from 20 s to 32 s. Its peers can still reach the CDN.
+    const END: u64 = 50_000;
+    let viewers = (0..4).map(|i| ViewerCfg::new(i * 500)).collect();
+    let fault = CdnFault {
+        viewer: Some(0),
+        from_ms: 20_000,
+        until_ms: 32_000,
+        kind: FaultKind::Stall,
+    };
+    let sc = Scenario {
+        cdn_faults: vec![fault],
+        ..Scenario::live(0xCD0, viewers)
+    };
+    let mut sim = Sim::new(sc.clone());
+    sim.run_until(END);
+    let s = print(&sim, "live, 4 viewers, viewer 0's CDN stalls 20-32 s");
+    assert_contract(&sim);
+    assert!(
+        sim.cdn.fault_hits[0] > 0,
+        "viewer 0 had no CDN transfer during the outage: nothing tested"
+    );
+    for v in &s.viewers {
+        assert_eq!(
+            v.stalls, 0,
+            "viewer {} stalled {} ms",
+            v.index, v.stalled_ms
+        );
+        assert!(
+            v.delivered >= min_segments(&sc, v.joined_ms, END),
+            "viewer {} played {}",
+            v.index,
+            v.delivered
+        );
+    }
+}
+
+/// The first scenario over many seeds (slow in debug: `cargo test --release --test swarm
+/// -- --ignored --nocapture seed_sweep`). A pass on one seed can be luck; this shows spread.
+#[test]
+#[ignore = "slow: a sweep over seeds, run on demand"]
+fn seed_sweep_live_swarm() {
+    const WARMUP: u64 = 20_000;
+    const END: u64 = 70_000;
+    let mut failures = Vec::new();
+    for seed in 1..=12u64 {
+        let viewers = (0..8)
+            .map(|i| ViewerCfg::varied(i as u64 * 700, seed, i))
+            .collect();
+        let mut sim = Sim::new(Scenario {
+            jitter_ms: 20,
+            ..Scenario::live(seed, viewers)
+        });
+        sim.run_until(WARMUP);
+        let warm = sim.summary();
+        sim.run_until(END);
+        let end = sim.summary();
+        let steady = offload(
+            end.p2p_bytes - warm.p2p_bytes,
+            end.cdn_bytes - warm.cdn_bytes,
+        );
+        println!(
+            "seed {seed:>2}: steady offload {:.1}% stalls {} stalled {} ms corrupted {} violations {}",
+            100.0 * steady,
+            end.stalls(),
+            end.stalled_ms(),
+            end.corrupted(),
+            sim.contract_violations().len()
+        );
+        if steady < 0.5
+            || end.stalls() > 0
+            || end.corrupted() > 0
+            || !sim.contract_violations().is_empty()
+        {
+            failures.push(seed);
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "seeds failing the live scenario: {failures:?}"
     );
 }

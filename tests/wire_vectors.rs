@@ -251,3 +251,17 @@ fn protocol_md_vectors_hold() {
     assert_eq!(kinds_seen, all, "every message type needs a valid vector");
     assert!(errors >= 10, "only {errors} invalid vectors");
 }
+
+/// The fuzzer's seed corpus is the vector set: one file per non-empty vector, same bytes.
+#[test]
+fn fuzz_seeds_match_vectors() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("crate/fuzz/seeds/wire_decode");
+    let vectors: Vec<Vector> = load().into_iter().filter(|v| !v.bytes.is_empty()).collect();
+    for v in &vectors {
+        let file = dir.join(format!("{}.bin", v.name));
+        let seed = std::fs::read(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        assert_eq!(seed, v.bytes, "seed {} differs from its vector", v.name);
+    }
+    let files = std::fs::read_dir(&dir).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(files, vectors.len(), "stray files in {}", dir.display());
+}

@@ -136,6 +136,8 @@ struct Download {
     announced: bool,
     /// Refetch over HTTP (after peers' bytes failed verification).
     force_http: bool,
+    /// After the CDN stalled on this segment: take it from peers until then.
+    avoid_http_until: Option<Instant>,
     transfer_start: Option<Instant>,
     first_byte: Option<Instant>,
     http_bytes: u64,
@@ -160,6 +162,7 @@ impl Download {
             wait_until: None,
             announced: false,
             force_http: false,
+            avoid_http_until: None,
             transfer_start: None,
             first_byte: None,
             http_bytes: 0,
@@ -264,6 +267,8 @@ struct HttpXfer {
     /// Whole segment (size learned from the body).
     full: bool,
     received: u64,
+    /// Start, then last progress: the stall clock.
+    last_at: Instant,
 }
 
 struct P2pReq {
@@ -444,6 +449,18 @@ impl Engine {
             .collect();
         for (conn, id) in stalled {
             self.abandon_p2p(now, conn, id, true);
+        }
+        if self.config.p2p_enabled {
+            let stall = ms(self.config.peer_stall_timeout_ms);
+            let http_stalled: Vec<HttpId> = self
+                .http
+                .iter()
+                .filter(|(_, x)| now >= x.last_at + stall)
+                .map(|(id, _)| *id)
+                .collect();
+            for id in http_stalled {
+                self.on_http_stall(now, id);
+            }
         }
         if self.config.p2p_enabled {
             let interval = ms(self.config.announce_interval_ms.max(1_000));
@@ -850,6 +867,13 @@ impl Engine {
             return;
         }
         let deadline = self.deadline_ms(now, key);
+        let avoid_http = d.avoid_http_until.is_some_and(|t| now < t);
+        if wanted && self.is_urgent(deadline) && avoid_http && self.p2p_rescue(now, key) {
+            return;
+        }
+        let Some(d) = self.downloads.get(&key) else {
+            return;
+        };
         if wanted && self.is_urgent(deadline) {
             let runs = d.missing_runs();
             if !d.p2p.is_empty() && runs.is_empty() && self.on_pace(now, key, deadline) {
@@ -917,6 +941,72 @@ impl Engine {
                 self.start_http(now, key)
             }
             Some(_) => {}
+        }
+    }
+
+    /// The CDN stalled on an urgent segment: ask every free holder for the missing chunks,
+    /// whatever the P2P download limit. False if no peer is (or can be) fetching it.
+    fn p2p_rescue(&mut self, now: Instant, key: SegmentKey) -> bool {
+        let holders = self.holders(now, key);
+        if let Some(size) = holders.iter().find_map(|h| self.holder_size(key, h.conn)) {
+            if let Some(d) = self.downloads.get_mut(&key).filter(|d| d.size.is_none()) {
+                d.set_size(size);
+            }
+        }
+        let Some(d) = self.downloads.get(&key) else {
+            return false;
+        };
+        let runs = d.missing_runs();
+        if !runs.is_empty() && !holders.is_empty() {
+            let holders = if d.size.is_none() {
+                holders[..1].to_vec()
+            } else {
+                holders
+            };
+            let plan = picker::plan_chunks(&runs, &holders);
+            self.apply_plan(now, key, &plan);
+        }
+        self.downloads.get(&key).is_some_and(|d| !d.p2p.is_empty())
+    }
+
+    /// No HTTP bytes for `peer_stall_timeout_ms`: if peers hold the segment, drop the
+    /// transfer and take the rest from them (the chunks already here are kept). Without
+    /// holders the transfer is left running and checked again one period later.
+    fn on_http_stall(&mut self, now: Instant, id: HttpId) {
+        let Some(key) = self.http.get(&id).map(|x| x.key) else {
+            return;
+        };
+        let usable = self
+            .downloads
+            .get(&key)
+            .is_some_and(|d| !d.reqs.is_empty() && !d.force_http);
+        if !usable || self.holders(now, key).is_empty() {
+            if let Some(x) = self.http.get_mut(&id) {
+                x.last_at = now;
+            }
+            return;
+        }
+        self.http.remove(&id);
+        self.out.push_back(Output::CancelHttp { id });
+        let avoid = now
+            + ms(self
+                .config
+                .peer_stall_timeout_ms
+                .saturating_mul(4)
+                .max(2_000));
+        let mut lost = false;
+        if let Some(d) = self.downloads.get_mut(&key) {
+            d.http = None;
+            d.http_chunks = (0, 0);
+            d.avoid_http_until = Some(avoid);
+            // Our relays cannot continue from untrusted peer bytes: withdraw the announce.
+            lost = std::mem::take(&mut d.announced);
+        }
+        if lost {
+            self.broadcast(key.swarm, &Message::Lost { seq: key.seq });
+        }
+        if !self.p2p_rescue(now, key) {
+            self.drive(now, key);
         }
     }
 
@@ -1099,6 +1189,7 @@ impl Engine {
                 offset,
                 full,
                 received: 0,
+                last_at: now,
             },
         );
         self.out.push_back(Output::StartHttp { id, url, range });
@@ -1176,6 +1267,7 @@ impl Engine {
         let pos = x.received;
         let full = x.full;
         x.received = x.received.saturating_add(bytes.len() as u64);
+        x.last_at = now;
         let sharing = self.sharing() && self.swarms.contains_key(&key.swarm);
         let Some(d) = self.downloads.get_mut(&key) else {
             return;
@@ -1554,7 +1646,7 @@ impl Engine {
             self.schedule_all(now);
             return;
         }
-        let state = s.state;
+        let mut state = s.state;
         let msg = match wire::decode(bytes) {
             Ok(m) => m,
             Err(_) => {
@@ -1564,6 +1656,11 @@ impl Engine {
                 return;
             }
         };
+        if state == PeerState::Connecting && matches!(msg, Message::Handshake { .. }) {
+            // The remote's first message can beat our channel-open event.
+            self.on_connected(now, conn);
+            state = PeerState::Open;
+        }
         match (state, msg) {
             (
                 PeerState::Open,
@@ -1707,16 +1804,49 @@ impl Engine {
             self.violation(now, conn);
             return;
         }
-        if let Some(s) = self.sessions.get_mut(&conn) {
-            s.announce(
-                seq,
-                Avail {
-                    size: Some(size),
-                    complete,
-                },
-            );
-        }
+        let Some(s) = self.sessions.get_mut(&conn) else {
+            return;
+        };
+        s.announce(
+            seq,
+            Avail {
+                size: Some(size),
+                complete,
+            },
+        );
+        let key = SegmentKey {
+            swarm: s.swarm,
+            seq,
+        };
+        self.yield_untouched_http(now, key);
         self.schedule_all(now);
+    }
+
+    /// Live-edge collision: we started fetching `key` from the CDN, but a peer announced it
+    /// before our first byte arrived (so before we announced it ourselves). Nobody can be
+    /// relying on our copy yet: cancel the transfer and take the peer's, saving the CDN
+    /// the whole body. Urgent segments keep their HTTP transfer.
+    fn yield_untouched_http(&mut self, now: Instant, key: SegmentKey) {
+        if self.is_urgent(self.deadline_ms(now, key)) {
+            return;
+        }
+        let Some(d) = self.downloads.get_mut(&key) else {
+            return;
+        };
+        let Some(id) = d.http else {
+            return;
+        };
+        let untouched = self
+            .http
+            .get(&id)
+            .is_some_and(|x| x.full && x.received == 0);
+        if !untouched || d.announced || d.got_bytes > 0 || d.force_http {
+            return;
+        }
+        d.http = None;
+        d.http_chunks = (0, 0);
+        self.http.remove(&id);
+        self.out.push_back(Output::CancelHttp { id });
     }
 
     fn violation(&mut self, now: Instant, conn: ConnId) {
@@ -1876,8 +2006,10 @@ impl Engine {
                         } else if !entry.chunk_hashes.is_empty()
                             && m.chunk_size as usize == CHUNK_SIZE
                         {
-                            check = verify_one_chunk(entry, chunk, payload);
-                            trusted = check.is_ok();
+                            match verify_one_chunk(entry, chunk, payload) {
+                                Ok(v) => trusted = v,
+                                Err(e) => check = Err(e),
+                            }
                         }
                     }
                 }
@@ -2157,22 +2289,29 @@ impl Engine {
         for r in self.p2p_reqs.values() {
             at(r.last_at + stall);
         }
+        if self.config.p2p_enabled {
+            for x in self.http.values() {
+                at(x.last_at + stall);
+            }
+        }
         let urgent = self.config.urgent_window_ms.min(i64::MAX as u64) as i64;
         let rate = self.playhead.map_or(1.0, |p| p.rate);
         for (key, d) in &self.downloads {
             if let Some(t) = d.wait_until {
                 at(t.max(now));
             }
+            if let Some(t) = d.avoid_http_until.filter(|t| *t > now) {
+                at(t);
+            }
             if d.reqs.is_empty() || d.http.is_some() {
                 continue;
             }
             match self.deadline_ms(now, *key) {
-                Some(dl) if dl >= urgent => {
-                    if rate > 0.0 {
-                        let wall = ((dl - urgent) as f64 / rate).ceil() as u64 + 1;
-                        at(now + ms(wall));
-                    }
+                Some(dl) if dl >= urgent && rate > 0.0 => {
+                    let wall = ((dl - urgent) as f64 / rate).ceil() as u64 + 1;
+                    at(now + ms(wall));
                 }
+                Some(dl) if dl >= urgent => {}
                 _ if !d.p2p.is_empty() => at(now + ms(PACE_CHECK_MS)),
                 _ => {}
             }
@@ -2270,19 +2409,860 @@ fn timing_of(d: &Download, now: Instant) -> DeliveryTiming {
 }
 
 fn verify_whole(entry: &ManifestEntry, data: &[u8]) -> Result<(), String> {
-    if entry.size != data.len() as u64 {
-        return Err(format!("size {} != manifest {}", data.len(), entry.size));
-    }
-    if integrity::sha256(data) != entry.sha256 {
-        return Err("sha256 mismatch".into());
-    }
-    Ok(())
+    integrity::verify_against(entry, data).map_err(|e| format!("{e:?}"))
 }
 
-fn verify_one_chunk(entry: &ManifestEntry, chunk: u32, payload: &[u8]) -> Result<(), String> {
-    match entry.chunk_hashes.get(chunk as usize) {
-        Some(h) if *h == integrity::sha256(payload) => Ok(()),
-        Some(_) => Err(format!("chunk {chunk} sha256 mismatch")),
-        None => Err(format!("chunk {chunk} beyond manifest")),
+/// `Ok(true)`: matched the chunk hash; `Ok(false)`: no chunk hash to check against.
+fn verify_one_chunk(entry: &ManifestEntry, chunk: u32, payload: &[u8]) -> Result<bool, String> {
+    match integrity::verify_chunk(entry, CHUNK_SIZE as u32, chunk, payload) {
+        Some(true) => Ok(true),
+        Some(false) => Err(format!("chunk {chunk} sha256 mismatch")),
+        None => Ok(false),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SW: SwarmId = SwarmId([7; 20]);
+    const SEG_MS: u32 = 2_000;
+
+    fn ts_segment(seq: u64, packets: usize) -> Vec<u8> {
+        (0..packets * 188)
+            .map(|i| {
+                if i % 188 == 0 {
+                    0x47
+                } else {
+                    (i as u64 ^ seq.wrapping_mul(131)) as u8
+                }
+            })
+            .collect()
+    }
+
+    fn url(seq: u64) -> String {
+        format!("https://cdn.test/live/s{seq}.ts")
+    }
+
+    fn playlist(n: u64) -> Input {
+        Input::Playlist {
+            swarm: SW,
+            live: true,
+            container: Container::Ts,
+            bitrate: 0,
+            segments: (0..n)
+                .map(|i| SegmentInfo {
+                    seq: i,
+                    start_ms: i * SEG_MS as u64,
+                    duration_ms: SEG_MS,
+                    url: url(i),
+                    range: None,
+                })
+                .collect(),
+        }
+    }
+
+    fn playhead(pos: u64) -> Input {
+        Input::Playhead {
+            swarm: SW,
+            position_ms: pos,
+            buffered_ahead_ms: 0,
+            rate: 1.0,
+        }
+    }
+
+    fn request(req: u32, seq: u64) -> Input {
+        Input::SegmentRequested {
+            req: RequestId(req),
+            swarm: SW,
+            seq,
+            url: url(seq),
+            range: None,
+        }
+    }
+
+    type Tamper = Box<dyn FnMut(usize, &Message) -> Option<Message>>;
+
+    /// Engines wired back to back with zero latency, a CDN, and a clock.
+    struct Mesh {
+        engines: Vec<Engine>,
+        links: BTreeMap<(usize, ConnId), (usize, ConnId)>,
+        now: Instant,
+        cdn: BTreeMap<String, Vec<u8>>,
+        /// Serve HTTP at once (whole body) instead of leaving it pending.
+        auto_http: bool,
+        pending_http: Vec<(usize, HttpId, String, Option<ByteRange>)>,
+        started_http: Vec<(usize, String, Option<ByteRange>)>,
+        delivered: Vec<(usize, RequestId, Vec<u8>, DeliveryTiming, Instant)>,
+        failed: Vec<(usize, RequestId)>,
+        events: Vec<(usize, Event)>,
+        closes: Vec<(usize, ConnId, CloseReason)>,
+        cancelled: Vec<(usize, HttpId)>,
+        sent: Vec<(usize, Message)>,
+        /// Rewrites (or drops, with `None`) messages sent by engine `usize`.
+        tamper: Option<Tamper>,
+    }
+
+    impl Mesh {
+        fn new(configs: Vec<Config>) -> Self {
+            let now = Instant::from_millis(1_000);
+            Mesh {
+                engines: configs
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, c)| Engine::new(c, now, 42 + i as u64))
+                    .collect(),
+                links: BTreeMap::new(),
+                now,
+                cdn: BTreeMap::new(),
+                auto_http: true,
+                pending_http: Vec::new(),
+                started_http: Vec::new(),
+                delivered: Vec::new(),
+                failed: Vec::new(),
+                events: Vec::new(),
+                closes: Vec::new(),
+                cancelled: Vec::new(),
+                sent: Vec::new(),
+                tamper: None,
+            }
+        }
+
+        fn with_cdn(mut self, n: u64, packets: usize) -> Self {
+            for i in 0..n {
+                self.cdn.insert(url(i), ts_segment(i, packets));
+            }
+            self
+        }
+
+        fn input(&mut self, i: usize, input: Input) {
+            let mut queue = VecDeque::from([(i, input)]);
+            while let Some((i, input)) = queue.pop_front() {
+                self.engines[i].handle_input(self.now, input);
+                self.drain(i, &mut queue);
+            }
+        }
+
+        fn drain(&mut self, i: usize, queue: &mut VecDeque<(usize, Input)>) {
+            while let Some(out) = self.engines[i].poll_output() {
+                match out {
+                    Output::SendToPeer { conn, data } => {
+                        let Ok(msg) = wire::decode(&data) else {
+                            panic!("engine {i} sent undecodable bytes");
+                        };
+                        self.sent.push((i, msg.clone()));
+                        let msg = match self.tamper.as_mut() {
+                            Some(t) => t(i, &msg),
+                            None => Some(msg),
+                        };
+                        if let (Some(msg), Some(&(j, c))) = (msg, self.links.get(&(i, conn))) {
+                            queue.push_back((
+                                j,
+                                Input::PeerMessage {
+                                    conn: c,
+                                    data: wire::encode(&msg),
+                                },
+                            ));
+                        }
+                    }
+                    Output::StartHttp { id, url, range } => {
+                        self.started_http.push((i, url.clone(), range));
+                        if self.auto_http {
+                            self.http_body(i, id, &url, range, queue);
+                        } else {
+                            self.pending_http.push((i, id, url, range));
+                        }
+                    }
+                    Output::DeliverSegment { req, data, timing } => {
+                        self.delivered.push((i, req, data, timing, self.now))
+                    }
+                    Output::FailSegment { req, .. } => self.failed.push((i, req)),
+                    Output::CancelHttp { id } => self.cancelled.push((i, id)),
+                    Output::Event(e) => self.events.push((i, e)),
+                    Output::ClosePeer { conn, reason } => {
+                        self.closes.push((i, conn, reason));
+                        if let Some((j, c)) = self.links.remove(&(i, conn)) {
+                            self.links.remove(&(j, c));
+                            queue.push_back((j, Input::PeerClosed { conn: c }));
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+
+        fn http_body(
+            &mut self,
+            i: usize,
+            id: HttpId,
+            url: &str,
+            range: Option<ByteRange>,
+            queue: &mut VecDeque<(usize, Input)>,
+        ) {
+            let Some(body) = self.cdn.get(url) else {
+                queue.push_back((
+                    i,
+                    Input::HttpFailed {
+                        id,
+                        status: 404,
+                        reason: "not found".into(),
+                    },
+                ));
+                return;
+            };
+            let body = match range {
+                Some(r) => body[r.start as usize..r.end as usize].to_vec(),
+                None => body.clone(),
+            };
+            let total = Some(body.len() as u64);
+            queue.push_back((
+                i,
+                Input::HttpProgress {
+                    id,
+                    data: body,
+                    total,
+                },
+            ));
+            queue.push_back((i, Input::HttpDone { id }));
+        }
+
+        /// Serves `bytes` more of a pending transfer (all of it with `usize::MAX`).
+        fn serve_pending(&mut self, k: usize, from: usize, bytes: usize) {
+            let (i, id, url, range) = self.pending_http[k].clone();
+            let body = self.cdn[&url].clone();
+            let body = match range {
+                Some(r) => body[r.start as usize..r.end as usize].to_vec(),
+                None => body,
+            };
+            let to = from.saturating_add(bytes).min(body.len());
+            let total = (from == 0).then_some(body.len() as u64);
+            self.input(
+                i,
+                Input::HttpProgress {
+                    id,
+                    data: body[from..to].to_vec(),
+                    total,
+                },
+            );
+            if to == body.len() {
+                self.input(i, Input::HttpDone { id });
+            }
+        }
+
+        fn connect(&mut self, a: usize, b: usize) {
+            let (ca, cb) = (ConnId(100 + b as u32), ConnId(100 + a as u32));
+            self.links.insert((a, ca), (b, cb));
+            self.links.insert((b, cb), (a, ca));
+            let (pa, pb) = (self.engines[a].peer_id(), self.engines[b].peer_id());
+            self.input(
+                a,
+                Input::PeerCandidate {
+                    conn: ca,
+                    swarm: SW,
+                    peer: pb,
+                    inbound: false,
+                },
+            );
+            self.input(
+                b,
+                Input::PeerCandidate {
+                    conn: cb,
+                    swarm: SW,
+                    peer: pa,
+                    inbound: true,
+                },
+            );
+            self.input(a, Input::PeerConnected { conn: ca });
+            self.input(b, Input::PeerConnected { conn: cb });
+        }
+
+        /// Runs timers up to `to`.
+        fn advance(&mut self, to: u64) {
+            let to = Instant::from_millis(to);
+            loop {
+                let next = self.engines.iter().filter_map(|e| e.poll_timeout()).min();
+                match next {
+                    Some(t) if t <= to => {
+                        self.now = self.now.max(t);
+                        for i in 0..self.engines.len() {
+                            if self.engines[i]
+                                .poll_timeout()
+                                .is_some_and(|t| t <= self.now)
+                            {
+                                self.engines[i].handle_timeout(self.now);
+                                let mut q = VecDeque::new();
+                                self.drain(i, &mut q);
+                                while let Some((j, input)) = q.pop_front() {
+                                    self.engines[j].handle_input(self.now, input);
+                                    self.drain(j, &mut q);
+                                }
+                            }
+                        }
+                    }
+                    _ => break,
+                }
+            }
+            self.now = self.now.max(to);
+        }
+
+        fn banned(&self, i: usize) -> Vec<BanReason> {
+            self.events
+                .iter()
+                .filter(|(j, _)| *j == i)
+                .filter_map(|(_, e)| match e {
+                    Event::PeerBanned { reason, .. } => Some(*reason),
+                    _ => None,
+                })
+                .collect()
+        }
+
+        fn http_urls(&self, i: usize) -> Vec<String> {
+            self.started_http
+                .iter()
+                .filter(|(j, ..)| *j == i)
+                .map(|(_, u, _)| u.clone())
+                .collect()
+        }
+    }
+
+    /// Prefetch off, so a test controls exactly what each viewer asks for.
+    fn quiet() -> Config {
+        Config {
+            prefetch_window_ms: 0,
+            ..Config::default()
+        }
+    }
+
+    fn two(cfg: Config) -> Mesh {
+        let mut m = Mesh::new(vec![cfg.clone(), cfg]).with_cdn(20, 500);
+        let t = m.now.as_millis();
+        for i in 0..2 {
+            m.input(i, playlist(20));
+            m.input(
+                i,
+                Input::Playhead {
+                    swarm: SW,
+                    position_ms: 0,
+                    buffered_ahead_ms: 0,
+                    rate: 0.0,
+                },
+            );
+        }
+        m.connect(0, 1);
+        assert_eq!(m.now.as_millis(), t);
+        m
+    }
+
+    #[test]
+    fn without_peers_everything_comes_over_http_and_is_cached() {
+        let mut m = Mesh::new(vec![Config::default()]).with_cdn(10, 500);
+        m.input(0, playlist(10));
+        m.input(0, playhead(0));
+        m.input(0, request(1, 4));
+        assert_eq!(m.http_urls(0), vec![url(4)], "no peers: no live-edge wait");
+        let (_, req, data, timing, _) = m.delivered[0].clone();
+        assert_eq!(req, RequestId(1));
+        assert_eq!(data, m.cdn[&url(4)]);
+        assert_eq!(timing.http_bytes, data.len() as u64);
+        assert_eq!(timing.p2p_bytes, 0);
+        assert!(!timing.from_cache);
+        let s = m.engines[0].stats();
+        assert_eq!(
+            (s.http_down, s.p2p_down, s.segments_http),
+            (data.len() as u64, 0, 1)
+        );
+        assert_eq!(s.cache_bytes, data.len() as u64);
+
+        m.now = Instant::from_millis(5_000);
+        m.input(0, request(2, 4));
+        let (_, req, again, t2, _) = m.delivered[1].clone();
+        assert_eq!((req, again), (RequestId(2), data));
+        assert!(t2.from_cache);
+        assert_eq!(t2.transfer_start, timing.transfer_start);
+        assert_eq!(m.http_urls(0).len(), 1);
+        assert!(m
+            .events
+            .iter()
+            .any(|(_, e)| matches!(e, Event::SegmentLoaded { seq: 4, .. })));
+    }
+
+    #[test]
+    fn p2p_disabled_never_announces_or_connects() {
+        let cfg = Config {
+            p2p_enabled: false,
+            ..Config::default()
+        };
+        let mut e = Engine::new(cfg, Instant::from_millis(0), 1);
+        e.handle_input(Instant::from_millis(0), playlist(5));
+        e.handle_input(
+            Instant::from_millis(0),
+            Input::PeerCandidate {
+                conn: ConnId(1),
+                swarm: SW,
+                peer: PeerId([9; 20]),
+                inbound: true,
+            },
+        );
+        e.handle_input(Instant::from_millis(0), request(1, 3));
+        let outs: Vec<Output> = std::iter::from_fn(|| e.poll_output()).collect();
+        assert!(!outs
+            .iter()
+            .any(|o| matches!(o, Output::Announce { .. } | Output::ConnectPeer { .. })));
+        assert!(outs.contains(&Output::ClosePeer {
+            conn: ConnId(1),
+            reason: CloseReason::P2pDisabled
+        }));
+        assert!(outs
+            .iter()
+            .any(|o| matches!(o, Output::StartHttp { url: u, .. } if *u == url(3))));
+    }
+
+    #[test]
+    fn swarm_start_announces_and_reannounces() {
+        let cfg = Config::default();
+        let interval = cfg.announce_interval_ms;
+        let mut e = Engine::new(cfg, Instant::from_millis(0), 1);
+        e.handle_input(Instant::from_millis(0), playlist(5));
+        let outs: Vec<Output> = std::iter::from_fn(|| e.poll_output()).collect();
+        assert!(outs.iter().any(|o| matches!(
+            o,
+            Output::Announce {
+                event: AnnounceEvent::Started,
+                ..
+            }
+        )));
+        let t = e.poll_timeout().map(|t| t.as_millis());
+        assert_eq!(t, Some(interval));
+        e.handle_timeout(Instant::from_millis(interval));
+        let outs: Vec<Output> = std::iter::from_fn(|| e.poll_output()).collect();
+        assert!(outs.iter().any(|o| matches!(
+            o,
+            Output::Announce {
+                event: AnnounceEvent::Update,
+                ..
+            }
+        )));
+    }
+
+    #[test]
+    fn peers_handshake_and_join() {
+        let m = two(Config::default());
+        for i in 0..2 {
+            assert_eq!(m.engines[i].stats().peers, 1);
+            assert!(m
+                .events
+                .iter()
+                .any(|(j, e)| *j == i && matches!(e, Event::PeerJoined { .. })));
+        }
+        assert!(m
+            .sent
+            .iter()
+            .any(|(_, msg)| matches!(msg, Message::Handshake { version: 1, .. })));
+    }
+
+    #[test]
+    fn duplicate_and_banned_candidates_are_refused() {
+        let mut m = two(Config::default());
+        let p1 = m.engines[1].peer_id();
+        m.input(
+            0,
+            Input::PeerCandidate {
+                conn: ConnId(555),
+                swarm: SW,
+                peer: p1,
+                inbound: true,
+            },
+        );
+        assert!(m.closes.contains(&(0, ConnId(555), CloseReason::Duplicate)));
+        // Garbage bytes: malformed message, immediate ban.
+        m.input(
+            0,
+            Input::PeerMessage {
+                conn: ConnId(101),
+                data: vec![0xee, 1, 2],
+            },
+        );
+        assert_eq!(m.banned(0), vec![BanReason::ProtocolViolation]);
+        m.input(
+            0,
+            Input::PeerCandidate {
+                conn: ConnId(556),
+                swarm: SW,
+                peer: p1,
+                inbound: true,
+            },
+        );
+        assert!(m.closes.contains(&(0, ConnId(556), CloseReason::Banned)));
+        assert_eq!(m.engines[0].stats().peers_banned, 1);
+    }
+
+    #[test]
+    fn live_edge_waits_then_fetches_announces_and_relays() {
+        let mut m = two(quiet());
+        m.auto_http = false;
+        // Segment 5 starts 10 s ahead of a paused playhead: non-urgent, nobody has it.
+        m.input(0, request(1, 5));
+        assert!(
+            m.http_urls(0).is_empty(),
+            "should wait before fetching from the CDN"
+        );
+        let wake = m.engines[0]
+            .poll_timeout()
+            .map(|t| t.as_millis())
+            .unwrap_or(u64::MAX);
+        let cap = live_edge::delay_cap(2_000, 3_000, Some(10_000), 1);
+        assert!(
+            wake <= m.now.as_millis() + cap,
+            "wake {wake} beyond cap {cap}"
+        );
+        m.advance(m.now.as_millis() + cap);
+        assert_eq!(m.http_urls(0), vec![url(5)]);
+        // First bytes with the size: peer 1 learns it is downloading.
+        m.serve_pending(0, 0, 40_000);
+        assert!(m
+            .sent
+            .iter()
+            .any(|(i, msg)| *i == 0 && matches!(msg, Message::Downloading { seq: 5, .. })));
+        // Viewer 1 asks: it requests from viewer 0 instead of the CDN.
+        m.input(1, request(7, 5));
+        assert!(m.http_urls(1).is_empty());
+        assert!(m
+            .sent
+            .iter()
+            .any(|(i, msg)| *i == 1 && matches!(msg, Message::Request { seq: 5, .. })));
+        // Chunks already here were relayed; the rest follow the HTTP body.
+        let relayed_early = m
+            .sent
+            .iter()
+            .filter(|(i, msg)| *i == 0 && matches!(msg, Message::Data { .. }))
+            .count();
+        assert!(relayed_early >= 2, "relayed {relayed_early}");
+        m.serve_pending(0, 40_000, usize::MAX);
+        let want = m.cdn[&url(5)].clone();
+        let d1: Vec<_> = m.delivered.iter().filter(|d| d.0 == 1).collect();
+        assert_eq!(d1.len(), 1);
+        assert_eq!(d1[0].2, want);
+        assert_eq!(d1[0].3.p2p_bytes, want.len() as u64);
+        assert_eq!(d1[0].3.http_bytes, 0);
+        assert_eq!(m.engines[1].stats().p2p_down, want.len() as u64);
+        assert_eq!(m.engines[0].stats().p2p_up, want.len() as u64);
+        assert_eq!(m.engines[1].stats().segments_p2p, 1);
+    }
+
+    #[test]
+    fn urgent_request_goes_http_even_if_a_peer_has_it() {
+        let mut m = two(quiet());
+        m.input(0, request(1, 1));
+        assert_eq!(m.http_urls(0), vec![url(1)]);
+        // Seg 1 starts 2 s ahead: urgent for viewer 1 too.
+        m.input(1, request(2, 1));
+        assert_eq!(m.http_urls(1), vec![url(1)]);
+    }
+
+    #[test]
+    fn non_urgent_request_taken_from_holder() {
+        let mut m = two(quiet());
+        m.input(0, request(1, 6));
+        m.advance(m.now.as_millis() + 2_000);
+        assert_eq!(m.http_urls(0), vec![url(6)]);
+        m.input(1, request(2, 6));
+        assert!(m.http_urls(1).is_empty());
+        let d1: Vec<_> = m.delivered.iter().filter(|d| d.0 == 1).collect();
+        assert_eq!(d1.len(), 1);
+        assert_eq!(d1[0].2, m.cdn[&url(6)]);
+    }
+
+    #[test]
+    fn corrupt_chunk_bans_sender_and_refetches_over_http() {
+        let mut m = two(quiet());
+        m.input(0, request(1, 6));
+        m.advance(m.now.as_millis() + 2_000);
+        m.tamper = Some(Box::new(|from, msg| match msg {
+            Message::Data {
+                id,
+                chunk,
+                total_size,
+                payload,
+            } if from == 0 => {
+                let mut p = payload.clone();
+                p[0] ^= 0xff;
+                Some(Message::Data {
+                    id: *id,
+                    chunk: *chunk,
+                    total_size: *total_size,
+                    payload: p,
+                })
+            }
+            other => Some(other.clone()),
+        }));
+        m.input(1, request(2, 6));
+        assert_eq!(m.banned(1), vec![BanReason::CorruptData]);
+        assert!(m
+            .events
+            .iter()
+            .any(|(i, e)| *i == 1 && matches!(e, Event::VerificationFailed { seq: 6, .. })));
+        assert_eq!(m.http_urls(1), vec![url(6)]);
+        let d1: Vec<_> = m.delivered.iter().filter(|d| d.0 == 1).collect();
+        assert_eq!(d1.len(), 1);
+        assert_eq!(d1[0].2, m.cdn[&url(6)]);
+        let s = m.engines[1].stats();
+        assert!(s.p2p_discarded > 0);
+        assert_eq!(s.p2p_down, 0);
+    }
+
+    #[test]
+    fn stalled_peer_is_abandoned_for_http_before_the_deadline() {
+        let mut m = two(quiet());
+        m.input(0, request(1, 6));
+        m.advance(m.now.as_millis() + 2_000);
+        // Viewer 0 answers nothing any more.
+        m.tamper = Some(Box::new(
+            |from, msg| if from == 0 { None } else { Some(msg.clone()) },
+        ));
+        let start = m.now.as_millis();
+        for i in 0..2 {
+            m.input(
+                i,
+                Input::Playhead {
+                    swarm: SW,
+                    position_ms: 4_000,
+                    buffered_ahead_ms: 6_000,
+                    rate: 1.0,
+                },
+            );
+        }
+        // Segment 6 starts at 12 s: 8 s away.
+        m.input(1, request(2, 6));
+        assert!(m
+            .sent
+            .iter()
+            .any(|(i, msg)| *i == 1 && matches!(msg, Message::Request { seq: 6, .. })));
+        m.advance(start + 8_000);
+        let d1: Vec<_> = m.delivered.iter().filter(|d| d.0 == 1).collect();
+        assert_eq!(d1.len(), 1);
+        assert!(
+            d1[0].4.as_millis() < start + 8_000,
+            "delivered at {}",
+            d1[0].4.as_millis()
+        );
+        assert_eq!(m.http_urls(1), vec![url(6)]);
+        assert!(m
+            .sent
+            .iter()
+            .any(|(i, msg)| *i == 1 && matches!(msg, Message::Cancel { .. })));
+        let strikes = m.engines[1].stats().per_peer.first().map(|p| p.strikes);
+        assert_eq!(strikes, Some(1));
+    }
+
+    #[test]
+    fn prefetch_only_uses_peers() {
+        let mut m = two(Config::default());
+        for seq in 1..6 {
+            m.input(0, request(seq as u32, seq));
+            m.advance(m.now.as_millis() + 2_000);
+        }
+        assert_eq!(m.http_urls(0).len(), 5);
+        // Viewer 1 plays from 0: asks for segment 0 (urgent, HTTP); prefetches the rest from 0.
+        m.input(
+            1,
+            Input::Playhead {
+                swarm: SW,
+                position_ms: 0,
+                buffered_ahead_ms: 0,
+                rate: 0.0,
+            },
+        );
+        m.input(1, request(50, 0));
+        assert_eq!(m.http_urls(1), vec![url(0)]);
+        m.advance(m.now.as_millis() + 1_000);
+        let s = m.engines[1].stats();
+        assert_eq!(s.p2p_down, 5 * m.cdn[&url(1)].len() as u64, "{s:?}");
+        // The player then gets them from the cache.
+        m.input(1, request(51, 3));
+        let last = m
+            .delivered
+            .last()
+            .map(|d| (d.0, d.3.from_cache, d.3.p2p_bytes > 0));
+        assert_eq!(last, Some((1, true, true)));
+        assert_eq!(m.http_urls(1).len(), 1);
+    }
+
+    #[test]
+    fn zero_upload_budget_announces_nothing_and_answers_busy() {
+        let cfg = Config {
+            upload_bytes_per_sec: 0,
+            ..Config::default()
+        };
+        let mut m = two(cfg);
+        m.input(0, request(1, 1));
+        assert!(!m
+            .sent
+            .iter()
+            .any(|(_, msg)| matches!(msg, Message::Have { .. } | Message::Downloading { .. })));
+        m.input(
+            0,
+            Input::PeerMessage {
+                conn: ConnId(101),
+                data: wire::encode(&Message::Request {
+                    id: 1,
+                    seq: 1,
+                    first_chunk: 0,
+                    count: 1,
+                }),
+            },
+        );
+        assert!(m
+            .sent
+            .iter()
+            .any(|(i, msg)| *i == 0 && matches!(msg, Message::Busy { id: 1, .. })));
+        assert_eq!(m.engines[0].stats().p2p_up, 0);
+    }
+
+    #[test]
+    fn upload_is_paced_by_the_budget() {
+        let cfg = Config {
+            upload_bytes_per_sec: 100_000,
+            ..quiet()
+        };
+        let mut m = two(cfg);
+        m.input(0, request(1, 6));
+        m.advance(m.now.as_millis() + 2_000);
+        let t0 = m.now.as_millis();
+        m.input(1, request(2, 6));
+        let size = m.cdn[&url(6)].len() as u64;
+        // Burst is 4 chunks (61440 B) at this rate; the remaining ~32.6 KB take ~330 ms.
+        assert!(m.engines[0].stats().p2p_up < size);
+        m.advance(t0 + 200);
+        assert!(m.engines[0].stats().p2p_up < size);
+        m.advance(t0 + 1_000);
+        assert_eq!(m.engines[0].stats().p2p_up, size);
+        assert_eq!(m.delivered.iter().filter(|d| d.0 == 1).count(), 1);
+    }
+
+    #[test]
+    fn aborted_urgent_http_is_cancelled() {
+        let mut e = Engine::new(Config::default(), Instant::from_millis(0), 3);
+        let now = Instant::from_millis(0);
+        e.handle_input(now, playlist(5));
+        e.handle_input(now, playhead(0));
+        e.handle_input(now, request(1, 0));
+        let id = std::iter::from_fn(|| e.poll_output()).find_map(|o| match o {
+            Output::StartHttp { id, .. } => Some(id),
+            _ => None,
+        });
+        let Some(id) = id else { panic!("no http") };
+        e.handle_input(now, Input::SegmentAborted { req: RequestId(1) });
+        let outs: Vec<Output> = std::iter::from_fn(|| e.poll_output()).collect();
+        assert!(outs.contains(&Output::CancelHttp { id }));
+        assert!(!outs.iter().any(|o| matches!(
+            o,
+            Output::FailSegment { .. } | Output::DeliverSegment { .. }
+        )));
+        // Late inputs for the cancelled transfer are harmless.
+        e.handle_input(
+            now,
+            Input::HttpProgress {
+                id,
+                data: vec![1, 2, 3],
+                total: Some(3),
+            },
+        );
+        e.handle_input(now, Input::HttpDone { id });
+    }
+
+    #[test]
+    fn http_failure_fails_the_request_open() {
+        let mut m = Mesh::new(vec![Config::default()]);
+        m.input(0, playlist(5));
+        m.input(0, playhead(0));
+        m.input(0, request(1, 2));
+        assert_eq!(m.failed, vec![(0, RequestId(1))]);
+    }
+
+    #[test]
+    fn unknown_segment_fetched_by_its_url() {
+        let mut m = Mesh::new(vec![Config::default()]);
+        m.cdn
+            .insert("https://elsewhere/x.ts".into(), ts_segment(1, 10));
+        m.input(
+            0,
+            Input::SegmentRequested {
+                req: RequestId(9),
+                swarm: SwarmId([1; 20]),
+                seq: 77,
+                url: "https://elsewhere/x.ts".into(),
+                range: None,
+            },
+        );
+        assert_eq!(m.delivered.len(), 1);
+        assert_eq!(m.delivered[0].2, ts_segment(1, 10));
+    }
+
+    #[test]
+    fn cdn_fetch_yields_to_a_peer_that_announced_first() {
+        let mut m = two(quiet());
+        m.auto_http = false;
+        m.input(0, request(1, 8));
+        m.advance(m.now.as_millis() + 2_000);
+        assert_eq!(m.http_urls(0), vec![url(8)]);
+        let id = m.pending_http[0].1;
+        // Before our first byte, the peer says it is downloading segment 8 too.
+        let size = m.cdn[&url(8)].len() as u32;
+        m.input(
+            0,
+            Input::PeerMessage {
+                conn: ConnId(101),
+                data: wire::encode(&Message::Downloading { seq: 8, size }),
+            },
+        );
+        assert_eq!(m.cancelled, vec![(0, id)]);
+        assert!(m
+            .sent
+            .iter()
+            .any(|(i, msg)| *i == 0 && matches!(msg, Message::Request { seq: 8, .. })));
+        // Once bytes flowed (and we announced), we keep our transfer.
+        let mut m = two(quiet());
+        m.auto_http = false;
+        m.input(0, request(1, 8));
+        m.advance(m.now.as_millis() + 2_000);
+        m.serve_pending(0, 0, 1_000);
+        m.input(
+            0,
+            Input::PeerMessage {
+                conn: ConnId(101),
+                data: wire::encode(&Message::Downloading { seq: 8, size }),
+            },
+        );
+        assert!(m.cancelled.is_empty());
+    }
+
+    #[test]
+    fn stalled_cdn_transfer_is_replaced_by_peers() {
+        let mut m = two(quiet());
+        m.input(0, request(1, 1));
+        m.auto_http = false;
+        // Urgent for viewer 1 (2 s ahead): HTTP at once, but the CDN sends nothing.
+        m.input(1, request(2, 1));
+        assert_eq!(m.http_urls(1), vec![url(1)]);
+        let id = m.pending_http[0].1;
+        let t0 = m.now.as_millis();
+        m.advance(t0 + 1_400);
+        assert!(m.cancelled.is_empty(), "abandoned before the stall timeout");
+        m.advance(t0 + 1_600);
+        assert_eq!(m.cancelled, vec![(1, id)]);
+        let d1: Vec<_> = m.delivered.iter().filter(|d| d.0 == 1).collect();
+        assert_eq!(d1.len(), 1);
+        assert_eq!(d1[0].2, m.cdn[&url(1)]);
+        assert_eq!(d1[0].3.p2p_bytes, d1[0].2.len() as u64);
+        // Without holders a stalled transfer is kept (nothing better to do).
+        let mut m = Mesh::new(vec![quiet()]).with_cdn(5, 100);
+        m.auto_http = false;
+        m.input(0, playlist(5));
+        m.input(0, playhead(0));
+        m.input(0, request(1, 1));
+        m.advance(m.now.as_millis() + 10_000);
+        assert!(m.cancelled.is_empty());
+        m.serve_pending(0, 0, usize::MAX);
+        assert_eq!(m.delivered.len(), 1);
     }
 }

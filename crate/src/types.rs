@@ -16,7 +16,9 @@ use std::time::Duration;
 
 /// A point in time, in milliseconds since an origin chosen by the host.
 /// The engine never reads a clock: every entry point takes `now`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 #[serde(transparent)]
 pub struct Instant(pub u64);
 
@@ -36,14 +38,20 @@ impl Instant {
 impl Add<Duration> for Instant {
     type Output = Instant;
     fn add(self, d: Duration) -> Instant {
-        Instant(self.0.saturating_add(d.as_millis().min(u64::MAX as u128) as u64))
+        Instant(
+            self.0
+                .saturating_add(d.as_millis().min(u64::MAX as u128) as u64),
+        )
     }
 }
 
 impl Sub<Duration> for Instant {
     type Output = Instant;
     fn sub(self, d: Duration) -> Instant {
-        Instant(self.0.saturating_sub(d.as_millis().min(u64::MAX as u128) as u64))
+        Instant(
+            self.0
+                .saturating_sub(d.as_millis().min(u64::MAX as u128) as u64),
+        )
     }
 }
 
@@ -80,8 +88,12 @@ macro_rules! hex20 {
         impl<'de> Deserialize<'de> for $name {
             fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
                 let s = String::deserialize(d)?;
-                $name::from_hex(&s)
-                    .ok_or_else(|| serde::de::Error::custom(concat!("expected 40 hex digits for ", stringify!($name))))
+                $name::from_hex(&s).ok_or_else(|| {
+                    serde::de::Error::custom(concat!(
+                        "expected 40 hex digits for ",
+                        stringify!($name)
+                    ))
+                })
             }
         }
     };
@@ -92,7 +104,10 @@ hex20!(
     "One swarm per stream rendition. 20 bytes so it can be used as a WebTorrent `info_hash`.\n\
      Serialized as 40 lowercase hex digits."
 );
-hex20!(PeerId, "A viewer's id in a swarm (the tracker's `peer_id`). Serialized as 40 hex digits.");
+hex20!(
+    PeerId,
+    "A viewer's id in a swarm (the tracker's `peer_id`). Serialized as 40 hex digits."
+);
 
 impl SwarmId {
     /// Derives the swarm id every viewer computes identically for the same rendition:
@@ -205,9 +220,12 @@ pub struct Config {
     pub max_p2p: usize,
     /// A peer that sends no bytes for this long on an active request is abandoned.
     pub peer_stall_timeout_ms: u64,
-    /// Live-edge coordination: a viewer waits a random delay in `[0, live_edge_delay_max_ms]`,
-    /// shortened when its buffer is low, before fetching a new segment over HTTP, and takes it
-    /// from a peer if one announces it first.
+    /// Live-edge coordination (decides the live offload; full policy in
+    /// `scheduler::live_edge`): a viewer asked for a segment no peer has announced waits up to
+    /// this long before fetching it over HTTP, and takes it from a peer if one announces it
+    /// first. The wait is uniform in `[0, cap]`; the cap is this value scaled down with fewer
+    /// connected peers (`* min(peers, 4) / 4`, 0 without peers) and never reaches into the
+    /// urgent window (`cap <= deadline - urgent_window_ms`).
     pub live_edge_delay_max_ms: u64,
     /// Byte budget of the segment cache.
     pub cache_bytes: u64,
@@ -247,7 +265,11 @@ impl Default for Config {
 
 /// Facts the host reports to the engine.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "camelCase", rename_all_fields = "camelCase")]
+#[serde(
+    tag = "type",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase"
+)]
 pub enum Input {
     /// A rendition's playlist was loaded or refreshed. Creates the swarm on first sight
     /// (the engine then emits `Announce`). For live streams, segments no longer listed
@@ -313,8 +335,12 @@ pub enum Input {
     /// The HTTP response body is complete.
     HttpDone { id: HttpId },
     /// The HTTP transfer failed: `status` is the HTTP status, 0 for a network error.
-    HttpFailed { id: HttpId, status: u16, reason: String },
-    /// An integrity manifest (see docs/PROTOCOL.md) was fetched.
+    HttpFailed {
+        id: HttpId,
+        status: u16,
+        reason: String,
+    },
+    /// An integrity manifest (see docs/MANIFEST.md) was fetched.
     IntegrityManifest {
         #[serde(with = "serde_bytes")]
         data: Vec<u8>,
@@ -383,24 +409,56 @@ pub enum Source {
 
 /// Things the app may want to know; never required for correctness.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "camelCase", rename_all_fields = "camelCase")]
+#[serde(
+    tag = "kind",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase"
+)]
 pub enum Event {
-    PeerJoined { swarm: SwarmId, peer: PeerId },
-    PeerLeft { swarm: SwarmId, peer: PeerId },
-    PeerBanned { swarm: SwarmId, peer: PeerId, reason: BanReason },
+    PeerJoined {
+        swarm: SwarmId,
+        peer: PeerId,
+    },
+    PeerLeft {
+        swarm: SwarmId,
+        peer: PeerId,
+    },
+    PeerBanned {
+        swarm: SwarmId,
+        peer: PeerId,
+        reason: BanReason,
+    },
     /// A segment was completed into the cache.
-    SegmentLoaded { swarm: SwarmId, seq: Seq, http_bytes: u64, p2p_bytes: u64 },
+    SegmentLoaded {
+        swarm: SwarmId,
+        seq: Seq,
+        http_bytes: u64,
+        p2p_bytes: u64,
+    },
     /// Bytes from a peer failed a check and were discarded.
-    VerificationFailed { swarm: SwarmId, seq: Seq, peer: PeerId, detail: String },
+    VerificationFailed {
+        swarm: SwarmId,
+        seq: Seq,
+        peer: PeerId,
+        detail: String,
+    },
     /// The manifest could not be used.
-    ManifestRejected { detail: String },
+    ManifestRejected {
+        detail: String,
+    },
     /// Something the engine could not act on (e.g. unknown HttpId); for logs.
-    Warning { detail: String },
+    Warning {
+        detail: String,
+    },
 }
 
 /// Commands the engine gives the host. Drain with `poll_output()` after every call.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "camelCase", rename_all_fields = "camelCase")]
+#[serde(
+    tag = "type",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase"
+)]
 pub enum Output {
     /// Fetch `url` (with `Range: bytes=start-(end-1)` when `range` is set); report with
     /// `HttpProgress`/`HttpDone`/`HttpFailed` carrying `id`.
@@ -410,7 +468,9 @@ pub enum Output {
         range: Option<ByteRange>,
     },
     /// Abort the transfer; send no more inputs for `id`.
-    CancelHttp { id: HttpId },
+    CancelHttp {
+        id: HttpId,
+    },
     /// Announce to the tracker for `swarm` (the host adds its own WebRTC offers).
     Announce {
         swarm: SwarmId,
@@ -418,9 +478,14 @@ pub enum Output {
         numwant: u32,
     },
     /// Go ahead with the WebRTC connection for a `PeerCandidate`.
-    ConnectPeer { conn: ConnId },
+    ConnectPeer {
+        conn: ConnId,
+    },
     /// Close (or refuse) the connection.
-    ClosePeer { conn: ConnId, reason: CloseReason },
+    ClosePeer {
+        conn: ConnId,
+        reason: CloseReason,
+    },
     /// Send one data-channel message.
     SendToPeer {
         conn: ConnId,
@@ -443,7 +508,10 @@ pub enum Output {
     },
     /// The engine gives up on the request; the host must load it over plain HTTP itself
     /// (fail open).
-    FailSegment { req: RequestId, reason: String },
+    FailSegment {
+        req: RequestId,
+        reason: String,
+    },
     Event(Event),
 }
 

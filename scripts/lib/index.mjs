@@ -16,8 +16,17 @@
 //       makes the origin count its bytes. Viewer: {id, page, context, metrics() -> QoE object
 //       (see demo-page/viewer.mjs), waitFor(pred, timeoutMs), close()}.
 //   viewerFlags: string[]   Chromium flags used for every viewer.
-//   summarizeRun(...)        bench aggregation (scripts/lib/metrics.mjs).
+//   startSwarm({viewers?=0, live?, flavour?='ts', p2p?=true, mediaDir?, staggerMs?=1000,
+//               idPrefix?='v', viewerOptions?, tracker?=true})
+//       -> Promise<{origin, tracker, browser, viewers, src, trackers, addViewer(extra?), close()}>
+//       Media + origin + tracker + one Chromium + N viewers; tracker:false = "tracker down".
+//   summarizeRun({mode, snapshots, originClients}), comparisonTable(runs): bench aggregation.
+//   descendantsCpuSeconds(pid?): CPU seconds used by a process tree (viewers' cost).
+// Browser work must run inside scripts/netns-run.sh (WebRTC needs the namespace's interface).
 export { ensureMedia } from './media.mjs';
-export { startOrigin, findPlaylists, parseMediaPlaylist, ROOT } from './origin.mjs';
+export { startOrigin, findPlaylists, readMasters, parseMediaPlaylist, ROOT } from './origin.mjs';
 export { startTracker } from './tracker.mjs';
 export { launchBrowser, launchViewer, viewerFlags } from './viewers.mjs';
+export { startSwarm } from './swarm.mjs';
+export { summarizeRun, comparisonTable, median } from './metrics.mjs';
+export { descendantsCpuSeconds } from './cpu.mjs';

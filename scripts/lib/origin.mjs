@@ -7,7 +7,8 @@
 //                            segments; segment URIs are `<playlist>@<seq>.<ext>` (unique per
 //                            sequence number, so caches stay correct), mapped to VOD segment
 //                            seq % count; EXT-X-DISCONTINUITY where the loop restarts
-//   /demo/…                  demo-page/ ; /node_modules/{hls.js,uplot}/dist/… ; /js-shim/dist/…
+//   /demo/…                  demo-page/ ; /node_modules/{hls.js,uplot}/dist/… ; /js-shim/dist/… ;
+//                            /e2e/… tests/e2e/pages (browser-test harness pages)
 //   /_shoal/stats            JSON: bytes served per client (POST /_shoal/stats/reset clears)
 //   /_shoal/fault            GET: active faults; POST JSON {mode:'fail'|'stall'|'throttle',
 //                            status?, rateBps?, durationMs, clients?: string[], clientPrefix?,
@@ -16,6 +17,7 @@
 //                            (E exclusive), so pages can check delivered bytes are genuine
 //   /_shoal/report           POST JSON {viewer, …}: a viewer's latest stats; GET: all of them
 //   /_shoal/info             JSON: live clock, window, playlists
+//   /_shoal/config           JSON: {live, ...opts.config} (tracker port, default source for pages)
 //
 // Clients are told apart by, in order: `?viewer=` query param, `x-shoal-viewer` header,
 // `shoal_viewer` cookie. Headless viewers get the cookie from their browser context, so the
@@ -45,6 +47,7 @@ const STATIC_MOUNTS = [
   ['/node_modules/hls.js/dist/', 'node_modules/hls.js/dist'],
   ['/node_modules/uplot/dist/', 'node_modules/uplot/dist'],
   ['/js-shim/dist/', 'js-shim/dist'],
+  ['/e2e/', 'tests/e2e/pages'],
 ];
 
 /** Parse a media playlist into segments with absolute file paths and optional byte ranges. */
@@ -108,13 +111,14 @@ async function readBody(req, limit = 1 << 20) {
 /**
  * Start the origin.
  * @param {{mediaDir?: string, hosts?: string[], port?: number, live?: boolean,
- *   windowSegments?: number, quiet?: boolean}} [opts]  hosts: addresses to listen on (same port)
+ *   windowSegments?: number, quiet?: boolean, config?: object}} [opts]  hosts: addresses to listen
+ *   on (same port); config: extra JSON served at /_shoal/config (the demo page reads it)
  * @returns {Promise<Origin>}  {url, urls, port, mediaDir, masters, masterUrl(flavour?), stats(),
  *   resetStats(), addFault(f), clearFaults(), reports(), close()}
  */
 export async function startOrigin({
   mediaDir = path.join(ROOT, 'media'), hosts = ['127.0.0.1'], port = 0, live = false,
-  windowSegments = 6, quiet = false,
+  windowSegments = 6, quiet = false, config = {},
 } = {}) {
   mediaDir = path.resolve(mediaDir);
   // The live clock starts "window + 1" segments in the past so the first playlist is full.
@@ -310,6 +314,7 @@ export async function startOrigin({
       const now = Date.now();
       return json(res, 200, { reports: [...reports.values()].filter((r) => now - r.at < 15_000) });
     }
+    if (route === '/_shoal/config') return json(res, 200, { live, ...config });
     if (route === '/_shoal/info') {
       const info = { live, windowSegments, liveStartedAt: new Date(liveT0).toISOString(), playlists: {} };
       for (const [f, p] of playlists) info.playlists[path.relative(mediaDir, f)] = { segments: p.segs.length, loopSeconds: p.loopDur, liveEdge: liveEdge(p) };
@@ -438,8 +443,7 @@ export async function startOrigin({
   }
   const fmtHost = (h) => (h.includes(':') ? `[${h}]` : h);
   const urls = hosts.map((h) => `http://${fmtHost(h)}:${actualPort}`);
-  let masters = {};
-  try { masters = JSON.parse(fs.readFileSync(path.join(mediaDir, 'manifest.json'), 'utf8')).masters || {}; } catch { masters = findPlaylists(mediaDir); }
+  const masters = readMasters(mediaDir);
   const origin = {
     url: urls[0], urls, port: actualPort, mediaDir, live, masters,
     /** URL path (no host) of a flavour's master playlist in the origin's mode. */
@@ -453,6 +457,15 @@ export async function startOrigin({
   };
   if (!quiet) console.log(`origin: serving ${path.relative(process.cwd(), mediaDir) || mediaDir} at ${urls.join(' ')} (${live ? 'live' : 'vod'}; master ${origin.masterPath()})`);
   return origin;
+}
+
+/** Master playlists of a media folder, by flavour: gen-media's manifest, else found by walking. */
+export function readMasters(mediaDir) {
+  try {
+    return JSON.parse(fs.readFileSync(path.join(mediaDir, 'manifest.json'), 'utf8')).masters || {};
+  } catch {
+    return findPlaylists(mediaDir);
+  }
 }
 
 /** For a folder not made by gen-media: pick master playlists (or a lone media playlist). */

@@ -80,6 +80,8 @@ pub struct Cdn {
     pub served_engine: Vec<u64>,
     pub served_player: Vec<u64>,
     pub requests: Vec<u64>,
+    /// Transfers a `Stall` fault held up / a `Fail` fault failed, per viewer.
+    pub fault_hits: Vec<u64>,
 }
 
 impl Cdn {
@@ -103,6 +105,7 @@ impl Cdn {
             served_engine: vec![0; n],
             served_player: vec![0; n],
             requests: vec![0; n],
+            fault_hits: vec![0; n],
         }
     }
 
@@ -162,6 +165,7 @@ impl Cdn {
         self.next_tid += 1;
         let latency = self.links[viewer].latency_ms;
         if self.fault(viewer, now_ms, FaultKind::Fail).is_some() {
+            self.fault_hits[viewer] += 1;
             q.push(
                 now_ms + latency,
                 Ev::HttpFail {
@@ -235,6 +239,20 @@ impl Cdn {
         }
     }
 
+    /// Drops every transfer of a viewer that left.
+    pub fn drop_viewer(&mut self, viewer: usize) {
+        let mut tids: Vec<u64> = self
+            .transfers
+            .iter()
+            .filter(|(_, t)| t.viewer == viewer)
+            .map(|(k, _)| *k)
+            .collect();
+        tids.sort_unstable();
+        for tid in tids {
+            self.finish(tid);
+        }
+    }
+
     fn finish(&mut self, tid: u64) -> Option<Transfer> {
         let t = self.transfers.remove(&tid)?;
         if let Owner::Engine(id) = t.owner {
@@ -251,10 +269,13 @@ impl Cdn {
             (t.viewer, t.owner)
         };
         if let Some(f) = self.fault(viewer, now_ms, FaultKind::Stall) {
-            q.push(f.until_ms, Ev::HttpPiece { tid });
+            let until = f.until_ms;
+            self.fault_hits[viewer] += 1;
+            q.push(until, Ev::HttpPiece { tid });
             return None;
         }
         if self.fault(viewer, now_ms, FaultKind::Fail).is_some() {
+            self.fault_hits[viewer] += 1;
             self.finish(tid);
             q.push(
                 now_ms,

@@ -106,6 +106,36 @@ impl Media {
         format!("https://cdn.test/{}/r{}/index.m3u8", self.stream, rendition)
     }
 
+    /// An integrity manifest (docs/MANIFEST.md, version 1) listing segments `seqs` of a
+    /// rendition with their SHA-256 and, if `chunks`, one hash per wire chunk.
+    pub fn manifest(
+        &mut self,
+        rendition: u32,
+        seqs: std::ops::Range<u64>,
+        chunks: bool,
+    ) -> Vec<u8> {
+        let chunk = shoal::wire::CHUNK_SIZE;
+        let mut text = format!("shoal-manifest 1\nchunk-size {chunk}\n");
+        for seq in seqs {
+            let Some(body) = self.segment(rendition, seq) else {
+                continue;
+            };
+            let hex = |d: &[u8]| hex::encode(shoal::integrity::sha256(d));
+            text.push_str(&format!(
+                "segment seg{seq}.ts {} {}",
+                body.len(),
+                hex(&body)
+            ));
+            if chunks && !body.is_empty() {
+                let list: Vec<String> = body.chunks(chunk).map(hex).collect();
+                text.push(' ');
+                text.push_str(&list.join(","));
+            }
+            text.push('\n');
+        }
+        text.into_bytes()
+    }
+
     /// Inverse of `segment_url`; `None` for anything this CDN does not publish.
     pub fn parse_url(&self, url: &str) -> Option<(u32, u64)> {
         let rest = url.strip_prefix("https://cdn.test/")?;

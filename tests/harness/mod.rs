@@ -36,6 +36,8 @@ use tracker::Tracker;
 #[derive(Clone, Debug)]
 pub struct ViewerCfg {
     pub join_ms: u64,
+    /// Closes the tab at this time: no goodbye, its connections just die.
+    pub leave_ms: Option<u64>,
     pub config: Config,
     pub behavior: Behavior,
     pub rendition: u32,
@@ -51,6 +53,7 @@ impl ViewerCfg {
     pub fn new(join_ms: u64) -> Self {
         ViewerCfg {
             join_ms,
+            leave_ms: None,
             config: Config::default(),
             behavior: Behavior::Honest,
             rendition: 0,
@@ -58,6 +61,22 @@ impl ViewerCfg {
             cdn_latency_ms: 60,
             uplink_bytes_per_sec: 1_250_000,
             net_latency_ms: 20,
+        }
+    }
+}
+
+impl ViewerCfg {
+    /// A viewer with links drawn from the seed: CDN 1.5-4 MB/s with 30-120 ms to first byte,
+    /// uplink 0.3-2 MB/s (2.4-16 Mbit/s), 10-60 ms one-way to peers.
+    pub fn varied(join_ms: u64, seed: u64, index: usize) -> Self {
+        let mut r = mix(&[seed, index as u64, 0x7661_7279]);
+        let mut pick = |lo: u64, hi: u64| lo + splitmix(&mut r) % (hi - lo + 1);
+        ViewerCfg {
+            cdn_bytes_per_sec: pick(1_500_000, 4_000_000),
+            cdn_latency_ms: pick(30, 120),
+            uplink_bytes_per_sec: pick(300_000, 2_000_000),
+            net_latency_ms: pick(10, 60),
+            ..ViewerCfg::new(join_ms)
         }
     }
 }
@@ -85,6 +104,10 @@ pub struct Scenario {
     /// Probability (per mille) that a connection both sides accepted fails to open.
     pub connect_fail_permille: u64,
     pub cdn_faults: Vec<CdnFault>,
+    /// Hand every engine an integrity manifest when it joins (VOD: every segment; live:
+    /// the harness knows future segments, a real publisher would update the file).
+    pub manifest: bool,
+    pub manifest_chunk_hashes: bool,
     pub viewers: Vec<ViewerCfg>,
 }
 
@@ -108,6 +131,8 @@ impl Scenario {
             tracker_delay_ms: 50,
             connect_fail_permille: 0,
             cdn_faults: Vec::new(),
+            manifest: false,
+            manifest_chunk_hashes: true,
             viewers,
         }
     }
@@ -126,6 +151,7 @@ impl Scenario {
 #[derive(Debug)]
 pub enum Ev {
     Join(usize),
+    Leave(usize),
     PlayerTick(usize),
     PlayerPoke(usize),
     FetchPlaylist(usize),
@@ -219,14 +245,6 @@ impl Queue {
     }
 }
 
-/// The id the harness (as tracker) gives viewer `i`.
-pub fn peer_id(i: usize) -> PeerId {
-    let mut id = [0u8; 20];
-    id[..8].copy_from_slice(b"-HARNSS-");
-    id[12..20].copy_from_slice(&(i as u64).to_be_bytes());
-    PeerId(id)
-}
-
 /// What happened at one viewer, beyond the player's own counters.
 #[derive(Default)]
 pub struct ViewerLog {
@@ -239,6 +257,8 @@ pub struct ViewerLog {
     pub p2p_payload_in: u64,
     pub p2p_payload_out: u64,
     pub p2p_wire_in: u64,
+    /// Every `ClosePeer`: the remote viewer and the reason.
+    pub closes: Vec<(usize, CloseReason)>,
     /// Viewers whose connection this engine closed with `CloseReason::Banned`.
     pub closed_banned: Vec<usize>,
     pub banned_events: Vec<(PeerId, BanReason)>,
@@ -255,6 +275,7 @@ pub struct Viewer {
     pub player: Player,
     pub timeout: Option<u64>,
     pub log: ViewerLog,
+    pub left: bool,
     spins: (u64, u32),
 }
 
@@ -267,6 +288,7 @@ pub struct Sim {
     pub tracker: Tracker,
     pub viewers: Vec<Viewer>,
     rng: u64,
+    manifests: Vec<(u32, Vec<u8>)>,
     /// FNV-1a over everything the engines did, for determinism checks.
     fingerprint: u64,
 }
@@ -302,6 +324,9 @@ impl Sim {
             .enumerate()
             .map(|(i, v)| {
                 q.push(v.join_ms, Ev::Join(i));
+                if let Some(t) = v.leave_ms {
+                    q.push(t, Ev::Leave(i));
+                }
                 let swarm = SwarmId::derive(
                     &cdn.media.stream_key(),
                     &cdn.media.rendition_key(v.rendition),
@@ -324,6 +349,7 @@ impl Sim {
                     ),
                     timeout: None,
                     log: ViewerLog::default(),
+                    left: false,
                     spins: (0, 0),
                 }
             })
@@ -338,8 +364,38 @@ impl Sim {
             tracker,
             viewers,
             rng,
+            manifests: Vec::new(),
             fingerprint: 0xcbf2_9ce4_8422_2325,
         }
+    }
+
+    /// The id viewer `i` announces to the tracker with: its engine's own (the shim does the
+    /// same), which the engine checks against the remote's `Handshake`.
+    pub fn peer_id(&self, i: usize) -> PeerId {
+        self.viewers[i]
+            .engine
+            .as_ref()
+            .map(|e| e.peer_id())
+            .unwrap_or_default()
+    }
+
+    /// The manifest for viewer `i`'s rendition, built once per rendition.
+    fn manifest_bytes(&mut self, i: usize) -> Vec<u8> {
+        let r = self.viewers[i].player.rendition;
+        if let Some((_, m)) = self.manifests.iter().find(|(k, _)| *k == r) {
+            return m.clone();
+        }
+        let last = if self.sc.live {
+            100_000 / self.sc.segment_ms.max(1) + self.sc.live_window
+        } else {
+            self.sc.vod_segments
+        };
+        let m = self
+            .cdn
+            .media
+            .manifest(r, 0..last, self.sc.manifest_chunk_hashes);
+        self.manifests.push((r, m.clone()));
+        m
     }
 
     fn mark(&mut self, parts: &[u64]) {
@@ -457,7 +513,9 @@ impl Sim {
                     self.tracker
                         .announce(i, swarm, event, numwant, &self.net, &mut self.rng);
                 let d = self.tracker.delay_ms;
+                let my_id = self.peer_id(i);
                 for u in peers {
+                    let their_id = self.peer_id(u);
                     let li = self.net.create(now, i, u);
                     // The offer reaches `u` first; its answer comes back to the announcer.
                     let (ci, cu) = (self.net.links[li].conn[0], self.net.links[li].conn[1]);
@@ -468,7 +526,7 @@ impl Sim {
                             viewer: u,
                             conn: cu,
                             swarm,
-                            peer: peer_id(i),
+                            peer: my_id,
                             inbound: true,
                         },
                     );
@@ -478,7 +536,7 @@ impl Sim {
                             viewer: i,
                             conn: ci,
                             swarm,
-                            peer: peer_id(u),
+                            peer: their_id,
                             inbound: false,
                         },
                     );
@@ -538,8 +596,9 @@ impl Sim {
                 let other = 1 - side;
                 let lat = self.net.links[li].latency(&self.net);
                 let l = &mut self.net.links[li];
+                let remote = l.viewer[other];
+                self.viewers[i].log.closes.push((remote, reason));
                 if reason == CloseReason::Banned {
-                    let remote = l.viewer[other];
                     self.viewers[i].log.closed_banned.push(remote);
                 }
                 l.closed_self[side] = true;
@@ -639,7 +698,49 @@ impl Sim {
                     }
                     Event::VerificationFailed { .. } => log.verification_failed += 1,
                     Event::Warning { detail } => log.warnings.push(detail),
+                    Event::ManifestRejected { detail } => {
+                        log.warnings.push(format!("manifest rejected: {detail}"))
+                    }
                     _ => {}
+                }
+            }
+        }
+    }
+
+    /// The viewer vanishes: engine and player stop, its peers see their connections close
+    /// after what is already in flight, the tracker forgets it.
+    fn leave(&mut self, i: usize) {
+        let now = self.now;
+        self.mark(&[now, i as u64, 101]);
+        let v = &mut self.viewers[i];
+        v.left = true;
+        v.player.advance(now);
+        v.player.state = PlayState::Ended;
+        v.timeout = None;
+        self.cdn.drop_viewer(i);
+        self.tracker.remove(i);
+        for li in 0..self.net.links.len() {
+            let lat = self.net.links[li].latency(&self.net);
+            let l = &mut self.net.links[li];
+            let Some(side) = l.viewer.iter().position(|&x| x == i) else {
+                continue;
+            };
+            let other = 1 - side;
+            l.closed_self[side] = true;
+            if l.open {
+                l.open = false;
+                if !l.told_closed[other] {
+                    l.told_closed[other] = true;
+                    let at = (now + lat)
+                        .max(l.last_arrival[other])
+                        .max(l.candidate_at[other]);
+                    self.q.push(
+                        at,
+                        Ev::Closed {
+                            viewer: l.viewer[other],
+                            conn: l.conn[other],
+                        },
+                    );
                 }
             }
         }
@@ -704,6 +805,9 @@ impl Sim {
 
     fn direct_fetch(&mut self, i: usize, seq: Seq) {
         let now = self.now;
+        if self.viewers[i].left {
+            return;
+        }
         let url = self.segment_info(i, seq).url;
         self.viewers[i].player.pending = Some(player::Pending {
             seq,
@@ -723,9 +827,14 @@ impl Sim {
                 self.viewers[i].engine = Some(engine);
                 self.mark(&[now, i as u64, 100]);
                 self.drain(i);
+                if self.sc.manifest {
+                    let data = self.manifest_bytes(i);
+                    self.input(i, Input::IntegrityManifest { data });
+                }
                 self.q.push(now, Ev::FetchPlaylist(i));
                 self.q.push(now, Ev::PlayerTick(i));
             }
+            Ev::FetchPlaylist(i) if self.viewers[i].left => {}
             Ev::FetchPlaylist(i) => {
                 let segments = self.cdn.playlist(self.viewers[i].player.rendition, now);
                 let lat = self.viewers[i].cfg.cdn_latency_ms;
@@ -754,6 +863,8 @@ impl Sim {
                 self.input(viewer, input);
                 self.player_step(viewer);
             }
+            Ev::Leave(i) => self.leave(i),
+            Ev::PlayerTick(i) if self.viewers[i].left => {}
             Ev::PlayerTick(i) => {
                 self.player_step(i);
                 self.q.push(now + self.sc.player_tick_ms, Ev::PlayerTick(i));

@@ -20,6 +20,11 @@ pub enum Behavior {
     Corrupter {
         from_ms: u64,
     },
+    /// From `from_ms` on, flips one bit inside a TS packet (never a sync byte) of every
+    /// `Data` message: structurally perfect, caught only by hashes.
+    SubtleCorrupter {
+        from_ms: u64,
+    },
     /// From `from_ms` on, lets `pass_chunks` `Data` messages of each request through and
     /// silently drops the rest: it stops sending mid-segment while staying connected.
     Staller {
@@ -204,6 +209,24 @@ impl Net {
                             victim: to,
                             seq,
                         });
+                    }
+                    Behavior::SubtleCorrupter { from_ms } if now_ms >= from_ms => {
+                        let base = chunk as u64 * wire::CHUNK_SIZE as u64;
+                        let at = (1..bytes.len()).find(|p| (base + *p as u64) % 188 > 3);
+                        if let Some(p) = at {
+                            bytes[p] ^= 0x01;
+                            data = wire::encode(&Message::Data {
+                                id,
+                                chunk,
+                                total_size,
+                                payload: bytes.clone(),
+                            });
+                            self.log.corrupted.push(Tamper {
+                                at_ms: now_ms,
+                                victim: to,
+                                seq,
+                            });
+                        }
                     }
                     Behavior::Staller {
                         from_ms,

@@ -215,3 +215,66 @@ impl Player {
         self.deliveries.push(d);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seg(seq: Seq) -> SegmentInfo {
+        SegmentInfo {
+            seq,
+            start_ms: seq * 2_000,
+            duration_ms: 2_000,
+            url: String::new(),
+            range: None,
+        }
+    }
+
+    fn delivery(seq: Seq, at_ms: u64) -> Delivery {
+        Delivery {
+            seq,
+            at_ms,
+            http_bytes: 1,
+            p2p_bytes: 0,
+            from_cache: false,
+            direct: false,
+        }
+    }
+
+    #[test]
+    fn stall_is_counted_once_with_its_exact_length() {
+        let mut p = Player::new(SwarmId::default(), 0, true, 6_000, 3, 1_000);
+        p.on_playlist((0..6).map(seg).collect());
+        assert_eq!(
+            p.want().map(|s| s.seq),
+            Some(3),
+            "live start: 3 segments from the end"
+        );
+        p.new_request(3, 1_000);
+        p.append(1_500, 3, 6_000, 2_000, delivery(3, 1_500));
+        assert_eq!(p.started_at, Some(1_500));
+        // The playhead reaches the end of the buffer at 3 500; segment 4 arrives at 4 250.
+        p.advance(3_000);
+        assert_eq!(p.state, PlayState::Playing);
+        p.advance(4_000);
+        assert_eq!(p.state, PlayState::Stalled { since: 3_500 });
+        p.advance(4_100);
+        p.new_request(4, 4_100);
+        p.append(4_250, 4, 8_000, 2_000, delivery(4, 4_250));
+        assert_eq!((p.stalls, p.stalled_ms, p.pos), (1, 750, 8_000));
+        assert_eq!(p.buffered_ahead(), 2_000);
+    }
+
+    #[test]
+    fn vod_end_is_not_a_stall() {
+        let mut p = Player::new(SwarmId::default(), 0, false, 30_000, 3, 0);
+        p.on_playlist((0..2).map(seg).collect());
+        for s in 0..2 {
+            p.new_request(s, 0);
+            p.append(10, s, s * 2_000, 2_000, delivery(s, 10));
+        }
+        assert!(p.want().is_none());
+        p.advance(10_000);
+        assert_eq!((p.state, p.stalls), (PlayState::Ended, 0));
+    }
+}

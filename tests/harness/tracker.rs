@@ -25,6 +25,13 @@ impl Tracker {
         }
     }
 
+    /// Forgets a viewer that left without saying so.
+    pub fn remove(&mut self, viewer: usize) {
+        for m in self.members.values_mut() {
+            m.retain(|&v| v != viewer);
+        }
+    }
+
     /// Handles an announce and returns whom to introduce the announcer to.
     pub fn announce(
         &mut self,
