@@ -13,6 +13,12 @@ export function registerDashTests({ test, openHarness, playsOn, assertGenuine, c
     ensureDashMedia();
     return openHarness(env, id, { page: 'dash-harness.html', src: MPD('number'), ...opts });
   };
+  // playsOn, with the stall history in the failure message (when and where playback stalled).
+  const playsOnLogged = (v, seconds) => playsOn(v, seconds, 60_000).catch(async (e) => {
+    const s = await v.snap().catch(() => null);
+    if (!s) throw e;
+    throw new Error(`${e.message} [stalls: ${s.stallLog.join(', ')}; first playing at ${s.firstPlayingAt} ms; level ${s.level}; last ABR kbit/s ${s.throughput.slice(-8).join(',')}]`);
+  });
   const noDashErrors = (s, id) => check(!s.errors.some((e) => e.startsWith('dash ERROR')), `${id}: dash.js error: ${s.errors.join('; ')}`);
 
   test('dash: media segments go through the engine, bytes genuine ($Number$, $Time$, byte ranges)', {}, async (env) => {
@@ -41,7 +47,7 @@ export function registerDashTests({ test, openHarness, playsOn, assertGenuine, c
       vs.push(await open(env, `dsw${i}`));
       await sleep(1500); // staggered joins, like a real audience
     }
-    const results = await Promise.all(vs.map((v) => playsOn(v, 16, 60_000)));
+    const results = await Promise.all(vs.map((v) => playsOnLogged(v, 16)));
     results.forEach((s, i) => { noDashErrors(s, vs[i].id); assertGenuine(s, vs[i].id); });
     const p2p = results.map((s) => s.stats.p2pDown);
     check(p2p.filter((b) => b > 0).length >= 2, `P2P bytes per viewer: ${p2p.join(', ')}`);
@@ -58,7 +64,7 @@ export function registerDashTests({ test, openHarness, playsOn, assertGenuine, c
     }
     // Live playback starts at the live edge (a jump in currentTime): measure from there.
     await Promise.all(vs.map((v) => v.until('playing at the live edge', (s) => (s.currentTime > 10 && s.verified > 0) || `t=${s.currentTime.toFixed(1)}`, 40_000)));
-    const results = await Promise.all(vs.map((v) => playsOn(v, 12, 60_000)));
+    const results = await Promise.all(vs.map((v) => playsOnLogged(v, 12)));
     if (process.env.SHOAL_E2E_DEBUG) results.forEach((s) => console.log(JSON.stringify({ v: s.verified, ve: s.verifyErrors, fb: s.fragBytes, c: s.corrupted, e: s.errors.slice(-3), a: s.diag.adapter, t: s.currentTime })));
     results.forEach((s, i) => { noDashErrors(s, vs[i].id); assertGenuine(s, vs[i].id); });
     const p2p = results.map((s) => s.stats.p2pDown);
