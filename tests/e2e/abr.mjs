@@ -50,7 +50,7 @@ for (const mode of modes) {
   const per = snaps.map((s) => ({
     avgBitrate: s.avgBitrate, levelSwitches: s.levelSwitches, bandwidthEstimate: s.bandwidthEstimate,
     offload: s.stats.offload, stalls: s.stalls, maxStallMs: Math.round(s.maxStallMs), t: s.currentTime,
-    peers: s.stats.peers, p2pDown: s.stats.p2pDown, httpDown: s.stats.httpDown, trackers: s.diag.trackersConnected, conns: s.diag.peerConns, errors: s.errors.slice(-8), events: s.events.slice(-10), inputs: s.diag.inputs, outputs: s.diag.outputs,
+    peers: s.stats.peers, p2pDown: s.stats.p2pDown, httpDown: s.stats.httpDown, trackers: s.diag.trackersConnected, conns: s.diag.peerConns, adapter: s.diag.adapter, engineReady: s.diag.engineReady, errors: s.errors.slice(-8), events: s.events.slice(-10), inputs: s.diag.inputs, outputs: s.diag.outputs,
   }));
   const run = {
     avgBitrateMedian: median(per.map((p) => p.avgBitrate)),

@@ -48,6 +48,9 @@ export interface AdapterCounters {
   fragmentsFallback: number;
   /** Requests hls.js aborted while the engine was loading them. */
   aborted: number;
+  /** Level playlists seen, and those held back until the engine loaded. */
+  playlists: number;
+  playlistsDeferred: number;
 }
 
 const PLAYHEAD_INTERVAL_MS = 250;
@@ -112,6 +115,8 @@ export class HlsAdapter {
     fragmentsEngine: 0,
     fragmentsFallback: 0,
     aborted: 0,
+    playlists: 0,
+    playlistsDeferred: 0,
   };
 
   constructor(
@@ -167,9 +172,11 @@ export class HlsAdapter {
   private onLevelLoaded(data: LevelLoadedData): void {
     const details = data.details;
     if (!details) return;
+    this.counters.playlists++;
     const swarm = this.swarmForLevel(data.level);
     if (!swarm) {
       if (!this.driver.loading) return;
+      this.counters.playlistsDeferred++;
       // The engine is not loaded yet (swarm ids come from it): replay once it is. A VOD level
       // playlist is loaded only once, so dropping it would leave the engine without it.
       if (this.waiting.size === 0) {
