@@ -7,7 +7,8 @@
 //                            segments; segment URIs are `<playlist>@<seq>.<ext>` (unique per
 //                            sequence number, so caches stay correct), mapped to VOD segment
 //                            seq % count; EXT-X-DISCONTINUITY where the loop restarts
-//   /demo/…                  demo-page/ ; /node_modules/{hls.js,uplot}/dist/… ; /js-shim/dist/…
+//   /demo/…                  demo-page/ ; /node_modules/{hls.js,uplot}/dist/… ; /js-shim/dist/… ;
+//                            /e2e/… tests/e2e/pages (browser-test harness pages)
 //   /_shoal/stats            JSON: bytes served per client (POST /_shoal/stats/reset clears)
 //   /_shoal/fault            GET: active faults; POST JSON {mode:'fail'|'stall'|'throttle',
 //                            status?, rateBps?, durationMs, clients?: string[], clientPrefix?,
@@ -46,6 +47,7 @@ const STATIC_MOUNTS = [
   ['/node_modules/hls.js/dist/', 'node_modules/hls.js/dist'],
   ['/node_modules/uplot/dist/', 'node_modules/uplot/dist'],
   ['/js-shim/dist/', 'js-shim/dist'],
+  ['/e2e/', 'tests/e2e/pages'],
 ];
 
 /** Parse a media playlist into segments with absolute file paths and optional byte ranges. */
