@@ -46,6 +46,7 @@ const STATIC_MOUNTS = [
   ['/demo/', 'demo-page'],
   ['/node_modules/hls.js/dist/', 'node_modules/hls.js/dist'],
   ['/node_modules/uplot/dist/', 'node_modules/uplot/dist'],
+  ['/node_modules/dashjs/dist/', 'node_modules/dashjs/dist'],
   ['/js-shim/dist/', 'js-shim/dist'],
   ['/e2e/', 'tests/e2e/pages'],
 ];

@@ -42,7 +42,7 @@ export async function openHarness(env, id, opts) {
   const log = [];
   page.on('console', (m) => { if (m.type() === 'error' && log.length < 50) log.push(m.text()); });
   page.on('pageerror', (e) => { if (log.length < 50) log.push(`pageerror: ${e.message}`); });
-  await page.goto(`${env.origin.url}/e2e/harness.html`);
+  await page.goto(`${env.origin.url}/e2e/${opts.page ?? 'harness.html'}`);
   await page.waitForFunction(() => window.harnessReady === true, null, { timeout: 45_000 })
     .catch((e) => { throw new Error(`${id}: harness page not ready (${e.message.split('\n')[0]}); console: ${log.join(' | ')}`); });
   const engine = opts.engine ?? env.engine;
@@ -51,6 +51,7 @@ export async function openHarness(env, id, opts) {
     trackers: opts.trackers ?? [env.tracker.url],
     shoal: opts.shoal ?? {},
     hls: opts.hls ?? {},
+    dash: opts.dash ?? {},
     fake: engine === 'fake' ? (opts.fake ?? {}) : undefined,
   };
   await page.evaluate((o) => window.harness.start(o), startOpts);

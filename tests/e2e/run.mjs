@@ -12,6 +12,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { registerDashTests } from './dash-tests.mjs';
 import { ensureMedia, startOrigin, startTracker, launchBrowser } from '../../scripts/lib/index.mjs';
 import { sleep, Skip, check, waitFor, openHarness, playsOn, assertGenuine, SEG_MS } from './lib.mjs';
 
@@ -175,6 +176,8 @@ test('peers leave (live): the last viewer goes on over HTTP without a stall', { 
   assertGenuine(s, last.id);
   return `p2p ${s0.stats.p2pDown} bytes before, http +${s.stats.httpDown - s0.stats.httpDown} after, maxStall ${Math.round(s.maxStallMs)} ms`;
 });
+
+registerDashTests({ test, openHarness, playsOn, assertGenuine, check, waitFor, sleep });
 
 // ---- runner -------------------------------------------------------------------------------
 const t0 = Date.now();
