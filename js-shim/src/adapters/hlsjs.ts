@@ -48,6 +48,9 @@ export interface AdapterCounters {
   fragmentsFallback: number;
   /** Requests hls.js aborted while the engine was loading them. */
   aborted: number;
+}
+
+export interface HlsAdapterCounters extends AdapterCounters {
   /** Level playlists seen, and those held back until the engine loaded. */
   playlists: number;
   playlistsDeferred: number;
@@ -108,7 +111,7 @@ export class HlsAdapter {
   private interval: ReturnType<typeof setInterval> | null = null;
   private lastPlayheadAt = 0;
   private readonly detachers: Array<() => void> = [];
-  readonly counters: AdapterCounters = {
+  readonly counters: HlsAdapterCounters = {
     fallbackHttp: 0,
     deliveredHttp: 0,
     deliveredP2p: 0,
