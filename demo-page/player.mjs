@@ -48,7 +48,7 @@ export async function startPlayer(opts) {
     currentTime: 0, bufferS: 0, latencyS: null, latencySamples: [], live: null,
     level: -1, levelSwitches: 0, bitrateTimeWeighted: 0, playedFragS: 0,
     fragments: 0, fragBytes: 0, verified: 0, corrupted: 0, verifyErrors: 0,
-    shoal: null, errors: [], fatal: null,
+    shoal: null, errors: [], events: [], fatal: null,
   };
   let firstPlaying = null;
   let stallStart = null;
@@ -70,7 +70,18 @@ export async function startPlayer(opts) {
     m.errors.push('P2P requested but the shim (js-shim/dist) is not built');
   }
   const hls = new Hls(config);
-  if (shoal) shoal.attach(hls);
+  if (shoal) {
+    shoal.attach(hls);
+    // Keep the shim's recent events for diagnosis (peer joins/leaves, bans, errors).
+    const keep = (kind) => (ev) => {
+      m.events.push({ t: Math.round(performance.now()), kind, ev: JSON.parse(JSON.stringify(ev ?? null, (k, v) => (typeof v === 'bigint' ? String(v) : v))) });
+      if (m.events.length > 40) m.events.shift();
+      if (kind === 'error' && m.errors.length < 50) m.errors.push(`shoal error: ${ev?.message ?? ev}`);
+    };
+    for (const kind of ['peer', 'ban', 'error']) {
+      try { shoal.on(kind, keep(kind)); } catch { /* older shim */ }
+    }
+  }
 
   hls.on(Hls.Events.MANIFEST_PARSED, () => { video.play().catch(() => {}); });
   hls.on(Hls.Events.LEVEL_LOADED, (_, d) => { m.live = !!d.details.live; });
@@ -145,7 +156,7 @@ export async function startPlayer(opts) {
     /** A JSON-safe snapshot of the metrics. */
     snapshot() {
       const now = performance.now();
-      const s = { ...m, latencySamples: [...m.latencySamples], errors: [...m.errors] };
+      const s = { ...m, latencySamples: [...m.latencySamples], errors: [...m.errors], events: [...m.events] };
       s.currentTime = video.currentTime;
       s.bufferS = bufferAhead(video);
       s.watchedMs = firstPlaying === null ? 0 : now - firstPlaying;
@@ -154,6 +165,7 @@ export async function startPlayer(opts) {
       s.bandwidthEstimate = hls.bandwidthEstimate;
       if (shoal) {
         try { s.shoal = { ...shoal.stats() }; } catch (e) { s.shoal = { error: String(e) }; }
+        try { s.diag = typeof shoal.diagnostics === 'function' ? JSON.parse(JSON.stringify(shoal.diagnostics())) : null; } catch { s.diag = null; }
       }
       return s;
     },

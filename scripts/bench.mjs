@@ -106,7 +106,7 @@ async function runOnce(mode) {
     summary.wallSeconds = Math.round((Date.now() - t0) / 1000);
     summary.cpuSeconds = Math.round((descendantsCpuSeconds() - cpu0) * 10) / 10;
     summary.browsers = separate ? 'one per viewer' : 'one, a context per viewer';
-    summary.consoleErrors = Object.fromEntries(viewers.map((v) => [v.id, v.log.slice(-5)]));
+    summary.consoleErrors = Object.fromEntries(viewers.map((v) => [v.id, v.log.slice(-5).map((l) => l.slice(0, 300))]));
     return summary;
   } finally {
     for (const v of viewers) { await v.close(); live.delete(v); }

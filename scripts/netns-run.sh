@@ -18,6 +18,11 @@ for t in ip unshare; do
   command -v "$t" >/dev/null || { echo "netns-run: '$t' not found (apt-get install iproute2 util-linux)" >&2; exit 1; }
 done
 if [ "${SHOAL_NETNS:-}" = 1 ]; then exec "$@"; fi   # already inside: don't nest
+if ! unshare --net true 2>/dev/null; then
+  echo "netns-run: cannot create a network namespace here (a container without CAP_SYS_ADMIN?);" >&2
+  echo "           run on a VM/host as root, or give the container --cap-add SYS_ADMIN --cap-add NET_ADMIN" >&2
+  exit 1
+fi
 
 exec unshare --net -- bash -euc '
   ip link set lo up

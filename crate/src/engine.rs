@@ -136,6 +136,8 @@ struct Download {
     announced: bool,
     /// Refetch over HTTP (after peers' bytes failed verification).
     force_http: bool,
+    /// After the CDN stalled on this segment: take it from peers until then.
+    avoid_http_until: Option<Instant>,
     transfer_start: Option<Instant>,
     first_byte: Option<Instant>,
     http_bytes: u64,
@@ -160,6 +162,7 @@ impl Download {
             wait_until: None,
             announced: false,
             force_http: false,
+            avoid_http_until: None,
             transfer_start: None,
             first_byte: None,
             http_bytes: 0,
@@ -264,6 +267,8 @@ struct HttpXfer {
     /// Whole segment (size learned from the body).
     full: bool,
     received: u64,
+    /// Start, then last progress: the stall clock.
+    last_at: Instant,
 }
 
 struct P2pReq {
@@ -444,6 +449,18 @@ impl Engine {
             .collect();
         for (conn, id) in stalled {
             self.abandon_p2p(now, conn, id, true);
+        }
+        if self.config.p2p_enabled {
+            let stall = ms(self.config.peer_stall_timeout_ms);
+            let http_stalled: Vec<HttpId> = self
+                .http
+                .iter()
+                .filter(|(_, x)| now >= x.last_at + stall)
+                .map(|(id, _)| *id)
+                .collect();
+            for id in http_stalled {
+                self.on_http_stall(now, id);
+            }
         }
         if self.config.p2p_enabled {
             let interval = ms(self.config.announce_interval_ms.max(1_000));
@@ -850,6 +867,13 @@ impl Engine {
             return;
         }
         let deadline = self.deadline_ms(now, key);
+        let avoid_http = d.avoid_http_until.is_some_and(|t| now < t);
+        if wanted && self.is_urgent(deadline) && avoid_http && self.p2p_rescue(now, key) {
+            return;
+        }
+        let Some(d) = self.downloads.get(&key) else {
+            return;
+        };
         if wanted && self.is_urgent(deadline) {
             let runs = d.missing_runs();
             if !d.p2p.is_empty() && runs.is_empty() && self.on_pace(now, key, deadline) {
@@ -906,14 +930,7 @@ impl Engine {
                     deadline,
                     candidates,
                 );
-                let mine = live_edge::priority(&self.our_id, key);
-                let rank = self
-                    .ready_conns(key.swarm)
-                    .iter()
-                    .filter_map(|c| self.sessions.get(c))
-                    .filter(|s| live_edge::priority(&s.peer, key) < mine)
-                    .count();
-                let delay = live_edge::delay(cap, rank, candidates, self.rng.next_u64());
+                let delay = live_edge::draw(cap, self.rng.next_u64());
                 if delay == 0 {
                     self.start_http(now, key);
                 } else if let Some(d) = self.downloads.get_mut(&key) {
@@ -924,6 +941,72 @@ impl Engine {
                 self.start_http(now, key)
             }
             Some(_) => {}
+        }
+    }
+
+    /// The CDN stalled on an urgent segment: ask every free holder for the missing chunks,
+    /// whatever the P2P download limit. False if no peer is (or can be) fetching it.
+    fn p2p_rescue(&mut self, now: Instant, key: SegmentKey) -> bool {
+        let holders = self.holders(now, key);
+        if let Some(size) = holders.iter().find_map(|h| self.holder_size(key, h.conn)) {
+            if let Some(d) = self.downloads.get_mut(&key).filter(|d| d.size.is_none()) {
+                d.set_size(size);
+            }
+        }
+        let Some(d) = self.downloads.get(&key) else {
+            return false;
+        };
+        let runs = d.missing_runs();
+        if !runs.is_empty() && !holders.is_empty() {
+            let holders = if d.size.is_none() {
+                holders[..1].to_vec()
+            } else {
+                holders
+            };
+            let plan = picker::plan_chunks(&runs, &holders);
+            self.apply_plan(now, key, &plan);
+        }
+        self.downloads.get(&key).is_some_and(|d| !d.p2p.is_empty())
+    }
+
+    /// No HTTP bytes for `peer_stall_timeout_ms`: if peers hold the segment, drop the
+    /// transfer and take the rest from them (the chunks already here are kept). Without
+    /// holders the transfer is left running and checked again one period later.
+    fn on_http_stall(&mut self, now: Instant, id: HttpId) {
+        let Some(key) = self.http.get(&id).map(|x| x.key) else {
+            return;
+        };
+        let usable = self
+            .downloads
+            .get(&key)
+            .is_some_and(|d| !d.reqs.is_empty() && !d.force_http);
+        if !usable || self.holders(now, key).is_empty() {
+            if let Some(x) = self.http.get_mut(&id) {
+                x.last_at = now;
+            }
+            return;
+        }
+        self.http.remove(&id);
+        self.out.push_back(Output::CancelHttp { id });
+        let avoid = now
+            + ms(self
+                .config
+                .peer_stall_timeout_ms
+                .saturating_mul(4)
+                .max(2_000));
+        let mut lost = false;
+        if let Some(d) = self.downloads.get_mut(&key) {
+            d.http = None;
+            d.http_chunks = (0, 0);
+            d.avoid_http_until = Some(avoid);
+            // Our relays cannot continue from untrusted peer bytes: withdraw the announce.
+            lost = std::mem::take(&mut d.announced);
+        }
+        if lost {
+            self.broadcast(key.swarm, &Message::Lost { seq: key.seq });
+        }
+        if !self.p2p_rescue(now, key) {
+            self.drive(now, key);
         }
     }
 
@@ -1106,6 +1189,7 @@ impl Engine {
                 offset,
                 full,
                 received: 0,
+                last_at: now,
             },
         );
         self.out.push_back(Output::StartHttp { id, url, range });
@@ -1183,6 +1267,7 @@ impl Engine {
         let pos = x.received;
         let full = x.full;
         x.received = x.received.saturating_add(bytes.len() as u64);
+        x.last_at = now;
         let sharing = self.sharing() && self.swarms.contains_key(&key.swarm);
         let Some(d) = self.downloads.get_mut(&key) else {
             return;
@@ -1719,16 +1804,49 @@ impl Engine {
             self.violation(now, conn);
             return;
         }
-        if let Some(s) = self.sessions.get_mut(&conn) {
-            s.announce(
-                seq,
-                Avail {
-                    size: Some(size),
-                    complete,
-                },
-            );
-        }
+        let Some(s) = self.sessions.get_mut(&conn) else {
+            return;
+        };
+        s.announce(
+            seq,
+            Avail {
+                size: Some(size),
+                complete,
+            },
+        );
+        let key = SegmentKey {
+            swarm: s.swarm,
+            seq,
+        };
+        self.yield_untouched_http(now, key);
         self.schedule_all(now);
+    }
+
+    /// Live-edge collision: we started fetching `key` from the CDN, but a peer announced it
+    /// before our first byte arrived (so before we announced it ourselves). Nobody can be
+    /// relying on our copy yet: cancel the transfer and take the peer's, saving the CDN
+    /// the whole body. Urgent segments keep their HTTP transfer.
+    fn yield_untouched_http(&mut self, now: Instant, key: SegmentKey) {
+        if self.is_urgent(self.deadline_ms(now, key)) {
+            return;
+        }
+        let Some(d) = self.downloads.get_mut(&key) else {
+            return;
+        };
+        let Some(id) = d.http else {
+            return;
+        };
+        let untouched = self
+            .http
+            .get(&id)
+            .is_some_and(|x| x.full && x.received == 0);
+        if !untouched || d.announced || d.got_bytes > 0 || d.force_http {
+            return;
+        }
+        d.http = None;
+        d.http_chunks = (0, 0);
+        self.http.remove(&id);
+        self.out.push_back(Output::CancelHttp { id });
     }
 
     fn violation(&mut self, now: Instant, conn: ConnId) {
@@ -2171,11 +2289,19 @@ impl Engine {
         for r in self.p2p_reqs.values() {
             at(r.last_at + stall);
         }
+        if self.config.p2p_enabled {
+            for x in self.http.values() {
+                at(x.last_at + stall);
+            }
+        }
         let urgent = self.config.urgent_window_ms.min(i64::MAX as u64) as i64;
         let rate = self.playhead.map_or(1.0, |p| p.rate);
         for (key, d) in &self.downloads {
             if let Some(t) = d.wait_until {
                 at(t.max(now));
+            }
+            if let Some(t) = d.avoid_http_until.filter(|t| *t > now) {
+                at(t);
             }
             if d.reqs.is_empty() || d.http.is_some() {
                 continue;
@@ -2371,6 +2497,7 @@ mod tests {
         failed: Vec<(usize, RequestId)>,
         events: Vec<(usize, Event)>,
         closes: Vec<(usize, ConnId, CloseReason)>,
+        cancelled: Vec<(usize, HttpId)>,
         sent: Vec<(usize, Message)>,
         /// Rewrites (or drops, with `None`) messages sent by engine `usize`.
         tamper: Option<Tamper>,
@@ -2395,6 +2522,7 @@ mod tests {
                 failed: Vec::new(),
                 events: Vec::new(),
                 closes: Vec::new(),
+                cancelled: Vec::new(),
                 sent: Vec::new(),
                 tamper: None,
             }
@@ -2449,6 +2577,7 @@ mod tests {
                         self.delivered.push((i, req, data, timing, self.now))
                     }
                     Output::FailSegment { req, .. } => self.failed.push((i, req)),
+                    Output::CancelHttp { id } => self.cancelled.push((i, id)),
                     Output::Event(e) => self.events.push((i, e)),
                     Output::ClosePeer { conn, reason } => {
                         self.closes.push((i, conn, reason));
@@ -3067,5 +3196,73 @@ mod tests {
         );
         assert_eq!(m.delivered.len(), 1);
         assert_eq!(m.delivered[0].2, ts_segment(1, 10));
+    }
+
+    #[test]
+    fn cdn_fetch_yields_to_a_peer_that_announced_first() {
+        let mut m = two(quiet());
+        m.auto_http = false;
+        m.input(0, request(1, 8));
+        m.advance(m.now.as_millis() + 2_000);
+        assert_eq!(m.http_urls(0), vec![url(8)]);
+        let id = m.pending_http[0].1;
+        // Before our first byte, the peer says it is downloading segment 8 too.
+        let size = m.cdn[&url(8)].len() as u32;
+        m.input(
+            0,
+            Input::PeerMessage {
+                conn: ConnId(101),
+                data: wire::encode(&Message::Downloading { seq: 8, size }),
+            },
+        );
+        assert_eq!(m.cancelled, vec![(0, id)]);
+        assert!(m
+            .sent
+            .iter()
+            .any(|(i, msg)| *i == 0 && matches!(msg, Message::Request { seq: 8, .. })));
+        // Once bytes flowed (and we announced), we keep our transfer.
+        let mut m = two(quiet());
+        m.auto_http = false;
+        m.input(0, request(1, 8));
+        m.advance(m.now.as_millis() + 2_000);
+        m.serve_pending(0, 0, 1_000);
+        m.input(
+            0,
+            Input::PeerMessage {
+                conn: ConnId(101),
+                data: wire::encode(&Message::Downloading { seq: 8, size }),
+            },
+        );
+        assert!(m.cancelled.is_empty());
+    }
+
+    #[test]
+    fn stalled_cdn_transfer_is_replaced_by_peers() {
+        let mut m = two(quiet());
+        m.input(0, request(1, 1));
+        m.auto_http = false;
+        // Urgent for viewer 1 (2 s ahead): HTTP at once, but the CDN sends nothing.
+        m.input(1, request(2, 1));
+        assert_eq!(m.http_urls(1), vec![url(1)]);
+        let id = m.pending_http[0].1;
+        let t0 = m.now.as_millis();
+        m.advance(t0 + 1_400);
+        assert!(m.cancelled.is_empty(), "abandoned before the stall timeout");
+        m.advance(t0 + 1_600);
+        assert_eq!(m.cancelled, vec![(1, id)]);
+        let d1: Vec<_> = m.delivered.iter().filter(|d| d.0 == 1).collect();
+        assert_eq!(d1.len(), 1);
+        assert_eq!(d1[0].2, m.cdn[&url(1)]);
+        assert_eq!(d1[0].3.p2p_bytes, d1[0].2.len() as u64);
+        // Without holders a stalled transfer is kept (nothing better to do).
+        let mut m = Mesh::new(vec![quiet()]).with_cdn(5, 100);
+        m.auto_http = false;
+        m.input(0, playlist(5));
+        m.input(0, playhead(0));
+        m.input(0, request(1, 1));
+        m.advance(m.now.as_millis() + 10_000);
+        assert!(m.cancelled.is_empty());
+        m.serve_pending(0, 0, usize::MAX);
+        assert_eq!(m.delivered.len(), 1);
     }
 }

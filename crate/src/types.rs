@@ -223,10 +223,9 @@ pub struct Config {
     /// Live-edge coordination (decides the live offload; full policy in
     /// `scheduler::live_edge`): a viewer asked for a segment no peer has announced waits up to
     /// this long before fetching it over HTTP, and takes it from a peer if one announces it
-    /// first. The cap shrinks with fewer connected peers (`* min(peers, 4) / 4`, 0 without
-    /// peers) and never reaches into the urgent window (`<= deadline - urgent_window_ms`);
-    /// within it each viewer waits a slot set by its per-segment rank among its peers, so
-    /// viewers seeing the segment together fetch one after the other instead of all at once.
+    /// first. The wait is uniform in `[0, cap]`; the cap is this value scaled down with fewer
+    /// connected peers (`* min(peers, 4) / 4`, 0 without peers) and never reaches into the
+    /// urgent window (`cap <= deadline - urgent_window_ms`).
     pub live_edge_delay_max_ms: u64,
     /// Byte budget of the segment cache.
     pub cache_bytes: u64,

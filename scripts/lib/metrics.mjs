@@ -35,7 +35,8 @@ export function summarizeRun({ mode, snapshots, originClients }) {
       startupMs: s?.startupMs ?? null, stalls: s?.stalls ?? 0, stalledMs: Math.round(s?.stalledMs ?? 0),
       watchedMs: Math.round(s?.watchedMs ?? 0),
       rebufferRatio: s?.watchedMs ? r3((s.stalledMs || 0) / s.watchedMs) : null,
-      liveLatencyS: lat, currentTime: r3(s?.currentTime), bufferS: r3(s?.bufferS),
+      liveLatencyS: lat, liveLatencyFirstS: s?.latencySamples?.[0] ?? null,
+      liveLatencyLastS: s?.latencySamples?.length ? s.latencySamples[s.latencySamples.length - 1] : null, currentTime: r3(s?.currentTime), bufferS: r3(s?.bufferS),
       cdnBytes: cdn, cdnRequests: o.segmentRequests || 0, cdnStatus: o.status || {},
       p2pBytes: p2p, p2pUpBytes: sh ? sh.p2pUp || 0 : 0, bytesReceived: received,
       offload: received ? r3(p2p / received) : 0,
@@ -43,7 +44,7 @@ export function summarizeRun({ mode, snapshots, originClients }) {
       avgBitrate: s?.avgBitrate ? Math.round(s.avgBitrate) : null, levelSwitches: s?.levelSwitches ?? 0,
       verified: s?.verified ?? 0, corrupted: s?.corrupted ?? 0, verifyErrors: s?.verifyErrors ?? 0,
       peers: sh ? sh.peers ?? null : null, bannedPeers: sh ? sh.peersBanned || 0 : 0,
-      shoal: sh, errors: (s?.errors || []).slice(-10),
+      shoal: sh, diag: s?.diag ?? null, events: (s?.events || []).slice(-10), errors: (s?.errors || []).slice(-10),
     };
   });
   const recv = sum(perViewer.map((v) => v.bytesReceived));
@@ -64,6 +65,8 @@ export function summarizeRun({ mode, snapshots, originClients }) {
     bannedPeers: sum(perViewer.map((v) => v.bannedPeers)),
     liveLatencyS: r3(median(perViewer.map((v) => v.liveLatencyS))),
     bytesPerViewer: perViewer.length ? Math.round(recv / perViewer.length) : 0,
+    // Runs differ slightly in watched time (joins, startup); this rate compares them fairly.
+    bytesPerWatchedSecond: watched ? Math.round(recv / (watched / 1000)) : null,
     avgBitrate: mean(perViewer.map((v) => v.avgBitrate)) && Math.round(mean(perViewer.map((v) => v.avgBitrate))),
     levelSwitches: sum(perViewer.map((v) => v.levelSwitches)),
     playing: perViewer.filter((v) => v.startupMs !== null).length,
@@ -84,6 +87,7 @@ export function comparisonTable(runs) {
     ['CDN bytes (origin)', (r) => `${MB(r.cdnBytes)} MB`],
     ['P2P bytes', (r) => `${MB(r.p2pBytes)} MB`],
     ['bytes per viewer', (r) => `${MB(r.bytesPerViewer)} MB`],
+    ['bytes per watched s', (r) => (r.bytesPerWatchedSecond ? `${num(r.bytesPerWatchedSecond / 1000)} kB/s` : '-')],
     ['startup median', (r) => `${num(r.startupMsMedian)} ms`],
     ['rebuffer ratio', (r) => pct(r.rebufferRatio)],
     ['stalls', (r) => num(r.stalls)],

@@ -65,6 +65,22 @@ impl ViewerCfg {
     }
 }
 
+impl ViewerCfg {
+    /// A viewer with links drawn from the seed: CDN 1.5-4 MB/s with 30-120 ms to first byte,
+    /// uplink 0.3-2 MB/s (2.4-16 Mbit/s), 10-60 ms one-way to peers.
+    pub fn varied(join_ms: u64, seed: u64, index: usize) -> Self {
+        let mut r = mix(&[seed, index as u64, 0x7661_7279]);
+        let mut pick = |lo: u64, hi: u64| lo + splitmix(&mut r) % (hi - lo + 1);
+        ViewerCfg {
+            cdn_bytes_per_sec: pick(1_500_000, 4_000_000),
+            cdn_latency_ms: pick(30, 120),
+            uplink_bytes_per_sec: pick(300_000, 2_000_000),
+            net_latency_ms: pick(10, 60),
+            ..ViewerCfg::new(join_ms)
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct Scenario {
     pub seed: u64,

@@ -52,6 +52,12 @@ pub enum ManifestError {
         detail: &'static str,
     },
     TooLarge,
+    /// `parse_signed`: the last line is not a `signature` line.
+    MissingSignature,
+    /// `parse_signed`/`sign_manifest`: the signature line is malformed or does not verify.
+    BadSignature(&'static str),
+    /// The configured public key is unusable (see `parse_public_key`).
+    BadPublicKey(&'static str),
 }
 
 impl fmt::Display for ManifestError {
@@ -66,6 +72,12 @@ impl fmt::Display for ManifestError {
                 f,
                 "manifest too large (limits: {MAX_MANIFEST_BYTES} bytes, {MAX_MANIFEST_ENTRIES} entries)"
             ),
+            ManifestError::MissingSignature => write!(
+                f,
+                "manifest is not signed (its last line must be `signature ed25519 <base64>`)"
+            ),
+            ManifestError::BadSignature(d) => write!(f, "manifest signature rejected: {d}"),
+            ManifestError::BadPublicKey(d) => write!(f, "bad manifest public key: {d}"),
         }
     }
 }
@@ -141,8 +153,8 @@ impl Manifest {
                     entries.insert(key.to_owned(), entry);
                 }
                 "signature" => {
-                    // Verification arrives with signed manifests (issue 7); version 1
-                    // readers check the shape and that it is the last line.
+                    // `parse_signed` verifies it before calling this; here only its shape
+                    // and position (last line) are checked.
                     if args.len() != 2 {
                         return Err(bad("signature takes two fields: algorithm and value"));
                     }

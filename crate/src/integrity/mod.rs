@@ -10,11 +10,16 @@
 //! boxes that do not tile the data). Proof of content needs the manifest.
 
 mod manifest;
+mod signature;
 
 pub use manifest::{
     manifest_key, verify_against, verify_chunk, Manifest, ManifestEntry, ManifestError,
     MANIFEST_MAGIC, MANIFEST_VERSION, MAX_KEY_LEN, MAX_MANIFEST_BYTES, MAX_MANIFEST_ENTRIES,
     MAX_SEGMENT_SIZE,
+};
+pub use signature::{
+    format_public_key, parse_public_key, public_key_of, sign_manifest, PUBLIC_KEY_PREFIX,
+    SIGNATURE_ALGORITHM, SIGNING_CONTEXT,
 };
 
 use crate::types::Container;

@@ -1,0 +1,468 @@
+/**
+ * hls.js adapter: a fragment loader (`fLoader`) backed by the engine, and the player events the
+ * engine needs (playlists, playhead, level of the fragments being loaded).
+ *
+ * Invariants:
+ * - Playlists, keys, init segments, LL-HLS parts and non-main fragments keep hls.js's own
+ *   loader (`config.loader`), sharing this loader's `stats` object (hls.js reads
+ *   `frag.stats === loader.stats`).
+ * - A main fragment the engine cannot take (not loaded yet, P2P off, unknown level), or one the
+ *   engine fails or that exceeds hls.js's own load-policy time limits, is reloaded through
+ *   `config.loader`: the player never waits on P2P longer than it would wait on HTTP.
+ * - `LoaderStats` are true to the transfer (see `fillStats`). `onProgress` precedes `onSuccess`.
+ */
+import type Hls from 'hls.js';
+import type {
+  FragmentLoaderConstructor,
+  FragmentLoaderContext,
+  HlsConfig,
+  LevelLoadedData,
+  Loader,
+  LoaderCallbacks,
+  LoaderConfiguration,
+  LoaderContext,
+  LoaderResponse,
+  LoaderStats,
+} from 'hls.js';
+import type { Container, DeliveryTiming, Hex40, SegmentInfo } from '../core-types.js';
+import type { Driver, RequestSink } from '../driver.js';
+
+/**
+ * How a delivered segment's timing is reported to hls.js's bandwidth estimator.
+ * - `'transfer'` (default): the transfer's own duration and time to first byte, ending at
+ *   delivery. A prefetched segment reports how fast it really came, not zero; a segment whose
+ *   transfer the engine deliberately delayed does not report the delay as slow bandwidth.
+ * - `'request'`: from the player's request to delivery (what a plain HTTP loader would see if
+ *   the bytes were fetched on demand); a cache hit looks instant.
+ */
+export type AbrTiming = 'transfer' | 'request';
+
+export interface AdapterCounters {
+  /** Bytes of fragments loaded by hls.js's own loader (fallback, init segments, other types). */
+  fallbackHttp: number;
+  /** Bytes delivered by the engine, by source. */
+  deliveredHttp: number;
+  deliveredP2p: number;
+  /** Fragments delivered by the engine / loaded by the fallback. */
+  fragmentsEngine: number;
+  fragmentsFallback: number;
+  /** Requests hls.js aborted while the engine was loading them. */
+  aborted: number;
+}
+
+const PLAYHEAD_INTERVAL_MS = 250;
+
+function stripQuery(url: string): string {
+  const q = url.search(/[?#]/);
+  return q < 0 ? url : url.slice(0, q);
+}
+
+function containerOf(url: string, hasInit: boolean): Container {
+  if (hasInit) return 'fmp4';
+  const path = stripQuery(url).toLowerCase();
+  if (path.endsWith('.ts')) return 'ts';
+  if (/\.(m4s|mp4|m4v|m4a|cmfv|cmfa)$/.test(path)) return 'fmp4';
+  return 'unknown';
+}
+
+function byteLength(data: LoaderResponse['data']): number {
+  if (data instanceof ArrayBuffer) return data.byteLength;
+  if (typeof data === 'string') return data.length;
+  return 0;
+}
+
+function toArrayBuffer(data: Uint8Array): ArrayBuffer {
+  if (data.byteOffset === 0 && data.byteLength === data.buffer.byteLength && data.buffer instanceof ArrayBuffer) {
+    return data.buffer;
+  }
+  return data.slice().buffer as ArrayBuffer;
+}
+
+function resetStats(s: LoaderStats): void {
+  s.aborted = false;
+  s.loaded = 0;
+  s.total = 0;
+  s.chunkCount = 0;
+  s.bwEstimate = 0;
+  s.loading = { start: 0, first: 0, end: 0 };
+  s.parsing = { start: 0, end: 0 };
+  s.buffering = { start: 0, first: 0, end: 0 };
+}
+
+function newStats(): LoaderStats {
+  const s = {} as LoaderStats;
+  resetStats(s);
+  s.retry = 0;
+  return s;
+}
+
+export class HlsAdapter {
+  private hls: Hls | null = null;
+  private media: HTMLMediaElement | null = null;
+  private readonly levelSwarms = new Map<number, Hex40>();
+  private interval: ReturnType<typeof setInterval> | null = null;
+  private lastPlayheadAt = 0;
+  private readonly detachers: Array<() => void> = [];
+  readonly counters: AdapterCounters = {
+    fallbackHttp: 0,
+    deliveredHttp: 0,
+    deliveredP2p: 0,
+    fragmentsEngine: 0,
+    fragmentsFallback: 0,
+    aborted: 0,
+  };
+
+  constructor(
+    private readonly driver: Driver,
+    private readonly swarmIdOverride: string | undefined,
+    private readonly abrTiming: AbrTiming = 'transfer',
+  ) {}
+
+  /** The swarm of hls.js level `index`, or null if it cannot be derived (yet). */
+  swarmForLevel(index: number): Hex40 | null {
+    const cached = this.levelSwarms.get(index);
+    if (cached) return cached;
+    const hls = this.hls;
+    if (!hls || index < 0) return null;
+    const level = hls.levels[index];
+    const streamUrl = hls.url;
+    if (!level || (!streamUrl && this.swarmIdOverride === undefined)) return null;
+    const streamKey = this.swarmIdOverride ?? stripQuery(streamUrl ?? '');
+    const swarm = this.driver.swarmFor(streamKey, stripQuery(level.uri));
+    if (swarm) this.levelSwarms.set(index, swarm);
+    return swarm;
+  }
+
+  attach(hls: Hls): void {
+    if (this.hls === hls) return;
+    this.detach();
+    this.hls = hls;
+    const on = <E extends Parameters<Hls['on']>[0]>(event: E, fn: Parameters<Hls['on']>[1]) => {
+      hls.on(event, fn as never);
+      this.detachers.push(() => hls.off(event, fn as never));
+    };
+    on('hlsManifestLoading' as never, (() => this.levelSwarms.clear()) as never);
+    on('hlsLevelsUpdated' as never, (() => this.levelSwarms.clear()) as never);
+    on('hlsLevelLoaded' as never, ((_e: string, data: LevelLoadedData) => this.onLevelLoaded(data)) as never);
+    on('hlsMediaAttached' as never, ((_e: string, data: { media: HTMLMediaElement }) => this.attachMedia(data.media)) as never);
+    on('hlsMediaDetaching' as never, (() => this.detachMedia()) as never);
+    on('hlsLevelSwitching' as never, (() => this.sendPlayhead(true)) as never);
+    on('hlsDestroying' as never, (() => this.detach()) as never);
+    if (hls.media) this.attachMedia(hls.media);
+  }
+
+  detach(): void {
+    this.detachMedia();
+    for (const d of this.detachers.splice(0)) d();
+    this.hls = null;
+    this.levelSwarms.clear();
+  }
+
+  private onLevelLoaded(data: LevelLoadedData): void {
+    const details = data.details;
+    const swarm = this.swarmForLevel(data.level);
+    if (!swarm || !details) return;
+    const segments: SegmentInfo[] = [];
+    let hasInit = false;
+    for (const f of details.fragments) {
+      if (typeof f.sn !== 'number') continue;
+      if (f.initSegment) hasInit = true;
+      const start = f.byteRangeStartOffset;
+      const end = f.byteRangeEndOffset;
+      segments.push({
+        seq: f.sn,
+        startMs: Math.max(0, Math.round(f.start * 1000)),
+        durationMs: Math.max(0, Math.round(f.duration * 1000)),
+        url: f.url,
+        range: start !== undefined && end !== undefined && end > 0 ? { start, end } : null,
+      });
+    }
+    const first = details.fragments[0];
+    this.driver.playlist({
+      type: 'playlist',
+      swarm,
+      live: details.live,
+      container: first ? containerOf(first.url, hasInit) : 'unknown',
+      bitrate: Math.max(0, Math.min(0xffffffff, Math.round(data.levelInfo?.bitrate ?? 0))),
+      segments,
+    });
+    this.sendPlayhead(true);
+  }
+
+  private attachMedia(media: HTMLMediaElement): void {
+    if (this.media === media) return;
+    this.detachMedia();
+    this.media = media;
+    const tick = () => this.sendPlayhead(true);
+    media.addEventListener('timeupdate', tick);
+    media.addEventListener('seeking', tick);
+    media.addEventListener('ratechange', tick);
+    const play = () => this.startInterval();
+    const pause = () => this.stopInterval();
+    media.addEventListener('playing', play);
+    media.addEventListener('pause', pause);
+    media.addEventListener('ended', pause);
+    this.mediaDetach = () => {
+      media.removeEventListener('timeupdate', tick);
+      media.removeEventListener('seeking', tick);
+      media.removeEventListener('ratechange', tick);
+      media.removeEventListener('playing', play);
+      media.removeEventListener('pause', pause);
+      media.removeEventListener('ended', pause);
+    };
+    if (!media.paused) this.startInterval();
+  }
+
+  private mediaDetach: (() => void) | null = null;
+
+  private detachMedia(): void {
+    this.stopInterval();
+    this.mediaDetach?.();
+    this.mediaDetach = null;
+    this.media = null;
+  }
+
+  private startInterval(): void {
+    if (this.interval) return;
+    this.interval = setInterval(() => this.sendPlayhead(false), PLAYHEAD_INTERVAL_MS);
+  }
+
+  private stopInterval(): void {
+    if (this.interval) clearInterval(this.interval);
+    this.interval = null;
+  }
+
+  private sendPlayhead(force: boolean): void {
+    const { hls, media } = this;
+    if (!hls || !media) return;
+    const t = performance.now();
+    if (!force && t - this.lastPlayheadAt < PLAYHEAD_INTERVAL_MS * 0.8) return;
+    // The level whose fragments are being loaded is the one prefetch should target.
+    const level = hls.loadLevel >= 0 ? hls.loadLevel : hls.currentLevel;
+    const swarm = this.swarmForLevel(level);
+    if (!swarm) return;
+    const pos = media.currentTime;
+    let ahead = 0;
+    const b = media.buffered;
+    for (let i = 0; i < b.length; i++) {
+      if (b.start(i) <= pos + 0.1 && b.end(i) > pos) ahead = Math.max(ahead, b.end(i) - pos);
+    }
+    this.lastPlayheadAt = t;
+    this.driver.playhead({
+      type: 'playhead',
+      swarm,
+      positionMs: Math.max(0, Math.round(pos * 1000)),
+      bufferedAheadMs: Math.round(ahead * 1000),
+      rate: media.playbackRate || 1,
+    });
+  }
+
+  /** What the engine should load for this context, or null to use hls.js's own loader. */
+  route(context: FragmentLoaderContext): { swarm: Hex40; seq: number; url: string; range: { start: number; end: number } | null } | null {
+    const frag = context.frag;
+    if (context.part || typeof frag.sn !== 'number' || (frag.type as string) !== 'main') return null;
+    if (!this.driver.active) return null;
+    const swarm = this.swarmForLevel(frag.level);
+    if (!swarm) return null;
+    const rangeEnd = context.rangeEnd ?? 0;
+    const range = rangeEnd > 0 ? { start: context.rangeStart ?? 0, end: rangeEnd } : null;
+    return { swarm, seq: frag.sn, url: context.url, range };
+  }
+
+  /** The `fLoader` class to give hls.js. */
+  fragmentLoaderClass(): FragmentLoaderConstructor {
+    // eslint-disable-next-line @typescript-eslint/no-this-alias
+    const adapter = this;
+    const driver = this.driver;
+    const abrTiming = this.abrTiming;
+
+    class ShoalFragmentLoader implements Loader<FragmentLoaderContext> {
+      context: FragmentLoaderContext | null = null;
+      stats: LoaderStats = newStats();
+      private inner: Loader<LoaderContext> | null = null;
+      private req: number | null = null;
+      private settled = false;
+      private callbacks: LoaderCallbacks<FragmentLoaderContext> | null = null;
+      private loaderConfig: LoaderConfiguration | null = null;
+      private ttfbTimer: ReturnType<typeof setTimeout> | null = null;
+      private loadTimer: ReturnType<typeof setTimeout> | null = null;
+
+      constructor(private readonly hlsConfig: HlsConfig) {}
+
+      load(context: FragmentLoaderContext, config: LoaderConfiguration, callbacks: LoaderCallbacks<FragmentLoaderContext>): void {
+        if (this.stats.loading.start) throw new Error('Loader can only be used once.');
+        this.context = context;
+        this.loaderConfig = config;
+        this.callbacks = callbacks;
+        const target = adapter.route(context);
+        if (!target) {
+          this.delegate();
+          return;
+        }
+        this.stats.loading.start = performance.now();
+        const sink: RequestSink = {
+          progress: (loaded, total) => this.onProgressBytes(loaded, total),
+          deliver: (data, timing) => this.onDeliver(data, timing),
+          fail: () => this.fallback(),
+        };
+        const req = driver.request(target, sink);
+        if (req === null) {
+          this.delegate();
+          return;
+        }
+        if (this.settled || this.inner) return; // answered synchronously
+        this.req = req;
+        const policy = config.loadPolicy;
+        if (policy.maxTimeToFirstByteMs > 0 && Number.isFinite(policy.maxTimeToFirstByteMs)) {
+          this.ttfbTimer = setTimeout(() => {
+            if (!this.stats.loading.first) this.giveUp();
+          }, policy.maxTimeToFirstByteMs);
+        }
+        if (policy.maxLoadTimeMs > 0 && Number.isFinite(policy.maxLoadTimeMs)) {
+          this.loadTimer = setTimeout(() => this.giveUp(), policy.maxLoadTimeMs);
+        }
+      }
+
+      private clearTimers(): void {
+        if (this.ttfbTimer) clearTimeout(this.ttfbTimer);
+        if (this.loadTimer) clearTimeout(this.loadTimer);
+        this.ttfbTimer = this.loadTimer = null;
+      }
+
+      /** hls.js's own time limit passed: stop waiting for the engine, load over HTTP. */
+      private giveUp(): void {
+        if (this.settled || this.inner || this.req === null) return;
+        const req = this.req;
+        this.req = null;
+        driver.abort(req);
+        this.fallback();
+      }
+
+      private fallback(): void {
+        if (this.settled || this.inner || !this.callbacks) return;
+        this.clearTimers();
+        this.req = null;
+        this.delegate();
+      }
+
+      private delegate(): void {
+        const context = this.context;
+        const config = this.loaderConfig;
+        const callbacks = this.callbacks;
+        if (!context || !config || !callbacks) return;
+        const retry = this.stats.retry;
+        resetStats(this.stats);
+        this.stats.retry = retry;
+        const DefaultLoader = this.hlsConfig.loader;
+        const inner = new DefaultLoader(this.hlsConfig);
+        inner.stats = this.stats;
+        this.inner = inner;
+        const wrapped: LoaderCallbacks<LoaderContext> = {
+          onSuccess: (response, stats, ctx, nd) => {
+            adapter.counters.fallbackHttp += byteLength(response.data);
+            adapter.counters.fragmentsFallback++;
+            callbacks.onSuccess(response, stats, ctx as FragmentLoaderContext, nd);
+          },
+          onError: (e, ctx, nd, stats) => callbacks.onError(e, ctx as FragmentLoaderContext, nd, stats),
+          onTimeout: (stats, ctx, nd) => callbacks.onTimeout(stats, ctx as FragmentLoaderContext, nd),
+        };
+        if (callbacks.onAbort) {
+          const onAbort = callbacks.onAbort;
+          wrapped.onAbort = (stats, ctx, nd) => onAbort(stats, ctx as FragmentLoaderContext, nd);
+        }
+        if (callbacks.onProgress) {
+          const onProgress = callbacks.onProgress;
+          wrapped.onProgress = (stats, ctx, data, nd) => onProgress(stats, ctx as FragmentLoaderContext, data, nd);
+        }
+        inner.load(context, config, wrapped);
+      }
+
+      private onProgressBytes(loaded: number, total: number | null): void {
+        if (this.settled || this.inner) return;
+        const s = this.stats;
+        if (loaded > 0 && !s.loading.first) s.loading.first = Math.max(s.loading.start, performance.now());
+        s.loaded = loaded;
+        if (total !== null && total > 0) s.total = total;
+      }
+
+      private onDeliver(data: Uint8Array, timing: DeliveryTiming): void {
+        if (this.settled || this.inner || !this.callbacks || !this.context) return;
+        this.settled = true;
+        this.clearTimers();
+        this.req = null;
+        const buffer = toArrayBuffer(data);
+        this.fillStats(buffer.byteLength, timing);
+        adapter.counters.deliveredHttp += timing.httpBytes;
+        adapter.counters.deliveredP2p += timing.p2pBytes;
+        adapter.counters.fragmentsEngine++;
+        const { callbacks, context } = this;
+        callbacks.onProgress?.(this.stats, context, buffer, null);
+        callbacks.onSuccess({ url: context.url, data: buffer, code: 200 }, this.stats, context, null);
+      }
+
+      /**
+       * `'transfer'`: report the transfer's own duration and TTFB, ending now. The engine's
+       * timestamps share our clock (performance.now()), but only their differences are used.
+       */
+      private fillStats(bytes: number, timing: DeliveryTiming): void {
+        const s = this.stats;
+        const end = performance.now();
+        if (abrTiming === 'transfer') {
+          const duration = Math.max(0, timing.transferEnd - timing.transferStart);
+          const ttfb = Math.min(duration, Math.max(0, timing.firstByte - timing.transferStart));
+          s.loading.start = end - duration;
+          s.loading.first = s.loading.start + ttfb;
+        } else {
+          s.loading.first = s.loading.first || end;
+        }
+        s.loading.end = end;
+        s.loaded = bytes;
+        s.total = bytes;
+        s.chunkCount += 1;
+      }
+
+      abort(): void {
+        if (this.inner) {
+          this.inner.abort();
+          return;
+        }
+        if (this.settled) return;
+        this.settled = true;
+        this.clearTimers();
+        if (this.req !== null) {
+          driver.abort(this.req);
+          adapter.counters.aborted++;
+        }
+        this.req = null;
+        this.stats.aborted = true;
+        const { callbacks, context } = this;
+        if (callbacks?.onAbort && context) callbacks.onAbort(this.stats, context, null);
+      }
+
+      destroy(): void {
+        this.clearTimers();
+        if (!this.settled && this.req !== null) {
+          driver.abort(this.req);
+          adapter.counters.aborted++;
+        }
+        this.settled = true;
+        this.req = null;
+        this.inner?.destroy();
+        this.inner = null;
+        this.callbacks = null;
+        this.loaderConfig = null;
+        this.context = null;
+      }
+
+      getResponseHeader(name: string): string | null {
+        return this.inner?.getResponseHeader?.(name) ?? null;
+      }
+
+      getCacheAge(): number | null {
+        return this.inner?.getCacheAge?.() ?? null;
+      }
+    }
+
+    return ShoalFragmentLoader;
+  }
+}

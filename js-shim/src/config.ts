@@ -1,0 +1,100 @@
+/**
+ * Public configuration and the mapping to the engine's configuration. Policy knobs go to the
+ * Rust engine unchanged; the shim only interprets the switches that decide which I/O exists.
+ */
+import type { EngineConfig, WasmModuleApi } from './core-types.js';
+
+export interface ShoalConfig {
+  /** WebTorrent WebSocket tracker URLs (`wss://…`). No trackers means no P2P. */
+  trackers?: string[];
+  /** ICE servers for RTCPeerConnection (STUN/TURN). Default: none (host candidates only). */
+  iceServers?: RTCIceServer[];
+  /**
+   * Consent switch. When false no RTCPeerConnection is created and no tracker is contacted:
+   * every segment is fetched over HTTP. Default true.
+   */
+  p2p?: boolean;
+  /** Stream key shared by all viewers of the same stream; default: master playlist URL without query. */
+  swarmId?: string;
+  /** Byte budget of the segment cache. */
+  cacheBytes?: number;
+  /** Upload budget in bytes/s (0 = never upload). */
+  uploadBytesPerSec?: number;
+  /** Segments closer than this to the playhead come over HTTP unless a peer is fast enough. */
+  urgentWindowMs?: number;
+  /** How far ahead of the playhead the engine fetches from peers. */
+  prefetchWindowMs?: number;
+  /** Live: upper bound of the random wait before fetching a new live-edge segment over HTTP. */
+  liveEdgeDelayMaxMs?: number;
+  /** Connected peers per swarm. */
+  maxPeers?: number;
+  /** URL of the integrity manifest (hashes/signatures of the segments); fetched once. */
+  integrityManifestUrl?: string;
+  /** Where to fetch `shoal_bg.wasm` from (default: next to the package's `wasm/shoal.js`). */
+  wasmUrl?: string | URL;
+  /** From accepting a peer to an open data channel. Default 10000. */
+  peerConnectTimeoutMs?: number;
+  /** Raw engine configuration; fields here override the ones above. */
+  core?: EngineConfig;
+  /**
+   * Advanced: an already initialised engine module (a custom build, or a test double).
+   * When absent the bundled wasm is loaded.
+   */
+  engineModule?: WasmModuleApi | (() => Promise<WasmModuleApi>);
+  /**
+   * Test only: inject a failure to exercise the fail-open path. `'core-throws'` makes the engine
+   * throw on the third segment request. Also read from `globalThis.__shoalTestFault`.
+   */
+  testFault?: 'core-throws';
+}
+
+export interface ResolvedConfig {
+  trackers: string[];
+  iceServers: RTCIceServer[];
+  p2p: boolean;
+  swarmId: string | undefined;
+  integrityManifestUrl: string | undefined;
+  wasmUrl: string | URL | undefined;
+  peerConnectTimeoutMs: number;
+  engine: EngineConfig;
+  engineModule: ShoalConfig['engineModule'];
+  testFault: ShoalConfig['testFault'];
+}
+
+function nonNegative(name: string, v: number | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  if (!Number.isFinite(v) || v < 0) throw new RangeError(`${name} must be a finite number >= 0`);
+  return Math.round(v);
+}
+
+export function resolveConfig(cfg: ShoalConfig = {}): ResolvedConfig {
+  const trackers = (cfg.trackers ?? []).filter((t) => typeof t === 'string' && t.length > 0);
+  const p2p = cfg.p2p !== false && trackers.length > 0;
+  const engine: EngineConfig = {};
+  const set = <K extends keyof EngineConfig>(k: K, v: EngineConfig[K] | undefined) => {
+    if (v !== undefined) engine[k] = v;
+  };
+  set('maxPeers', nonNegative('maxPeers', cfg.maxPeers));
+  set('cacheBytes', nonNegative('cacheBytes', cfg.cacheBytes));
+  set('uploadBytesPerSec', nonNegative('uploadBytesPerSec', cfg.uploadBytesPerSec));
+  set('urgentWindowMs', nonNegative('urgentWindowMs', cfg.urgentWindowMs));
+  set('prefetchWindowMs', nonNegative('prefetchWindowMs', cfg.prefetchWindowMs));
+  set('liveEdgeDelayMaxMs', nonNegative('liveEdgeDelayMaxMs', cfg.liveEdgeDelayMaxMs));
+  Object.assign(engine, cfg.core ?? {});
+  // The consent switch wins over any engine override.
+  engine.p2pEnabled = p2p && engine.p2pEnabled !== false;
+  const fault =
+    cfg.testFault ?? ((globalThis as { __shoalTestFault?: unknown }).__shoalTestFault === 'core-throws' ? 'core-throws' : undefined);
+  return {
+    trackers,
+    iceServers: cfg.iceServers ?? [],
+    p2p: engine.p2pEnabled,
+    swarmId: cfg.swarmId,
+    integrityManifestUrl: cfg.integrityManifestUrl,
+    wasmUrl: cfg.wasmUrl,
+    peerConnectTimeoutMs: nonNegative('peerConnectTimeoutMs', cfg.peerConnectTimeoutMs) ?? 10_000,
+    engine,
+    engineModule: cfg.engineModule,
+    testFault: fault,
+  };
+}
