@@ -15,7 +15,7 @@ use libfuzzer_sys::fuzz_target;
 use shoal::integrity::sha256;
 use shoal::wire::{self, Message, CHUNK_SIZE};
 use shoal::*;
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet};
 
 const SW: SwarmId = SwarmId([7; 20]);
 const PEER: PeerId = PeerId([0xAB; 20]);
@@ -31,7 +31,13 @@ fn url(seq: u64) -> String {
 fn segment(seq: u64) -> Vec<u8> {
     let packets = 90 + (seq * 53 % 300) as usize;
     (0..packets * 188)
-        .map(|i| if i % 188 == 0 { 0x47 } else { (i as u64 ^ seq.wrapping_mul(131)) as u8 })
+        .map(|i| {
+            if i % 188 == 0 {
+                0x47
+            } else {
+                (i as u64 ^ seq.wrapping_mul(131)) as u8
+            }
+        })
         .collect()
 }
 
@@ -125,7 +131,9 @@ impl World {
             m: Model::default(),
             next_req: 1,
         };
-        w.input(Input::IntegrityManifest { data: text.into_bytes() });
+        w.input(Input::IntegrityManifest {
+            data: text.into_bytes(),
+        });
         w.input(Input::Playlist {
             swarm: SW,
             live: true,
@@ -141,8 +149,18 @@ impl World {
                 })
                 .collect(),
         });
-        w.input(Input::Playhead { swarm: SW, position_ms: 0, buffered_ahead_ms: 0, rate: 1.0 });
-        w.input(Input::PeerCandidate { conn: CONN, swarm: SW, peer: PEER, inbound: true });
+        w.input(Input::Playhead {
+            swarm: SW,
+            position_ms: 0,
+            buffered_ahead_ms: 0,
+            rate: 1.0,
+        });
+        w.input(Input::PeerCandidate {
+            conn: CONN,
+            swarm: SW,
+            peer: PEER,
+            inbound: true,
+        });
         w.input(Input::PeerConnected { conn: CONN });
         w.peer(wire::encode(&Message::Handshake {
             version: 1,
@@ -166,7 +184,10 @@ impl World {
             assert!(n < 200_000, "poll_output does not terminate");
             self.output(out);
         }
-        assert!(self.e.stats().cache_bytes <= self.cfg.cache_bytes, "cache over budget");
+        assert!(
+            self.e.stats().cache_bytes <= self.cfg.cache_bytes,
+            "cache over budget"
+        );
         n
     }
 
@@ -177,7 +198,12 @@ impl World {
                 assert!(!self.m.closed, "send on a closed connection");
                 let msg = wire::decode(&data).expect("engine sent a malformed message");
                 match msg {
-                    Message::Request { id, seq, first_chunk, count } => {
+                    Message::Request {
+                        id,
+                        seq,
+                        first_chunk,
+                        count,
+                    } => {
                         self.m.max_issued = self.m.max_issued.max(id);
                         self.m.asked.push((id, seq, first_chunk, count));
                         if self.m.asked.len() > 64 {
@@ -194,11 +220,18 @@ impl World {
                 self.m.http.insert(id.0, (url, range, 0));
             }
             Output::CancelHttp { id } => {
-                assert!(self.m.http.remove(&id.0).is_some(), "cancel of a transfer not running");
+                assert!(
+                    self.m.http.remove(&id.0).is_some(),
+                    "cancel of a transfer not running"
+                );
                 self.m.http_done.insert(id.0);
             }
             Output::DeliverSegment { req, data, timing } => {
-                let r = self.m.reqs.get_mut(&req.0).expect("delivery for an unknown request");
+                let r = self
+                    .m
+                    .reqs
+                    .get_mut(&req.0)
+                    .expect("delivery for an unknown request");
                 assert!(!r.1 && !r.2, "delivery for an answered or aborted request");
                 r.1 = true;
                 match self.cdn.get(&url(r.0)) {
@@ -207,7 +240,11 @@ impl World {
                 }
             }
             Output::FailSegment { req, .. } => {
-                let r = self.m.reqs.get_mut(&req.0).expect("failure for an unknown request");
+                let r = self
+                    .m
+                    .reqs
+                    .get_mut(&req.0)
+                    .expect("failure for an unknown request");
                 assert!(!r.1 && !r.2, "failure for an answered or aborted request");
                 r.1 = true;
             }
@@ -249,7 +286,11 @@ impl World {
             assert!(self.m.banned, "malformed message not banned");
         }
         if !self.m.closed {
-            assert!(self.m.violations < STRIKES, "peer survives {} violations", self.m.violations);
+            assert!(
+                self.m.violations < STRIKES,
+                "peer survives {} violations",
+                self.m.violations
+            );
         }
     }
 
@@ -265,7 +306,10 @@ impl World {
             if self.drain() == 0 {
                 idle += 1;
             }
-            assert!(idle <= 100 * (ms / 1000 + 1), "handle_timeout spins without output");
+            assert!(
+                idle <= 100 * (ms / 1000 + 1),
+                "handle_timeout spins without output"
+            );
         }
         self.now = self.now.max(target);
     }
@@ -277,7 +321,11 @@ impl World {
         let Some(body) = self.cdn.get(&u) else {
             self.m.http.remove(&id);
             self.m.http_done.insert(id);
-            self.input(Input::HttpFailed { id: HttpId(id), status: 404, reason: String::new() });
+            self.input(Input::HttpFailed {
+                id: HttpId(id),
+                status: 404,
+                reason: String::new(),
+            });
             return;
         };
         let body = match range {
@@ -297,7 +345,11 @@ impl World {
         if let Some(x) = self.m.http.get_mut(&id) {
             x.2 = to;
         }
-        self.input(Input::HttpProgress { id: HttpId(id), data, total });
+        self.input(Input::HttpProgress {
+            id: HttpId(id),
+            data,
+            total,
+        });
         if last && self.m.http.remove(&id).is_some() {
             self.m.http_done.insert(id);
             self.input(Input::HttpDone { id: HttpId(id) });
@@ -326,19 +378,30 @@ impl World {
         Some(match b.u8() % 13 {
             0 => Message::Handshake {
                 version: b.u16() % 3,
-                swarm: if b.u8() & 1 == 0 { SW } else { SwarmId([8; 20]) },
+                swarm: if b.u8() & 1 == 0 {
+                    SW
+                } else {
+                    SwarmId([8; 20])
+                },
                 peer: PEER,
                 capabilities: b.u32(),
             },
             1 => {
                 let len = usize::from(b.u16()) % wire::MAX_BITFIELD_BYTES + 1;
                 let base = b.seq().min(u64::MAX - (len as u64 * 8 - 1));
-                Message::Bitfield { base, bits: vec![b.u8(); len] }
+                Message::Bitfield {
+                    base,
+                    bits: vec![b.u8(); len],
+                }
             }
             2 | 3 => {
                 let seq = b.seq();
                 let real = self.cdn.get(&url(seq)).map_or(1000, |s| s.len() as u32);
-                let size = if b.u8() < 200 { real } else { b.u32() % wire::MAX_SEGMENT_SIZE + 1 };
+                let size = if b.u8() < 200 {
+                    real
+                } else {
+                    b.u32() % wire::MAX_SEGMENT_SIZE + 1
+                };
                 if b.u8() & 1 == 0 {
                     Message::Have { seq, size }
                 } else {
@@ -356,7 +419,11 @@ impl World {
             7 | 8 => {
                 // Data for one of the engine's requests: right by default, else bent.
                 let (id, seq, first, count) = asked(b)?;
-                let body = self.cdn.get(&url(seq)).cloned().unwrap_or_else(|| segment(seq));
+                let body = self
+                    .cdn
+                    .get(&url(seq))
+                    .cloned()
+                    .unwrap_or_else(|| segment(seq));
                 let mode = b.u8();
                 let total = if mode & 0x07 == 1 {
                     (body.len() as u32 ^ u32::from(b.u16())).clamp(1, wire::MAX_SEGMENT_SIZE)
@@ -372,26 +439,40 @@ impl World {
                 };
                 let len = wire::chunk_len(total, chunk)?;
                 let start = wire::chunk_offset(chunk) as usize;
-                let mut payload: Vec<u8> =
-                    (0..len).map(|i| body.get(start + i).copied().unwrap_or(0x47)).collect();
+                let mut payload: Vec<u8> = (0..len)
+                    .map(|i| body.get(start + i).copied().unwrap_or(0x47))
+                    .collect();
                 if mode & 0x20 != 0 {
                     let i = usize::from(b.u16()) % payload.len();
                     payload[i] ^= b.u8() | 1;
                 }
-                Message::Data { id, chunk, total_size: total, payload }
+                Message::Data {
+                    id,
+                    chunk,
+                    total_size: total,
+                    payload,
+                }
             }
             9 => {
                 let total = b.u32() % wire::MAX_SEGMENT_SIZE + 1;
                 let chunk = b.u32() % wire::chunk_count(total);
                 let len = wire::chunk_len(total, chunk)?;
-                Message::Data { id: b.u32(), chunk, total_size: total, payload: vec![0x47; len] }
+                Message::Data {
+                    id: b.u32(),
+                    chunk,
+                    total_size: total,
+                    payload: vec![0x47; len],
+                }
             }
             10 => {
                 let (id, ..) = asked(b)?;
                 if b.u8() & 1 == 0 {
                     Message::Absent { id }
                 } else {
-                    Message::Busy { id, retry_after_ms: b.u16() }
+                    Message::Busy {
+                        id,
+                        retry_after_ms: b.u16(),
+                    }
                 }
             }
             11 => Message::Ping { nonce: b.u32() },
@@ -467,7 +548,11 @@ impl World {
                             total: Some(u64::from(b.u16())),
                         },
                         1 => Input::HttpDone { id: HttpId(id) },
-                        _ => Input::HttpFailed { id: HttpId(id), status: 0, reason: String::new() },
+                        _ => Input::HttpFailed {
+                            id: HttpId(id),
+                            status: 0,
+                            reason: String::new(),
+                        },
                     };
                     self.input(input);
                 }
@@ -483,20 +568,29 @@ impl World {
                     if let Some(r) = self.m.reqs.get_mut(&req) {
                         r.2 |= !r.1;
                     }
-                    self.input(Input::SegmentAborted { req: RequestId(req) });
+                    self.input(Input::SegmentAborted {
+                        req: RequestId(req),
+                    });
                 }
             }
             13 => {
                 let rate = [1.0, 0.0, 2.0, f32::NAN][usize::from(b.u8() % 4)];
                 let position_ms = u64::from(b.u16()) * 2;
-                self.input(Input::Playhead { swarm: SW, position_ms, buffered_ahead_ms: 0, rate });
+                self.input(Input::Playhead {
+                    swarm: SW,
+                    position_ms,
+                    buffered_ahead_ms: 0,
+                    rate,
+                });
             }
             14 => {
                 let conn = ConnId(100 + u32::from(b.u8()));
                 let input = match b.u8() % 3 {
                     0 => Input::PeerClosed { conn },
                     1 => Input::PeerConnected { conn },
-                    _ => Input::SegmentAborted { req: RequestId(90_000 + conn.0) },
+                    _ => Input::SegmentAborted {
+                        req: RequestId(90_000 + conn.0),
+                    },
                 };
                 self.input(input);
             }
