@@ -205,3 +205,4 @@ export class ShoalHls {
     this.listeners.clear();
   }
 }
+export { ShoalDash, type ShoalDashOptions, type ShoalDashDiagnostics, type DashPlayer, type DashAdapterCounters } from './dashjs.js';

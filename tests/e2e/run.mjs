@@ -12,6 +12,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { registerDashTests } from './dash-tests.mjs';
 import { ensureMedia, startOrigin, startTracker, launchBrowser } from '../../scripts/lib/index.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -76,7 +77,7 @@ async function openHarness(env, id, opts) {
   const log = [];
   page.on('console', (m) => { if (m.type() === 'error' && log.length < 50) log.push(m.text()); });
   page.on('pageerror', (e) => { if (log.length < 50) log.push(`pageerror: ${e.message}`); });
-  await page.goto(`${env.origin.url}/e2e/harness.html`);
+  await page.goto(`${env.origin.url}/e2e/${opts.page ?? 'harness.html'}`);
   await page.waitForFunction(() => window.harnessReady === true, null, { timeout: 45_000 })
     .catch((e) => { throw new Error(`${id}: harness page not ready (${e.message.split('\n')[0]}); console: ${log.join(' | ')}`); });
   const engine = opts.engine ?? env.engine;
@@ -85,6 +86,7 @@ async function openHarness(env, id, opts) {
     trackers: opts.trackers ?? [env.tracker.url],
     shoal: opts.shoal ?? {},
     hls: opts.hls ?? {},
+    dash: opts.dash ?? {},
     fake: engine === 'fake' ? (opts.fake ?? {}) : undefined,
   };
   await page.evaluate((o) => window.harness.start(o), startOpts);
@@ -247,6 +249,8 @@ test('peers leave (live): the last viewer goes on over HTTP without a stall', { 
   assertGenuine(s, last.id);
   return `p2p ${s0.stats.p2pDown} bytes before, http +${s.stats.httpDown - s0.stats.httpDown} after, maxStall ${Math.round(s.maxStallMs)} ms`;
 });
+
+registerDashTests({ test, openHarness, playsOn, assertGenuine, check, waitFor, sleep });
 
 // ---- runner -------------------------------------------------------------------------------
 const t0 = Date.now();
