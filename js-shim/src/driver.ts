@@ -131,6 +131,13 @@ export class Driver {
     this.ready = this.start();
   }
 
+  private started = false;
+
+  /** True until the engine is loaded or failed to load. */
+  get loading(): boolean {
+    return !this.started && !this.failed && !this.destroyed;
+  }
+
   /** True while bytes may come from the engine (wasm loaded, no failure). */
   get active(): boolean {
     return this.engine !== null && !this.failed && !this.destroyed;
@@ -142,6 +149,14 @@ export class Driver {
   }
 
   private async start(): Promise<boolean> {
+    try {
+      return await this.load();
+    } finally {
+      this.started = true;
+    }
+  }
+
+  private async load(): Promise<boolean> {
     let mod: WasmModuleApi;
     try {
       const m = this.cfg.engineModule;
