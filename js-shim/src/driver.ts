@@ -25,10 +25,7 @@ import type { ResolvedConfig } from './config.js';
 import { ShoalError, describe } from './errors.js';
 import { HttpTransport } from './transport/http.js';
 import { PeerHub, type PendingOffer } from './transport/webrtc.js';
-import { TrackerClient, randomHex20 } from './transport/tracker.js';
-
-const HANDSHAKE_LEN = 51;
-const SHOL = [0x53, 0x48, 0x4f, 0x4c];
+import { TrackerClient } from './transport/tracker.js';
 
 /** What the adapter gets back for one segment request. */
 export interface RequestSink {
@@ -52,11 +49,6 @@ interface WasmGlue extends WasmModuleApi {
 }
 
 const now = (): number => Math.round(performance.now());
-
-function handshakePeer(d: Uint8Array): Hex40 | null {
-  if (d.byteLength < HANDSHAKE_LEN || d[0] !== 0x01 || SHOL.some((b, i) => d[1 + i] !== b)) return null;
-  return Array.from(d.subarray(27, 47), (x) => x.toString(16).padStart(2, '0')).join('');
-}
 
 /**
  * The byte-carrying fast paths (no JS object walk per data-channel message) are used when the
@@ -94,6 +86,7 @@ function faulty(engine: Engine): Engine {
     handleTimeout: (t) => engine.handleTimeout(t),
     pollTimeout: () => engine.pollTimeout(),
     stats: () => engine.stats(),
+    peerId: () => engine.peerId(),
     free: () => engine.free(),
   };
 }
@@ -200,7 +193,7 @@ export class Driver {
     if (this.tracker) return this.tracker;
     const hub = this.hub;
     if (!hub) return null;
-    const id = this.enginePeerId(swarm);
+    const id = this.enginePeerId();
     if (!id) {
       this.hooks.error(new ShoalError('core', 'engine peer id unknown: not announcing', { fatal: false }));
       return null;
@@ -231,31 +224,9 @@ export class Driver {
     return this.tracker;
   }
 
-  /**
-   * The engine's peer id, which its handshake carries and remote engines check against the
-   * tracker's `peer_id`. Engines that do not expose it are asked through a loopback probe: a
-   * candidate conn that "opens" at once makes the engine send its Handshake (docs/PROTOCOL.md:
-   * type 0x01, magic "SHOL", peer id at offset 27), then the conn is closed again.
-   */
-  private enginePeerId(swarm: Hex40): Hex40 | null {
-    const engine = this.engine as (Engine & { peerId?: () => Hex40 }) | null;
-    if (!engine) return null;
-    if (typeof engine.peerId === 'function') return engine.peerId();
-    const conn = this.nextConn++;
-    const outs: CoreOutput[] = [];
-    let id: Hex40 | null = null;
-    const take = (list: CoreOutput[]) => {
-      for (const o of list) {
-        if ('conn' in o && o.conn === conn) {
-          if (o.type === 'sendToPeer' && !id) id = handshakePeer(o.data);
-        } else outs.push(o);
-      }
-    };
-    take(engine.handleInput(now(), { type: 'peerCandidate', conn, swarm, peer: randomHex20(), inbound: true }));
-    take(engine.handleInput(now(), { type: 'peerConnected', conn }));
-    take(engine.handleInput(now(), { type: 'peerClosed', conn }));
-    this.execute(outs);
-    return id;
+  /** The engine's peer id: the tracker `peer_id` must equal what its Handshake carries. */
+  private enginePeerId(): Hex40 | null {
+    return this.engine ? this.engine.peerId() : null;
   }
 
   private async fetchManifest(url: string): Promise<void> {
