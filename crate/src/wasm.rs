@@ -111,6 +111,13 @@ impl WasmEngine {
     }
 
     /// The next time (host ms) the engine wants `handleTimeout`, or `undefined`.
+    /// This engine's peer id (40 hex digits): the host announces it to the tracker as its
+    /// `peer_id`, and remote engines check their Handshake against it.
+    #[wasm_bindgen(js_name = peerId)]
+    pub fn peer_id(&self) -> String {
+        self.engine.peer_id().to_hex()
+    }
+
     #[wasm_bindgen(js_name = pollTimeout)]
     pub fn poll_timeout(&self) -> Option<f64> {
         // Precision loss above 2^53 ms (285,000 years) is harmless for a deadline.
