@@ -4,8 +4,8 @@
 // then a JSON report and a comparison table. Run it through scripts/bench.sh, which puts it in
 // a private network namespace.
 //
-//   node scripts/bench.mjs --player hlsjs --scenario live|vod --viewers N --duration S
-//        [--json FILE] [--media DIR] [--flavour ts|fmp4|byterange] [--modes shoal,baseline]
+//   node scripts/bench.mjs --player hlsjs|dashjs --scenario live|vod --viewers N --duration S
+//        [--json FILE] [--media DIR] [--flavour ts|fmp4|byterange; dashjs: number|time|ranges] [--modes shoal,baseline]
 //        [--stagger-ms 1000] [--baseline shim|plain] [--window 6] [--separate-browsers]
 //
 // --duration is how long the swarm watches once every viewer has joined (joins are staggered).
@@ -19,6 +19,7 @@ import path from 'node:path';
 import { ensureMedia, startOrigin, startTracker, launchBrowser, launchViewer, ROOT } from './lib/index.mjs';
 import { summarizeRun, comparisonTable } from './lib/metrics.mjs';
 import { descendantsCpuSeconds } from './lib/cpu.mjs';
+import { ensureDashMedia } from './gen-dash-media.mjs';
 
 const argv = process.argv.slice(2);
 const opt = (n, d) => (argv.includes(n) ? argv[argv.indexOf(n) + 1] : d);
@@ -28,14 +29,14 @@ const N = Number(opt('--viewers', 4));
 const duration = Number(opt('--duration', 60));
 const jsonFile = opt('--json', null);
 const mediaArg = opt('--media', null);
-const flavour = opt('--flavour', 'ts');
+const flavour = opt('--flavour', player === 'dashjs' ? 'number' : 'ts');
 const staggerMs = Number(opt('--stagger-ms', 1000));
 const baselineKind = opt('--baseline', 'shim');
 const windowSegments = Number(opt('--window', 6));
 const separate = argv.includes('--separate-browsers');
 let modes = opt('--modes', 'shoal,baseline').split(',').filter(Boolean);
 
-if (player !== 'hlsjs') { console.error(`bench: --player ${player} not supported yet (hlsjs only)`); process.exit(2); }
+if (!['hlsjs', 'dashjs'].includes(player)) { console.error(`bench: --player must be hlsjs or dashjs`); process.exit(2); }
 if (!['live', 'vod'].includes(scenario)) { console.error('bench: --scenario must be live or vod'); process.exit(2); }
 if (!(N >= 1) || !(duration > 0)) { console.error('bench: --viewers and --duration must be positive'); process.exit(2); }
 
@@ -52,7 +53,10 @@ const mediaDir = mediaArg ? path.resolve(mediaArg) : ensureMedia();
 const origin = await startOrigin({ mediaDir, live: scenario === 'live', windowSegments, quiet: true });
 const tracker = await startTracker({ quiet: true });
 const masters = origin.masters;
-const src = origin.masterPath(masters[flavour] ? flavour : Object.keys(masters)[0]);
+// dash.js plays media/dash/<flavour>/manifest.mpd (scripts/gen-dash-media.mjs).
+if (player === 'dashjs') ensureDashMedia({ outDir: path.join(mediaDir, 'dash') });
+const src = player === 'dashjs' ? `/${scenario === 'live' ? 'live' : 'media'}/dash/${flavour}/manifest.mpd`
+  : origin.masterPath(masters[flavour] ? flavour : Object.keys(masters)[0]);
 console.log(`bench: ${scenario}, ${N} viewers, ${duration} s, src ${src}, origin ${origin.url}, tracker ${tracker.url}`);
 notes.forEach((n) => console.log(`bench: note: ${n}`));
 
@@ -77,7 +81,7 @@ async function runOnce(mode) {
       if (i > 0) await sleep(staggerMs); // realistic, staggered joins
       try {
         const v = await launchViewer({
-          browser, separate, originUrl: origin.url, id: `${mode}-v${i}`, src, p2p, trackers: [tracker.url], shim,
+          browser, separate, originUrl: origin.url, id: `${mode}-v${i}`, src, p2p, trackers: [tracker.url], shim, player,
         });
         viewers.push(v);
         live.add(v);

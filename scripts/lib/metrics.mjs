@@ -41,6 +41,7 @@ export function summarizeRun({ mode, snapshots, originClients }) {
       p2pBytes: p2p, p2pUpBytes: sh ? sh.p2pUp || 0 : 0, bytesReceived: received,
       offload: received ? r3(p2p / received) : 0,
       fragBytes: s?.fragBytes ?? 0, fragments: s?.fragments ?? 0,
+      playbackRatio: s?.playbackRatio ?? null,
       avgBitrate: s?.avgBitrate ? Math.round(s.avgBitrate) : null, levelSwitches: s?.levelSwitches ?? 0,
       verified: s?.verified ?? 0, corrupted: s?.corrupted ?? 0, verifyErrors: s?.verifyErrors ?? 0,
       peers: sh ? sh.peers ?? null : null, bannedPeers: sh ? sh.peersBanned || 0 : 0,
@@ -69,6 +70,7 @@ export function summarizeRun({ mode, snapshots, originClients }) {
     bytesPerWatchedSecond: watched ? Math.round(recv / (watched / 1000)) : null,
     avgBitrate: mean(perViewer.map((v) => v.avgBitrate)) && Math.round(mean(perViewer.map((v) => v.avgBitrate))),
     levelSwitches: sum(perViewer.map((v) => v.levelSwitches)),
+    playbackRatioMedian: median(perViewer.map((v) => v.playbackRatio)),
     playing: perViewer.filter((v) => v.startupMs !== null).length,
     perViewer,
   };
@@ -94,6 +96,7 @@ export function comparisonTable(runs) {
     ['live latency median', (r) => (r.liveLatencyS === null ? '-' : `${num(r.liveLatencyS, 2)} s`)],
     ['avg bitrate', (r) => (r.avgBitrate ? `${num(r.avgBitrate / 1000)} kbit/s` : '-')],
     ['level switches', (r) => num(r.levelSwitches)],
+    ['playback speed (median)', (r) => (r.playbackRatioMedian ? `${num(r.playbackRatioMedian, 3)}x` : '-')],
     ['corrupted delivered', (r) => `${num(r.corruptedDelivered)} (of ${r.verifiedFragments} verified)`],
     ['banned peers', (r) => num(r.bannedPeers)],
     ['browser CPU', (r) => (r.cpuSeconds === undefined ? '-' : `${num(r.cpuSeconds)} s in ${r.wallSeconds} s`)],

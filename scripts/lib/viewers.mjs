@@ -47,6 +47,8 @@ export async function launchViewer(o) {
     shim: o.shim || 'auto', verify: o.verify === false ? '0' : '1', report: o.report ? '1' : '0',
   });
   if (o.hlsConfig) q.set('hls', JSON.stringify(o.hlsConfig));
+  if (o.player) q.set('player', o.player);
+  if (o.dashConfig) q.set('dash', JSON.stringify(o.dashConfig));
   if (o.shoalConfig) q.set('shoal', JSON.stringify(o.shoalConfig));
   await page.goto(`${o.originUrl}/demo/viewer.html?${q}`);
   await page.waitForFunction(() => window.shoalViewer || window.shoalViewerError, null, { timeout: o.readyTimeoutMs ?? 30_000 });
