@@ -2,7 +2,6 @@
 // page's bytes came from, the whole swarm's bytes (viewers report to the origin, the origin
 // counts CDN bytes itself), offload, peers and buffer. Query: ?src=…&p2p=0&tracker=ws://…
 import uPlot from '/node_modules/uplot/dist/uPlot.esm.js';
-import { startPlayer } from './player.mjs';
 
 const $ = (id) => document.getElementById(id);
 const q = new URLSearchParams(location.search);
@@ -12,13 +11,21 @@ const cfg = await fetch('/_shoal/config').then((r) => r.json()).catch(() => ({})
 const trackers = q.get('tracker')
   ? q.get('tracker').split(',')
   : cfg.trackerPort ? [`ws://${location.hostname}:${cfg.trackerPort}`] : [];
-const src = q.get('src') || cfg.src || '/live/ts/master.m3u8';
+// ?player=dashjs|hlsjs switches the player (dash.js + ShoalDash plays an MPD); default: the
+// origin's choice, or dash.js for an .mpd source.
+const playerKind = q.get('player') || (q.get('src') ? (/\.mpd(\?|$)/.test(q.get('src')) ? 'dashjs' : 'hlsjs') : cfg.player) || 'hlsjs';
+const defaultSrc = playerKind === 'dashjs' ? `/${cfg.live === false ? 'media' : 'live'}/dash/number/manifest.mpd` : '/live/ts/master.m3u8';
+const src = q.get('src') || (cfg.src && (cfg.player || 'hlsjs') === playerKind ? cfg.src : defaultSrc);
+const { startPlayer } = await import(playerKind === 'dashjs' ? './dash-player.mjs' : './player.mjs');
 const p2p = q.get('p2p') !== '0';
 const viewer = q.get('viewer') || 'page-' + Math.random().toString(36).slice(2, 6);
 document.cookie = `shoal_viewer=${encodeURIComponent(viewer)}; path=/; SameSite=Lax`;
 $('p2p').checked = p2p;
 $('p2p').onchange = () => { q.set('p2p', $('p2p').checked ? '1' : '0'); location.search = q; };
-$('info').textContent = `${src} · tracker ${trackers.join(', ') || 'none'} · you are ${viewer}`;
+$('info').textContent = `${playerKind === 'dashjs' ? 'dash.js' : 'hls.js'} · ${src} · tracker ${trackers.join(', ') || 'none'} · you are ${viewer} · `;
+const other = playerKind === 'dashjs' ? 'hlsjs' : 'dashjs';
+const sw = Object.assign(document.createElement('a'), { href: `?player=${other}${p2p ? '' : '&p2p=0'}`, textContent: `switch to ${other === 'dashjs' ? 'dash.js' : 'hls.js'}` });
+$('info').append(sw);
 
 for (const b of document.querySelectorAll('button[data-fault]')) {
   b.onclick = () => fetch('/_shoal/fault', {

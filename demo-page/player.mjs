@@ -8,6 +8,7 @@
 //   stalledMs     time spent in those stalls (an open stall counts up to now)
 //   watchedMs     first `playing` -> now
 //   latencyS      hls.latency (live only): distance behind the live edge
+//   playbackRatio media seconds played per wall-clock second outside stalls (1 = real time)
 //   fragBytes     bytes of media fragments hls.js loaded (any source)
 //   corrupted     fragments whose bytes differ from the origin's (SHA-256 via /_shoal/hash)
 import Hls from '/node_modules/hls.js/dist/hls.mjs';
@@ -51,6 +52,7 @@ export async function startPlayer(opts) {
     shoal: null, errors: [], events: [], fatal: null,
   };
   let firstPlaying = null;
+  let firstPlayingCt = 0;
   let stallStart = null;
 
   const mod = shim === 'none' ? null : await loadShim();
@@ -127,7 +129,7 @@ export async function startPlayer(opts) {
 
   video.addEventListener('playing', () => {
     const now = performance.now();
-    if (firstPlaying === null) { firstPlaying = now; m.startupMs = Math.round(now); }
+    if (firstPlaying === null) { firstPlaying = now; firstPlayingCt = video.currentTime; m.startupMs = Math.round(now); }
     if (stallStart !== null) { m.stalledMs += now - stallStart; stallStart = null; }
     m.state = 'playing';
   });
@@ -162,6 +164,10 @@ export async function startPlayer(opts) {
       s.watchedMs = firstPlaying === null ? 0 : now - firstPlaying;
       s.stalledMs = m.stalledMs + (stallStart !== null ? now - stallStart : 0);
       s.avgBitrate = m.playedFragS > 0 ? m.bitrateTimeWeighted / m.playedFragS : null;
+      // Media seconds played per wall second outside stalls: below 1 when the machine cannot
+      // decode in real time (a starved renderer slows the media clock without firing 'waiting').
+      const running = s.watchedMs - s.stalledMs;
+      s.playbackRatio = running > 5000 ? Math.round(((video.currentTime - firstPlayingCt) / (running / 1000)) * 1000) / 1000 : null;
       s.bandwidthEstimate = hls.bandwidthEstimate;
       if (shoal) {
         try { s.shoal = { ...shoal.stats() }; } catch (e) { s.shoal = { error: String(e) }; }

@@ -2,6 +2,7 @@
 // The demo (run through scripts/demo.sh):
 //   node scripts/demo.mjs [--vod] [--viewers N] [--port 8080] [--tracker-port 8000]
 //        [--host 127.0.0.1] [--flavour ts|fmp4|byterange] [--media DIR] [--viewers-p2p 0]
+//        [--player hlsjs|dashjs]   (dashjs: media/dash/<--flavour number|time|ranges>/manifest.mpd)
 //
 // Layout: the origin and the tracker run here, on the host's loopback, where the person's
 // browser opens the page. Headless viewers (--viewers N) run inside a private network
@@ -18,6 +19,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { ensureMedia, startOrigin, startTracker, readMasters, ROOT } from './lib/index.mjs';
 import { unixToTcp } from './lib/bridge.mjs';
+import { ensureDashMedia } from './gen-dash-media.mjs';
 
 const argv = process.argv.slice(2);
 const opt = (n, d) => (argv.includes(n) ? argv[argv.indexOf(n) + 1] : d);
@@ -29,10 +31,14 @@ const mediaDir = opt('--media', null) ? path.resolve(opt('--media')) : ensureMed
 
 const tracker = await startTracker({ host, port: Number(opt('--tracker-port', 8000)), quiet: true });
 const masters = readMasters(mediaDir);
-const src = `/${live ? 'live' : 'media'}/${masters[flavour] || Object.values(masters)[0]}`;
+const player = opt('--player', 'hlsjs');
+if (player === 'dashjs') ensureDashMedia({ outDir: path.join(mediaDir, 'dash') });
+const src = player === 'dashjs'
+  ? `/${live ? 'live' : 'media'}/dash/${['number', 'time', 'ranges'].includes(flavour) ? flavour : 'number'}/manifest.mpd`
+  : `/${live ? 'live' : 'media'}/${masters[flavour] || Object.values(masters)[0]}`;
 const origin = await startOrigin({
   mediaDir, live, hosts: [host], port: Number(opt('--port', 8080)), quiet: true,
-  config: { trackerPort: tracker.port, src },
+  config: { trackerPort: tracker.port, src, player },
 });
 origin.src = src;
 const pageUrl = `${origin.url}/demo/`;
@@ -57,7 +63,7 @@ if (nViewers > 0) {
   child = spawn('bash', [path.join(ROOT, 'scripts/netns-run.sh'), process.execPath, path.join(ROOT, 'scripts/lib/ns-swarm.mjs'),
     '--origin-sock', oSock, '--tracker-sock', tSock, '--origin-port', String(origin.port),
     '--tracker-port', String(tracker.port), '--viewers', String(nViewers), '--src', origin.src,
-    '--p2p', opt('--viewers-p2p', '1')], { stdio: ['ignore', 'inherit', 'inherit'] });
+    '--p2p', opt('--viewers-p2p', '1'), '--player', player], { stdio: ['ignore', 'inherit', 'inherit'] });
   child.on('exit', (code) => { if (code) console.error(`demo: headless viewers exited with ${code}`); child = null; });
 }
 

@@ -46,23 +46,17 @@ else
   cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --force
 fi
 
-# --- cargo-fuzz (for the fuzz smoke run; needs the nightly toolchain) ---------------------
+# --- cargo-fuzz (crate/fuzz/smoke.sh runs it on stable with `-s none`: no nightly needed) ---
 # FUZZ STEP: adjust the install command here if the fuzz setup changes.
 if [ -d crate/fuzz ]; then
   if cargo fuzz --version >/dev/null 2>&1; then
     say "ok: cargo-fuzz"
   else
-    say "installing cargo-fuzz"
+    say "installing cargo-fuzz (takes a few minutes)"
     cargo install cargo-fuzz --locked
   fi
-  if rustup toolchain list | grep -q '^nightly'; then
-    say "ok: nightly toolchain (cargo fuzz)"
-  else
-    say "installing the nightly toolchain (minimal profile) for cargo fuzz"
-    rustup toolchain install nightly --profile minimal
-  fi
 else
-  say "skip: cargo-fuzz (no crate/fuzz yet)"
+  say "skip: cargo-fuzz (no crate/fuzz)"
 fi
 
 # --- System packages: Chromium + chromedriver (wasm and e2e tests), ffmpeg (test media),

@@ -6,6 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+# A clean CI clone compiles everything once: incremental state would only cost time and disk.
+[ "${CI:-}" = "true" ] && export CARGO_INCREMENTAL=0
 
 summary=()
 current=""

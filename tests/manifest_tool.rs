@@ -538,3 +538,160 @@ fn watch_follows_a_live_playlist_and_prunes_after_the_grace_period() {
     );
     round_trip(&manifest, &live, &pk);
 }
+
+/// Top-level ISO-BMFF boxes as (type, start, end).
+fn top_boxes(d: &[u8]) -> Vec<(String, usize, usize)> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i + 8 <= d.len() {
+        let size = u32::from_be_bytes([d[i], d[i + 1], d[i + 2], d[i + 3]]) as usize;
+        assert!(size >= 8 && i + size <= d.len(), "box at {i}");
+        out.push((
+            String::from_utf8_lossy(&d[i + 4..i + 8]).into_owned(),
+            i,
+            i + size,
+        ));
+        i += size;
+    }
+    out
+}
+
+#[test]
+fn dash_segment_base_ranges_come_from_the_sidx() {
+    let t = TempDir::new("dash-sidx");
+    // One fragmented MP4 with a global sidx: ftyp moov sidx (moof mdat)*.
+    let out = Command::new("ffmpeg")
+        .args([
+            "-nostdin",
+            "-loglevel",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=64x64:rate=10:duration=3",
+            "-c:v",
+            "libx264",
+            "-g",
+            "10",
+            "-keyint_min",
+            "10",
+            "-sc_threshold",
+            "0",
+            "-movflags",
+            "dash+global_sidx",
+            "-f",
+            "mp4",
+            "v.mp4",
+        ])
+        .current_dir(&t.0)
+        .output()
+        .unwrap_or_else(|e| panic!("ffmpeg is required for these tests: {e}"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let data = fs::read(t.0.join("v.mp4")).unwrap_or_default();
+    let boxes = top_boxes(&data);
+    let sidx = boxes
+        .iter()
+        .find(|b| b.0 == "sidx")
+        .unwrap_or_else(|| panic!("no sidx in {boxes:?}"));
+    // Expected media segments: each moof with the mdat after it.
+    let mut want: BTreeSet<String> = boxes
+        .windows(2)
+        .filter(|w| w[0].0 == "moof" && w[1].0 == "mdat")
+        .map(|w| format!("v.mp4@{}-{}", w[0].1, w[1].2))
+        .collect();
+    assert_eq!(want.len(), 3);
+    want.insert(format!("v.mp4@0-{}", sidx.1));
+    want.insert(format!("v.mp4@{}-{}", sidx.1, sidx.2));
+    fs::write(
+        t.0.join("stream.mpd"),
+        format!(
+            r#"<?xml version="1.0"?>
+<MPD xmlns="urn:mpeg:dash:schema:mpd:2011" type="static" mediaPresentationDuration="PT3S">
+  <!-- SegmentBase: the player reads the sidx to find segments -->
+  <Period>
+    <AdaptationSet mimeType="video/mp4">
+      <Representation id="v 1" bandwidth="20000">
+        <BaseURL>v.mp4</BaseURL>
+        <SegmentBase indexRange="{}-{}"><Initialization range="0-{}"/></SegmentBase>
+      </Representation>
+    </AdaptationSet>
+  </Period>
+</MPD>
+"#,
+            sidx.1,
+            sidx.2 - 1,
+            sidx.1 - 1
+        ),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let (key, pk) = keygen(&t.0);
+    ok(&[
+        "sign",
+        "--key",
+        &key.to_string_lossy(),
+        &t.0.to_string_lossy(),
+    ]);
+    assert_eq!(round_trip(&t.0.join("stream.mpd.shoal"), &t.0, &pk), want);
+    // The representation id is made file-name safe.
+    assert_eq!(
+        round_trip(&t.0.join("stream.mpd.v_1.shoal"), &t.0, &pk),
+        want
+    );
+}
+
+#[test]
+fn hls_unique_names_get_a_combined_manifest_beside_the_master() {
+    let t = TempDir::new("hls-combined");
+    // The layout docs/PROTECT.md recommends: rendition in every file name.
+    ffmpeg(
+        &t.0,
+        &[
+            "-map",
+            "0:v",
+            "-map",
+            "1:a",
+            "-map",
+            "0:v",
+            "-map",
+            "1:a",
+            "-b:v:0",
+            "30k",
+            "-b:v:1",
+            "90k",
+            "-f",
+            "hls",
+            "-hls_time",
+            "1",
+            "-hls_playlist_type",
+            "vod",
+            "-hls_segment_type",
+            "fmp4",
+            "-hls_fmp4_init_filename",
+            "init-%v.mp4",
+            "-var_stream_map",
+            "v:0,a:0 v:1,a:1",
+            "-master_pl_name",
+            "master.m3u8",
+            "-hls_segment_filename",
+            "v%v-seg%d.m4s",
+            "v%v.m3u8",
+        ],
+    );
+    let (key, pk) = keygen(&t.0);
+    ok(&[
+        "sign",
+        "--key",
+        &key.to_string_lossy(),
+        &t.0.to_string_lossy(),
+    ]);
+    let all = round_trip(&t.0.join("master.m3u8.shoal"), &t.0, &pk);
+    assert_eq!(all, files_with_ext(&t.0, &[".m4s", ".mp4"]));
+    let v0 = round_trip(&t.0.join("v0.m3u8.shoal"), &t.0, &pk);
+    let v1 = round_trip(&t.0.join("v1.m3u8.shoal"), &t.0, &pk);
+    assert!(v0.is_disjoint(&v1) && v0.contains("init-0.mp4"));
+    assert_eq!(v0.union(&v1).cloned().collect::<BTreeSet<_>>(), all);
+}

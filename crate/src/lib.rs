@@ -20,3 +20,6 @@ pub mod wasm;
 
 pub use engine::Engine;
 pub use types::*;
+
+#[cfg(feature = "sim")]
+pub mod sim;

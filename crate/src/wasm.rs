@@ -54,7 +54,7 @@ impl WasmEngine {
             ));
         }
         let input: Input = serde_wasm_bindgen::from_value(input)
-            .map_err(|e| JsError::new(&format!("invalid Shoal input: {e}")))?;
+            .map_err(|e| JsError::new(&format!("invalid Shoal input: {}", de_msg(&e))))?;
         self.engine.handle_input(now, input);
         self.drain()
     }
@@ -111,6 +111,13 @@ impl WasmEngine {
     }
 
     /// The next time (host ms) the engine wants `handleTimeout`, or `undefined`.
+    /// This engine's peer id (40 hex digits): the host announces it to the tracker as its
+    /// `peer_id`, and remote engines check their Handshake against it.
+    #[wasm_bindgen(js_name = peerId)]
+    pub fn peer_id(&self) -> String {
+        self.engine.peer_id().to_hex()
+    }
+
     #[wasm_bindgen(js_name = pollTimeout)]
     pub fn poll_timeout(&self) -> Option<f64> {
         // Precision loss above 2^53 ms (285,000 years) is harmless for a deadline.
@@ -182,21 +189,19 @@ fn parse_config(value: &JsValue) -> Result<Config, JsError> {
     if !value.is_object() || js_sys::Array::is_array(value) {
         return Err(JsError::new("invalid Shoal config: expected an object"));
     }
-    let known = serde_json::to_value(Config::default())
-        .map_err(|e| JsError::new(&format!("Shoal config defaults: {e}")))?;
-    let known = known
-        .as_object()
-        .ok_or_else(|| JsError::new("Shoal config defaults are not an object"))?;
+    // The field names, from serde itself so they cannot drift from `Config`.
+    let known: Vec<String> = Object::keys(&Object::from(to_js(&Config::default())?))
+        .iter()
+        .filter_map(|k| k.as_string())
+        .collect();
     let object = Object::from(value.clone());
     // Field by field, so the error names the offending key (serde's message alone does not).
     for key in Object::keys(&object).iter() {
         let name = key.as_string().unwrap_or_default();
-        if !known.contains_key(&name) {
-            let mut names: Vec<&str> = known.keys().map(String::as_str).collect();
-            names.sort_unstable();
+        if !known.contains(&name) {
             return Err(JsError::new(&format!(
                 "invalid Shoal config: unknown field `{name}` (known fields: {})",
-                names.join(", ")
+                known.join(", ")
             )));
         }
         let single = Object::new();
@@ -204,9 +209,23 @@ fn parse_config(value: &JsValue) -> Result<Config, JsError> {
             .map_err(|_| JsError::new(&format!("invalid Shoal config: cannot read `{name}`")))?;
         js_sys::Reflect::set(&single, &key, &field)
             .map_err(|_| JsError::new("invalid Shoal config: cannot copy a field"))?;
-        serde_wasm_bindgen::from_value::<Config>(single.into())
-            .map_err(|e| JsError::new(&format!("invalid Shoal config field `{name}`: {e}")))?;
+        serde_wasm_bindgen::from_value::<Config>(single.into()).map_err(|e| {
+            JsError::new(&format!(
+                "invalid Shoal config field `{name}`: {}",
+                de_msg(&e)
+            ))
+        })?;
     }
     serde_wasm_bindgen::from_value(value.clone())
-        .map_err(|e| JsError::new(&format!("invalid Shoal config: {e}")))
+        .map_err(|e| JsError::new(&format!("invalid Shoal config: {}", de_msg(&e))))
+}
+
+/// serde-wasm-bindgen errors wrap a JS `Error` and print as "Error: ..."; the message we throw
+/// is itself an `Error`, so the prefix would only repeat.
+fn de_msg(e: &serde_wasm_bindgen::Error) -> String {
+    let s = e.to_string();
+    match s.strip_prefix("Error: ") {
+        Some(rest) => rest.to_string(),
+        None => s,
+    }
 }

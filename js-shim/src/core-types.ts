@@ -141,6 +141,8 @@ export interface WasmEngineApi {
   handleTimeout(nowMs: number): CoreOutput[];
   /** Next time (host ms) the engine wants handleTimeout, or undefined. */
   pollTimeout(): number | undefined;
+  /** This engine's peer id (40 hex); the tracker `peer_id` must be this. */
+  peerId(): Hex40;
   stats(): CoreStats;
   free(): void;
 }

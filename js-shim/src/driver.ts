@@ -25,10 +25,7 @@ import type { ResolvedConfig } from './config.js';
 import { ShoalError, describe } from './errors.js';
 import { HttpTransport } from './transport/http.js';
 import { PeerHub, type PendingOffer } from './transport/webrtc.js';
-import { TrackerClient, randomHex20 } from './transport/tracker.js';
-
-const HANDSHAKE_LEN = 51;
-const SHOL = [0x53, 0x48, 0x4f, 0x4c];
+import { TrackerClient } from './transport/tracker.js';
 
 /** What the adapter gets back for one segment request. */
 export interface RequestSink {
@@ -52,11 +49,6 @@ interface WasmGlue extends WasmModuleApi {
 }
 
 const now = (): number => Math.round(performance.now());
-
-function handshakePeer(d: Uint8Array): Hex40 | null {
-  if (d.byteLength < HANDSHAKE_LEN || d[0] !== 0x01 || SHOL.some((b, i) => d[1 + i] !== b)) return null;
-  return Array.from(d.subarray(27, 47), (x) => x.toString(16).padStart(2, '0')).join('');
-}
 
 /**
  * The byte-carrying fast paths (no JS object walk per data-channel message) are used when the
@@ -94,8 +86,45 @@ function faulty(engine: Engine): Engine {
     handleTimeout: (t) => engine.handleTimeout(t),
     pollTimeout: () => engine.pollTimeout(),
     stats: () => engine.stats(),
+    peerId: () => engine.peerId(),
     free: () => engine.free(),
   };
+}
+
+const CHUNK_SIZE = 15360;
+const TS_PACKET = 188;
+
+/**
+ * Test only (`testFault` 'corrupt-upload' | 'corrupt-upload-subtle' | 'lie-have'): what a
+ * malicious peer would send instead of `data`. Offsets follow docs/PROTOCOL.md (type byte
+ * first; `Data` = 0x12 with a 13-byte header; `Have` = 0x03 seq u64 size u32).
+ */
+export function tamperOutgoing(fault: ResolvedConfig['testFault'], data: Uint8Array): Uint8Array[] {
+  if (fault === 'corrupt-upload' || fault === 'corrupt-upload-subtle') {
+    if (data.length <= 13 || data[0] !== 0x12) return [data];
+    const out = data.slice();
+    if (fault === 'corrupt-upload') {
+      for (let i = 13; i < out.length; i++) out[i] = (out[i] ?? 0) ^ 0xff;
+      return [out];
+    }
+    // One byte in the middle of a TS packet: sync bytes (every 188 bytes of the segment) stay.
+    const chunk = new DataView(out.buffer, out.byteOffset, out.byteLength).getUint32(5);
+    const start = (chunk * CHUNK_SIZE) % TS_PACKET;
+    const i = 13 + ((TS_PACKET - start + TS_PACKET / 2) % TS_PACKET);
+    if (i < out.length) out[i] = (out[i] ?? 0) ^ 0x01;
+    return [out];
+  }
+  if (fault === 'lie-have' && data.length === 13 && data[0] === 0x03) {
+    const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+    const seq = view.getBigUint64(1);
+    const lies = [1n, 2n, 3n].map((k) => {
+      const m = data.slice();
+      new DataView(m.buffer).setBigUint64(1, seq + k);
+      return m;
+    });
+    return [data, ...lies];
+  }
+  return [data];
 }
 
 export class Driver {
@@ -131,6 +160,13 @@ export class Driver {
     this.ready = this.start();
   }
 
+  private started = false;
+
+  /** True until the engine is loaded or failed to load. */
+  get loading(): boolean {
+    return !this.started && !this.failed && !this.destroyed;
+  }
+
   /** True while bytes may come from the engine (wasm loaded, no failure). */
   get active(): boolean {
     return this.engine !== null && !this.failed && !this.destroyed;
@@ -142,6 +178,14 @@ export class Driver {
   }
 
   private async start(): Promise<boolean> {
+    try {
+      return await this.load();
+    } finally {
+      this.started = true;
+    }
+  }
+
+  private async load(): Promise<boolean> {
     let mod: WasmModuleApi;
     try {
       const m = this.cfg.engineModule;
@@ -185,7 +229,7 @@ export class Driver {
     if (this.tracker) return this.tracker;
     const hub = this.hub;
     if (!hub) return null;
-    const id = this.enginePeerId(swarm);
+    const id = this.enginePeerId();
     if (!id) {
       this.hooks.error(new ShoalError('core', 'engine peer id unknown: not announcing', { fatal: false }));
       return null;
@@ -216,31 +260,9 @@ export class Driver {
     return this.tracker;
   }
 
-  /**
-   * The engine's peer id, which its handshake carries and remote engines check against the
-   * tracker's `peer_id`. Engines that do not expose it are asked through a loopback probe: a
-   * candidate conn that "opens" at once makes the engine send its Handshake (docs/PROTOCOL.md:
-   * type 0x01, magic "SHOL", peer id at offset 27), then the conn is closed again.
-   */
-  private enginePeerId(swarm: Hex40): Hex40 | null {
-    const engine = this.engine as (Engine & { peerId?: () => Hex40 }) | null;
-    if (!engine) return null;
-    if (typeof engine.peerId === 'function') return engine.peerId();
-    const conn = this.nextConn++;
-    const outs: CoreOutput[] = [];
-    let id: Hex40 | null = null;
-    const take = (list: CoreOutput[]) => {
-      for (const o of list) {
-        if ('conn' in o && o.conn === conn) {
-          if (o.type === 'sendToPeer' && !id) id = handshakePeer(o.data);
-        } else outs.push(o);
-      }
-    };
-    take(engine.handleInput(now(), { type: 'peerCandidate', conn, swarm, peer: randomHex20(), inbound: true }));
-    take(engine.handleInput(now(), { type: 'peerConnected', conn }));
-    take(engine.handleInput(now(), { type: 'peerClosed', conn }));
-    this.execute(outs);
-    return id;
+  /** The engine's peer id: the tracker `peer_id` must equal what its Handshake carries. */
+  private enginePeerId(): Hex40 | null {
+    return this.engine ? this.engine.peerId() : null;
   }
 
   private async fetchManifest(url: string): Promise<void> {
@@ -403,7 +425,11 @@ export class Driver {
         this.hub?.close(out.conn);
         return;
       case 'sendToPeer':
-        this.hub?.send(out.conn, out.data);
+        if (this.cfg.testFault && this.cfg.testFault !== 'core-throws') {
+          for (const m of tamperOutgoing(this.cfg.testFault, out.data)) this.hub?.send(out.conn, m);
+        } else {
+          this.hub?.send(out.conn, out.data);
+        }
         return;
       case 'segmentProgress':
         this.sinks.get(out.req)?.progress(out.loaded, out.total ?? null);

@@ -14,10 +14,10 @@ import { resolveConfig, type ResolvedConfig, type ShoalConfig } from './config.j
 import type { BanReason, CoreEvent, Hex40 } from './core-types.js';
 import { Driver } from './driver.js';
 import { ShoalError } from './errors.js';
-import { HlsAdapter, type AbrTiming, type AdapterCounters } from './adapters/hlsjs.js';
+import { HlsAdapter, type AbrTiming, type HlsAdapterCounters } from './adapters/hlsjs.js';
 
 export type { ShoalConfig } from './config.js';
-export type { AbrTiming, AdapterCounters } from './adapters/hlsjs.js';
+export type { AbrTiming, AdapterCounters, HlsAdapterCounters } from './adapters/hlsjs.js';
 export type {
   EngineConfig,
   CoreEvent,
@@ -89,7 +89,7 @@ export interface ShoalDiagnostics {
   httpActive: number;
   inputs: Record<string, number>;
   outputs: Record<string, number>;
-  adapter: AdapterCounters;
+  adapter: HlsAdapterCounters;
 }
 
 export class ShoalHls {
@@ -205,3 +205,4 @@ export class ShoalHls {
     this.listeners.clear();
   }
 }
+export { ShoalDash, type ShoalDashOptions, type ShoalDashDiagnostics, type DashPlayer, type DashAdapterCounters } from './dashjs.js';

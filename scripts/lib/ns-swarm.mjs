@@ -14,6 +14,7 @@ const trackerPort = Number(opt('--tracker-port'));
 const n = Number(opt('--viewers', 3));
 const p2p = opt('--p2p', '1') !== '0';
 const src = opt('--src');
+const player = opt('--player', 'hlsjs');
 
 const servers = [await tcpToUnix(originPort, opt('--origin-sock')), await tcpToUnix(trackerPort, opt('--tracker-sock'))];
 const browser = await launchBrowser();
@@ -36,7 +37,7 @@ for (let i = 0; i < n && !stopping; i++) {
   try {
     viewers.push(await launchViewer({
       browser, originUrl: `http://127.0.0.1:${originPort}`, id: `headless-${i + 1}`, src, p2p,
-      trackers: [`ws://127.0.0.1:${trackerPort}`], report: true,
+      trackers: [`ws://127.0.0.1:${trackerPort}`], report: true, player,
     }));
   } catch (e) {
     console.error(`ns-swarm: viewer ${i + 1}: ${e.message}`);

@@ -6,8 +6,10 @@
 //                            sliding window advancing on a wall clock, looping the VOD
 //                            segments; segment URIs are `<playlist>@<seq>.<ext>` (unique per
 //                            sequence number, so caches stay correct), mapped to VOD segment
-//                            seq % count; EXT-X-DISCONTINUITY where the loop restarts
-//   /demo/…                  demo-page/ ; /node_modules/{hls.js,uplot}/dist/… ; /js-shim/dist/…
+//                            seq % count; EXT-X-DISCONTINUITY where the loop restarts.
+//                            An .mpd becomes a dynamic MPD looping the VOD one (lib/dash-live.mjs)
+//   /demo/…                  demo-page/ ; /node_modules/{hls.js,uplot}/dist/… ; /js-shim/dist/… ;
+//                            /e2e/… tests/e2e/pages (browser-test harness pages)
 //   /_shoal/stats            JSON: bytes served per client (POST /_shoal/stats/reset clears)
 //   /_shoal/fault            GET: active faults; POST JSON {mode:'fail'|'stall'|'throttle',
 //                            status?, rateBps?, durationMs, clients?: string[], clientPrefix?,
@@ -30,6 +32,7 @@ import fsp from 'node:fs/promises';
 import http from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { liveDashMpd } from './dash-live.mjs';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -45,7 +48,9 @@ const STATIC_MOUNTS = [
   ['/demo/', 'demo-page'],
   ['/node_modules/hls.js/dist/', 'node_modules/hls.js/dist'],
   ['/node_modules/uplot/dist/', 'node_modules/uplot/dist'],
+  ['/node_modules/dashjs/dist/', 'node_modules/dashjs/dist'],
   ['/js-shim/dist/', 'js-shim/dist'],
+  ['/e2e/', 'tests/e2e/pages'],
 ];
 
 /** Parse a media playlist into segments with absolute file paths and optional byte ranges. */
@@ -176,6 +181,10 @@ export async function startOrigin({
         const seq = Number(m[2]);
         const s = p.segs[seq % p.segs.length];
         return { file: s.file, range: s.range, kind: 'segment' };
+      }
+      if (path.extname(f) === '.mpd') {
+        const mpd = liveDashMpd(await fsp.readFile(f, 'utf8'), { t0Ms: liveT0, windowS: windowSegments * 2 });
+        return { body: Buffer.from(mpd), kind: 'playlist', type: TYPES['.mpd'], live: true };
       }
       if (path.extname(f) === '.m3u8') {
         const text = await fsp.readFile(f, 'utf8');

@@ -12,7 +12,11 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { registerDashTests } from './dash-tests.mjs';
+import { registerAttackTests } from './attack-tests.mjs';
+import { registerCdnTests } from './cdn-tests.mjs';
 import { ensureMedia, startOrigin, startTracker, launchBrowser } from '../../scripts/lib/index.mjs';
+import { sleep, Skip, check, waitFor, openHarness, playsOn, assertGenuine, SEG_MS } from './lib.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, '../..');
@@ -20,7 +24,6 @@ const args = process.argv.slice(2);
 const only = args.includes('--only') ? args[args.indexOf('--only') + 1].split(',') : null;
 const requireWasm = args.includes('--require-wasm') || process.env.SHOAL_REQUIRE_WASM === '1';
 const engineArg = args.includes('--engine') ? args[args.indexOf('--engine') + 1] : null;
-const SEG_MS = 2000;
 
 if (process.env.SHOAL_NETNS !== '1') {
   console.error('run inside the private network namespace: npm run test:e2e (scripts/netns-run.sh)');
@@ -41,82 +44,6 @@ if (!fs.existsSync(distIndex) || fs.statSync(distIndex).mtimeMs < srcTime ||
     (wasmBuilt && !fs.existsSync(path.join(ROOT, 'js-shim/dist/wasm/shoal_bg.wasm')))) {
   console.log('building js-shim/dist …');
   execFileSync(process.execPath, [path.join(ROOT, 'js-shim/build.mjs'), ...(wasmBuilt ? [] : ['--allow-missing-wasm'])], { stdio: 'inherit' });
-}
-
-// ---- helpers ------------------------------------------------------------------------------
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-class Skip extends Error {}
-function check(cond, msg) { if (!cond) throw new Error(msg); }
-
-async function waitFor(label, fn, timeoutMs, pollMs = 250) {
-  const end = Date.now() + timeoutMs;
-  let last;
-  for (;;) {
-    last = await fn();
-    if (last && last.ok) return last.value;
-    if (Date.now() > end) throw new Error(`timeout (${timeoutMs} ms) waiting for ${label}${last && last.why ? `: ${last.why}` : ''}`);
-    await sleep(pollMs);
-  }
-}
-
-const pagesDir = path.join(HERE, 'pages');
-async function openHarness(env, id, opts) {
-  const context = await env.browser.newContext();
-  await context.addCookies([{ name: 'shoal_viewer', value: id, url: env.origin.url }]);
-  // The harness pages are served from tests/e2e/pages under /e2e/ on the origin's host, so they
-  // share its origin (no CORS) and its import paths.
-  await context.route('**/e2e/**', (route) => {
-    const name = path.basename(new URL(route.request().url()).pathname);
-    const file = path.join(pagesDir, name);
-    if (!fs.existsSync(file)) return route.fulfill({ status: 404, body: 'not found' });
-    const type = name.endsWith('.html') ? 'text/html' : 'text/javascript';
-    return route.fulfill({ status: 200, contentType: type, body: fs.readFileSync(file) });
-  });
-  const page = await context.newPage();
-  const log = [];
-  page.on('console', (m) => { if (m.type() === 'error' && log.length < 50) log.push(m.text()); });
-  page.on('pageerror', (e) => { if (log.length < 50) log.push(`pageerror: ${e.message}`); });
-  await page.goto(`${env.origin.url}/e2e/harness.html`);
-  await page.waitForFunction(() => window.harnessReady === true, null, { timeout: 45_000 })
-    .catch((e) => { throw new Error(`${id}: harness page not ready (${e.message.split('\n')[0]}); console: ${log.join(' | ')}`); });
-  const engine = opts.engine ?? env.engine;
-  const startOpts = {
-    src: `${env.origin.url}${opts.src ?? '/media/ts/master.m3u8'}`,
-    trackers: opts.trackers ?? [env.tracker.url],
-    shoal: opts.shoal ?? {},
-    hls: opts.hls ?? {},
-    fake: engine === 'fake' ? (opts.fake ?? {}) : undefined,
-  };
-  await page.evaluate((o) => window.harness.start(o), startOpts);
-  const v = {
-    id, page, context, log,
-    snap: () => page.evaluate(() => window.harness.snapshot()),
-    async until(label, pred, timeoutMs = 30_000) {
-      return waitFor(`${id}: ${label}`, async () => {
-        const s = await v.snap();
-        const r = pred(s);
-        return r === true ? { ok: true, value: s } : { ok: false, why: typeof r === 'string' ? r : `t=${s.currentTime.toFixed(1)} errors=${s.errors.slice(-3).join('; ')}` };
-      }, timeoutMs);
-    },
-    close: () => context.close().catch(() => {}),
-  };
-  env.opened.push(v);
-  return v;
-}
-
-/** Playback advanced by `seconds` from now, with no stall longer than one segment. */
-async function playsOn(v, seconds, timeoutMs) {
-  const s0 = await v.snap();
-  const target = s0.currentTime + seconds;
-  const s = await v.until(`play to ${target.toFixed(1)} s`, (s) => s.currentTime >= target || s.ended, timeoutMs ?? seconds * 1000 + 20_000);
-  check(s.maxStallMs <= SEG_MS, `${v.id}: stalled ${Math.round(s.maxStallMs)} ms (> one segment)`);
-  check(!s.errors.some((e) => e.startsWith('hls FATAL')), `${v.id}: fatal hls.js error: ${s.errors.join('; ')}`);
-  return s;
-}
-
-function assertGenuine(s, id) {
-  check(s.corrupted === 0, `${id}: ${s.corrupted} corrupted fragment(s)`);
-  check(s.verified > 0, `${id}: no fragment verified against the origin`);
 }
 
 // ---- tests --------------------------------------------------------------------------------
@@ -214,13 +141,17 @@ test('core throws: P2P off, pending and later requests over HTTP', {}, async (en
 test('swarm of 4: continuous playback, P2P bytes, genuine bytes', { engine: 'real' }, async (env) => {
   const vs = [];
   for (let i = 0; i < 4; i++) {
-    vs.push(await openHarness(env, `sw${i}`, {}));
+    // One viewer gets its wasm late: playlists loaded before the engine must still reach it.
+    vs.push(await openHarness(env, `sw${i}`, { delayWasmMs: i === 1 ? 4000 : 0 }));
     await sleep(1500); // staggered joins, like a real audience
   }
   const results = await Promise.all(vs.map((v) => playsOn(v, 16, 60_000)));
   const p2p = results.map((s) => s.stats.p2pDown);
   check(p2p.filter((b) => b > 0).length >= 2, `P2P bytes per viewer: ${p2p.join(', ')}`);
-  results.forEach((s, i) => assertGenuine(s, vs[i].id));
+  results.forEach((s, i) => {
+    assertGenuine(s, vs[i].id);
+    check((s.diag.inputs.playlist ?? 0) >= 1 && (s.diag.outputs.announce ?? 0) >= 1, `${vs[i].id}: engine got no playlist / never announced`);
+  });
   return `p2pDown=${p2p.join(',')} offload=${results.map((s) => s.stats.offload.toFixed(2)).join(',')}`;
 });
 
@@ -247,6 +178,10 @@ test('peers leave (live): the last viewer goes on over HTTP without a stall', { 
   assertGenuine(s, last.id);
   return `p2p ${s0.stats.p2pDown} bytes before, http +${s.stats.httpDown - s0.stats.httpDown} after, maxStall ${Math.round(s.maxStallMs)} ms`;
 });
+
+registerDashTests({ test, openHarness, playsOn, assertGenuine, check, waitFor, sleep });
+registerAttackTests({ test, check, waitFor, sleep, Skip });
+registerCdnTests({ test, check, waitFor, sleep });
 
 // ---- runner -------------------------------------------------------------------------------
 const t0 = Date.now();

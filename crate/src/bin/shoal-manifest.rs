@@ -896,9 +896,9 @@ exit status: 0 success, 1 failure (I/O, playlists, signature), 2 usage error";
             }
             rest = &rest[lt..];
             let skip_to = |rest: &str, end: &str| -> Result<usize, String> {
-                rest.find(end)
-                    .map(|i| i + end.len())
-                    .ok_or_else(|| format!("unterminated {}", &rest[..rest.len().min(10)]))
+                rest.find(end).map(|i| i + end.len()).ok_or_else(|| {
+                    format!("unterminated {}", rest.chars().take(10).collect::<String>())
+                })
             };
             if rest.starts_with("<!--") {
                 rest = &rest[skip_to(rest, "-->")?..];
@@ -1024,7 +1024,12 @@ exit status: 0 success, 1 failure (I/O, playlists, signature), 2 usage error";
             match name {
                 "" => out.push('$'),
                 "RepresentationID" => out.push_str(rep_id),
-                "Bandwidth" => out.push_str(&format!("{:0width$}", bandwidth)),
+                "Bandwidth" => {
+                    let bw: u64 = bandwidth
+                        .parse()
+                        .map_err(|_| format!("$Bandwidth$ in {t:?} needs a numeric bandwidth"))?;
+                    out.push_str(&format!("{bw:0width$}"));
+                }
                 "Number" => out.push_str(&format!(
                     "{:0width$}",
                     number.ok_or_else(|| format!("$Number$ unavailable in {t:?}"))?
@@ -1262,10 +1267,12 @@ exit status: 0 success, 1 failure (I/O, playlists, signature), 2 usage error";
         }
         let box_size = be(&b, 0, 4)?;
         let version = be(&b, 8, 1)?;
+        // Full box header (12), reference_ID (4), timescale (4), then
+        // earliest_presentation_time and first_offset, 32-bit in version 0, 64-bit after.
         let (first_offset, mut at) = if version == 0 {
-            (be(&b, 20, 4)?, 24usize)
+            (be(&b, 24, 4)?, 28usize)
         } else {
-            (be(&b, 24, 8)?, 32usize)
+            (be(&b, 28, 8)?, 36usize)
         };
         let count = be(&b, at + 2, 2)?;
         at += 4;

@@ -50,6 +50,12 @@ export interface AdapterCounters {
   aborted: number;
 }
 
+export interface HlsAdapterCounters extends AdapterCounters {
+  /** Level playlists seen, and those held back until the engine loaded. */
+  playlists: number;
+  playlistsDeferred: number;
+}
+
 const PLAYHEAD_INTERVAL_MS = 250;
 
 function stripQuery(url: string): string {
@@ -100,16 +106,20 @@ export class HlsAdapter {
   private hls: Hls | null = null;
   private media: HTMLMediaElement | null = null;
   private readonly levelSwarms = new Map<number, Hex40>();
+  /** Level playlists loaded before the engine was ready, by level index. */
+  private readonly waiting = new Map<number, LevelLoadedData>();
   private interval: ReturnType<typeof setInterval> | null = null;
   private lastPlayheadAt = 0;
   private readonly detachers: Array<() => void> = [];
-  readonly counters: AdapterCounters = {
+  readonly counters: HlsAdapterCounters = {
     fallbackHttp: 0,
     deliveredHttp: 0,
     deliveredP2p: 0,
     fragmentsEngine: 0,
     fragmentsFallback: 0,
     aborted: 0,
+    playlists: 0,
+    playlistsDeferred: 0,
   };
 
   constructor(
@@ -141,7 +151,10 @@ export class HlsAdapter {
       hls.on(event, fn as never);
       this.detachers.push(() => hls.off(event, fn as never));
     };
-    on('hlsManifestLoading' as never, (() => this.levelSwarms.clear()) as never);
+    on('hlsManifestLoading' as never, (() => {
+      this.levelSwarms.clear();
+      this.waiting.clear();
+    }) as never);
     on('hlsLevelsUpdated' as never, (() => this.levelSwarms.clear()) as never);
     on('hlsLevelLoaded' as never, ((_e: string, data: LevelLoadedData) => this.onLevelLoaded(data)) as never);
     on('hlsMediaAttached' as never, ((_e: string, data: { media: HTMLMediaElement }) => this.attachMedia(data.media)) as never);
@@ -156,12 +169,29 @@ export class HlsAdapter {
     for (const d of this.detachers.splice(0)) d();
     this.hls = null;
     this.levelSwarms.clear();
+    this.waiting.clear();
   }
 
   private onLevelLoaded(data: LevelLoadedData): void {
     const details = data.details;
+    if (!details) return;
+    this.counters.playlists++;
     const swarm = this.swarmForLevel(data.level);
-    if (!swarm || !details) return;
+    if (!swarm) {
+      if (!this.driver.loading) return;
+      this.counters.playlistsDeferred++;
+      // The engine is not loaded yet (swarm ids come from it): replay once it is. A VOD level
+      // playlist is loaded only once, so dropping it would leave the engine without it.
+      if (this.waiting.size === 0) {
+        void this.driver.ready.then((ok) => {
+          const pending = [...this.waiting.values()];
+          this.waiting.clear();
+          if (ok) for (const d of pending) if (this.hls) this.onLevelLoaded(d);
+        });
+      }
+      this.waiting.set(data.level, data);
+      return;
+    }
     const segments: SegmentInfo[] = [];
     let hasInit = false;
     for (const f of details.fragments) {
