@@ -107,6 +107,9 @@ function attackFigures(all, bad, peerIds) {
       bannedAttacker: evs.some((e) => e.kind === 'peerBanned' && fromAttacker(e)),
       banReasons: [...new Set(evs.filter((e) => e.kind === 'peerBanned' && fromAttacker(e)).map((e) => e.reason))],
       bannedHonest: evs.filter((e) => e.kind === 'peerBanned' && !fromAttacker(e)).length,
+      // Honest peers this viewer banned, by viewer id when known (a false positive).
+      bannedHonestPeers: evs.filter((e) => e.kind === 'peerBanned' && !fromAttacker(e))
+        .map((e) => ({ peer: Object.keys(peerIds).find((k) => peerIds[k] === e.peer) ?? e.peer, reason: e.reason })),
     };
   });
   return {
