@@ -491,8 +491,82 @@ impl Engine {
                     detail: format!("{e:?}"),
                 }),
             },
+            Input::SetPolicy {
+                p2p_enabled,
+                upload_bytes_per_sec,
+            } => self.set_policy(now, p2p_enabled, upload_bytes_per_sec),
         }
         self.recompute_wake(now);
+    }
+
+    fn set_policy(&mut self, now: Instant, p2p: bool, upload: u64) {
+        let was = self.config.p2p_enabled;
+        self.config.p2p_enabled = p2p;
+        if upload != self.config.upload_bytes_per_sec {
+            self.config.upload_bytes_per_sec = upload;
+            let burst = (upload / 5).max(4 * CHUNK);
+            self.bucket = TokenBucket::new(upload, burst, now);
+        }
+        if was && !p2p {
+            let conns: Vec<ConnId> = self.sessions.keys().copied().collect();
+            for conn in conns {
+                self.out.push_back(Output::ClosePeer {
+                    conn,
+                    reason: CloseReason::P2pDisabled,
+                });
+                self.remove_session(conn);
+            }
+            let swarms: Vec<SwarmId> = self.swarms.keys().copied().collect();
+            for swarm in swarms {
+                if let Some(s) = self.swarms.get_mut(&swarm) {
+                    s.next_announce = None;
+                }
+                self.out.push_back(Output::Announce {
+                    swarm,
+                    event: AnnounceEvent::Stopped,
+                    numwant: 0,
+                });
+            }
+            for d in self.downloads.values_mut() {
+                d.announced = false;
+            }
+        } else if !was && p2p {
+            let interval = ms(self.config.announce_interval_ms.max(1_000));
+            let swarms: Vec<SwarmId> = self.swarms.keys().copied().collect();
+            for swarm in swarms {
+                if let Some(s) = self.swarms.get_mut(&swarm) {
+                    s.next_announce = Some(now + interval);
+                }
+                self.out.push_back(Output::Announce {
+                    swarm,
+                    event: AnnounceEvent::Started,
+                    numwant: self.config.announce_numwant,
+                });
+            }
+        }
+        if !self.sharing() {
+            // Stop serving: every queued upload is answered Busy.
+            let mut ended = Vec::new();
+            for s in self.sessions.values_mut() {
+                for u in std::mem::take(&mut s.up) {
+                    ended.push((s.conn, u));
+                }
+            }
+            self.uploaders.clear();
+            for (conn, u) in ended {
+                if u.pinned {
+                    self.unpin(u.key);
+                }
+                self.send(
+                    conn,
+                    &Message::Busy {
+                        id: u.id,
+                        retry_after_ms: u16::MAX,
+                    },
+                );
+            }
+        }
+        self.schedule_all(now);
     }
 
     pub fn handle_timeout(&mut self, now: Instant) {
@@ -3385,6 +3459,43 @@ mod tests {
             },
         );
         e.handle_input(now, Input::HttpDone { id });
+    }
+
+    #[test]
+    fn set_policy_p2p_off_closes_peers_and_goes_http() {
+        let mut m = two(Config::default());
+        m.engines[1].handle_input(
+            m.now,
+            Input::SetPolicy {
+                p2p_enabled: false,
+                upload_bytes_per_sec: 0,
+            },
+        );
+        let mut closed = 0;
+        let mut stopped = 0;
+        while let Some(o) = m.engines[1].poll_output() {
+            match o {
+                Output::ClosePeer {
+                    reason: CloseReason::P2pDisabled,
+                    ..
+                } => closed += 1,
+                Output::Announce {
+                    event: AnnounceEvent::Stopped,
+                    ..
+                } => stopped += 1,
+                _ => {}
+            }
+        }
+        assert_eq!((closed, stopped), (1, 1));
+        assert_eq!(m.engines[1].stats().peers, 0);
+        let now = m.now;
+        m.engines[1].handle_input(now, request(9, 3));
+        let mut http = false;
+        while let Some(o) = m.engines[1].poll_output() {
+            http |= matches!(o, Output::StartHttp { .. });
+            assert!(!matches!(o, Output::SendToPeer { .. }), "{o:?}");
+        }
+        assert!(http);
     }
 
     #[test]

@@ -345,6 +345,14 @@ pub enum Input {
         #[serde(with = "serde_bytes")]
         data: Vec<u8>,
     },
+    /// Runtime consent / upload switch (replaces `Config.p2p_enabled` and
+    /// `Config.upload_bytes_per_sec`). P2P off: every peer is closed (`P2pDisabled`), the
+    /// tracker gets `Stopped`, everything comes over HTTP. Upload 0: nothing more is
+    /// served (`Busy`).
+    SetPolicy {
+        p2p_enabled: bool,
+        upload_bytes_per_sec: u64,
+    },
 }
 
 fn default_rate() -> f32 {

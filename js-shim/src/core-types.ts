@@ -64,7 +64,8 @@ export type CoreInput =
   | { type: 'httpProgress'; id: number; data: Uint8Array; total?: number | null }
   | { type: 'httpDone'; id: number }
   | { type: 'httpFailed'; id: number; status: number; reason: string }
-  | { type: 'integrityManifest'; data: Uint8Array };
+  | { type: 'integrityManifest'; data: Uint8Array }
+  | { type: 'setPolicy'; p2pEnabled: boolean; uploadBytesPerSec: number };
 
 export type AnnounceEvent = 'started' | 'update' | 'stopped';
 export type CloseReason = 'rejected' | 'banned' | 'tooManyPeers' | 'duplicate' | 'idle' | 'p2pDisabled';
