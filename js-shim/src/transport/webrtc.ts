@@ -290,6 +290,11 @@ export class PeerHub {
     return this.conns.size;
   }
 
+  /** Every conn reported to the engine and not closed yet, in any state. */
+  connIds(): number[] {
+    return [...this.conns.keys()];
+  }
+
   openConns(): number[] {
     return [...this.conns.values()].filter((c) => c.state === 'open').map((c) => c.id);
   }
