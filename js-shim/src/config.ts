@@ -10,6 +10,11 @@ export interface ShoalConfig {
   /** ICE servers for RTCPeerConnection (STUN/TURN). Default: none (host candidates only). */
   iceServers?: RTCIceServer[];
   /**
+   * `'relay'` hides this viewer's IP addresses from peers: only candidates of the TURN servers
+   * in `iceServers` are used. Default `'all'`.
+   */
+  iceTransportPolicy?: RTCIceTransportPolicy;
+  /**
    * Consent switch (bind it to the viewer's consent). When false no RTCPeerConnection is
    * created and no tracker is contacted: every segment is fetched over HTTP. Change it at run
    * time with `setP2P()`. Default true.
@@ -72,6 +77,7 @@ export interface ShoalConfig {
 export interface ResolvedConfig {
   trackers: string[];
   iceServers: RTCIceServer[];
+  iceTransportPolicy: RTCIceTransportPolicy;
   /** Initial consent (the app may change it with `setP2P`). */
   p2p: boolean;
   /** P2P is possible at all: trackers configured and not disabled in `core`. */
@@ -128,6 +134,7 @@ export function resolveConfig(cfg: ShoalConfig = {}): ResolvedConfig {
   return {
     trackers,
     iceServers: cfg.iceServers ?? [],
+    iceTransportPolicy: cfg.iceTransportPolicy === 'relay' ? 'relay' : 'all',
     p2p,
     p2pCapable,
     minSwarmSize: nonNegative('minSwarmSize', cfg.minSwarmSize) ?? 0,

@@ -299,6 +299,7 @@ export class Driver {
     if (this.hub) return;
     const hub = new PeerHub({
       iceServers: this.cfg.iceServers,
+      iceTransportPolicy: this.cfg.iceTransportPolicy,
       connectTimeoutMs: this.cfg.peerConnectTimeoutMs,
       onOpen: (conn) => this.feed({ type: 'peerConnected', conn }),
       onMessage: (conn, data) => this.feed({ type: 'peerMessage', conn, data }),
