@@ -114,6 +114,23 @@ export function registerPrivacyTests({ test, openHarness, playsOn, assertGenuine
     return `${s.stats.peers} peer(s) after consent`;
   });
 
+  test('privacy: minSwarmSize 2 with one other viewer → announced, no RTCPeerConnection; a third viewer opens it', { engine: 'real' }, async (env) => {
+    const before = swarmKeys(env);
+    const shoal = { ...SWARM, swarmId: unique('min'), minSwarmSize: 2, core: { announceIntervalMs: 3000 } };
+    const a = await open(env, 'prv-min-a', { shoal });
+    const b = await open(env, 'prv-min-b', { shoal });
+    await waitFor('both viewers announced', async () => {
+      const mine = newSwarms(env, before);
+      return mine.some(([, n]) => n >= 2) ? { ok: true, value: mine } : { ok: false, why: JSON.stringify(mine) };
+    }, 30_000);
+    await playsOn(b, 6);
+    check((await rtc(a)) === 0 && (await rtc(b)) === 0, `RTCPeerConnection below the minimum: a=${await rtc(a)} b=${await rtc(b)}`);
+    const c = await open(env, 'prv-min-c', { shoal });
+    const s = await c.until('a peer once 3 viewers are in the swarm', (s) => s.stats.peers >= 1 || `peers=${s.stats.peers}`, 45_000);
+    check((await rtc(c)) > 0, 'c connected without an RTCPeerConnection?');
+    return `2 viewers: 0 RTCPeerConnection; 3 viewers: ${s.stats.peers} peer(s)`;
+  });
+
   test('qoe: startup, rebuffering, TTFB, bitrate, bytes after a short play', {}, async (env) => {
     const v = await open(env, 'qoe', { trackers: [], shoal: { statsIntervalMs: 500 } });
     await v.page.evaluate(() => {
