@@ -4,6 +4,10 @@
  */
 import type { EngineConfig, WasmModuleApi } from './core-types.js';
 
+/** Test-only fault injection (see `ShoalConfig.testFault`). Never set it in production. */
+export type TestFault = 'core-throws' | 'corrupt-upload' | 'corrupt-upload-subtle' | 'lie-have';
+const TEST_FAULTS: readonly string[] = ['core-throws', 'corrupt-upload', 'corrupt-upload-subtle', 'lie-have'];
+
 export interface ShoalConfig {
   /** WebTorrent WebSocket tracker URLs (`wss://…`). No trackers means no P2P. */
   trackers?: string[];
@@ -70,8 +74,14 @@ export interface ShoalConfig {
   /**
    * Test only: inject a failure to exercise the fail-open path. `'core-throws'` makes the engine
    * throw on the third segment request. Also read from `globalThis.__shoalTestFault`.
+   * The others turn this viewer into a malicious peer for the attack tests and the bench
+   * (`--poisoners`); they only alter what it sends to peers (see `tamperOutgoing` in driver.ts):
+   * `'corrupt-upload'` inverts every byte of the payload of each `Data` it sends (structurally
+   * broken), `'corrupt-upload-subtle'` flips one byte inside a TS packet per chunk (passes the
+   * structural checks; only a manifest catches it), `'lie-have'` announces a `Have` for the next
+   * segments after each one it really has.
    */
-  testFault?: 'core-throws';
+  testFault?: TestFault;
 }
 
 export interface ResolvedConfig {
@@ -129,8 +139,9 @@ export function resolveConfig(cfg: ShoalConfig = {}): ResolvedConfig {
   // switched on at run time through `setPolicy`; one built with it on is gated by the driver too.
   engine.p2pEnabled = p2p;
   const uploadBytesPerSec = engine.uploadBytesPerSec ?? DEFAULT_UPLOAD_BYTES_PER_SEC;
+  const globalFault = (globalThis as { __shoalTestFault?: unknown }).__shoalTestFault;
   const fault =
-    cfg.testFault ?? ((globalThis as { __shoalTestFault?: unknown }).__shoalTestFault === 'core-throws' ? 'core-throws' : undefined);
+    cfg.testFault ?? (typeof globalFault === 'string' && TEST_FAULTS.includes(globalFault) ? (globalFault as TestFault) : undefined);
   return {
     trackers,
     iceServers: cfg.iceServers ?? [],

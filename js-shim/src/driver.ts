@@ -98,6 +98,42 @@ function faulty(engine: Engine): Engine {
   };
 }
 
+const CHUNK_SIZE = 15360;
+const TS_PACKET = 188;
+
+/**
+ * Test only (`testFault` 'corrupt-upload' | 'corrupt-upload-subtle' | 'lie-have'): what a
+ * malicious peer would send instead of `data`. Offsets follow docs/PROTOCOL.md (type byte
+ * first; `Data` = 0x12 with a 13-byte header; `Have` = 0x03 seq u64 size u32).
+ */
+export function tamperOutgoing(fault: ResolvedConfig['testFault'], data: Uint8Array): Uint8Array[] {
+  if (fault === 'corrupt-upload' || fault === 'corrupt-upload-subtle') {
+    if (data.length <= 13 || data[0] !== 0x12) return [data];
+    const out = data.slice();
+    if (fault === 'corrupt-upload') {
+      for (let i = 13; i < out.length; i++) out[i] = (out[i] ?? 0) ^ 0xff;
+      return [out];
+    }
+    // One byte in the middle of a TS packet: sync bytes (every 188 bytes of the segment) stay.
+    const chunk = new DataView(out.buffer, out.byteOffset, out.byteLength).getUint32(5);
+    const start = (chunk * CHUNK_SIZE) % TS_PACKET;
+    const i = 13 + ((TS_PACKET - start + TS_PACKET / 2) % TS_PACKET);
+    if (i < out.length) out[i] = (out[i] ?? 0) ^ 0x01;
+    return [out];
+  }
+  if (fault === 'lie-have' && data.length === 13 && data[0] === 0x03) {
+    const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+    const seq = view.getBigUint64(1);
+    const lies = [1n, 2n, 3n].map((k) => {
+      const m = data.slice();
+      new DataView(m.buffer).setBigUint64(1, seq + k);
+      return m;
+    });
+    return [data, ...lies];
+  }
+  return [data];
+}
+
 export class Driver {
   private engine: Engine | null = null;
   private module: WasmModuleApi | null = null;
@@ -556,7 +592,11 @@ export class Driver {
         this.hub?.close(out.conn);
         return;
       case 'sendToPeer':
-        this.hub?.send(out.conn, out.data);
+        if (this.cfg.testFault && this.cfg.testFault !== 'core-throws') {
+          for (const m of tamperOutgoing(this.cfg.testFault, out.data)) this.hub?.send(out.conn, m);
+        } else {
+          this.hub?.send(out.conn, out.data);
+        }
         return;
       case 'segmentProgress':
         this.sinks.get(out.req)?.progress(out.loaded, out.total ?? null);
