@@ -816,27 +816,70 @@ impl Engine {
         self.pump_uploads(now);
     }
 
-    /// Peers that can serve `key` now, best first.
+    /// Peers that can serve `key` now, best first, with the request windows each may
+    /// still take for it.
     fn holders(&self, now: Instant, key: SegmentKey) -> Vec<picker::Holder> {
         let Some(swarm) = self.swarms.get(&key.swarm) else {
             return Vec::new();
         };
+        let d = self.downloads.get(&key);
         let mut out: Vec<picker::Holder> = swarm
             .conns
             .iter()
             .filter_map(|c| self.sessions.get(c))
             .filter(|s| s.can_request(now))
             .filter_map(|s| {
-                s.holds(key.seq).map(|a| picker::Holder {
+                let a = s.holds(key.seq)?;
+                let busy =
+                    d.map_or(0, |d| d.p2p.iter().filter(|(c, _)| *c == s.conn).count()) as u32;
+                let slots = MAX_DOWN_REQUESTS
+                    .saturating_sub(s.down_reqs)
+                    .min(picker::WINDOWS_PER_HOLDER.saturating_sub(busy));
+                (slots > 0).then(|| picker::Holder {
                     conn: s.conn,
                     score: s.score(),
                     complete: a.complete,
-                    slots: MAX_DOWN_REQUESTS.saturating_sub(s.down_reqs),
+                    slots,
                 })
             })
             .collect();
         picker::rank(&mut out);
         out
+    }
+
+    /// Hands missing chunks to `holders` (one probe chunk to the best one while the size is
+    /// unknown). Returns whether anything was requested.
+    fn assign(&mut self, now: Instant, key: SegmentKey, holders: &[picker::Holder]) -> bool {
+        if holders.is_empty() {
+            return false;
+        }
+        if let Some(size) = holders.iter().find_map(|h| self.holder_size(key, h.conn)) {
+            if let Some(d) = self.downloads.get_mut(&key).filter(|d| d.size.is_none()) {
+                d.set_size(size);
+            }
+        }
+        let Some(d) = self.downloads.get(&key) else {
+            return false;
+        };
+        let plan = if d.size.is_none() {
+            // Only a Bitfield told us it is there: one chunk tells us its size.
+            if d.p2p.is_empty() {
+                vec![picker::Assignment {
+                    conn: holders[0].conn,
+                    first: 0,
+                    count: 1,
+                }]
+            } else {
+                Vec::new()
+            }
+        } else {
+            picker::plan_chunks(&d.missing_runs(), holders)
+        };
+        self.apply_plan(now, key, &plan);
+        if let Some(d) = self.downloads.get_mut(&key) {
+            d.wait_until = None;
+        }
+        !plan.is_empty()
     }
 
     fn holder_size(&self, key: SegmentKey, conn: ConnId) -> Option<u64> {
@@ -875,8 +918,10 @@ impl Engine {
             return;
         };
         if wanted && self.is_urgent(deadline) {
-            let runs = d.missing_runs();
-            if !d.p2p.is_empty() && runs.is_empty() && self.on_pace(now, key, deadline) {
+            if !d.p2p.is_empty() && self.on_pace(now, key, deadline) {
+                // Peers will make it: keep them busy with the rest.
+                let holders = self.holders(now, key);
+                self.assign(now, key, &holders);
                 return;
             }
             self.cancel_p2p(key);
@@ -884,36 +929,16 @@ impl Engine {
             return;
         }
         let holders = self.holders(now, key);
-        if d.size.is_none() {
-            if let Some(size) = holders.iter().find_map(|h| self.holder_size(key, h.conn)) {
-                if let Some(d) = self.downloads.get_mut(&key) {
-                    d.set_size(size);
-                }
-            }
-        }
-        let Some(d) = self.downloads.get(&key) else {
-            return;
-        };
-        let runs = d.missing_runs();
-        if runs.is_empty() {
-            return;
-        }
         if !holders.is_empty() {
             if d.p2p.is_empty() && self.p2p_active() >= self.config.max_p2p {
                 return;
             }
-            let holders = if d.size.is_none() {
-                holders[..1].to_vec()
-            } else {
-                holders
-            };
-            let plan = picker::plan_chunks(&runs, &holders);
-            self.apply_plan(now, key, &plan);
-            if let Some(d) = self.downloads.get_mut(&key) {
-                d.wait_until = None;
-            }
+            self.assign(now, key, &holders);
             return;
         }
+        let Some(d) = self.downloads.get(&key) else {
+            return;
+        };
         if !d.p2p.is_empty() {
             return;
         }
@@ -948,24 +973,7 @@ impl Engine {
     /// whatever the P2P download limit. False if no peer is (or can be) fetching it.
     fn p2p_rescue(&mut self, now: Instant, key: SegmentKey) -> bool {
         let holders = self.holders(now, key);
-        if let Some(size) = holders.iter().find_map(|h| self.holder_size(key, h.conn)) {
-            if let Some(d) = self.downloads.get_mut(&key).filter(|d| d.size.is_none()) {
-                d.set_size(size);
-            }
-        }
-        let Some(d) = self.downloads.get(&key) else {
-            return false;
-        };
-        let runs = d.missing_runs();
-        if !runs.is_empty() && !holders.is_empty() {
-            let holders = if d.size.is_none() {
-                holders[..1].to_vec()
-            } else {
-                holders
-            };
-            let plan = picker::plan_chunks(&runs, &holders);
-            self.apply_plan(now, key, &plan);
-        }
+        self.assign(now, key, &holders);
         self.downloads.get(&key).is_some_and(|d| !d.p2p.is_empty())
     }
 
@@ -1125,7 +1133,13 @@ impl Engine {
             s.throughput.sample(r.bytes as f64 * 1000.0 / elapsed);
             s.backoff_until = now + backoff;
         }
-        if strike {
+        // A peer that sent us nothing at all for the whole period is striked; one that is
+        // merely slow (its uplink shared with other requesters) is only abandoned.
+        let silent = self
+            .sessions
+            .get(&conn)
+            .is_some_and(|s| now >= s.last_data_at + ms(self.config.peer_stall_timeout_ms));
+        if strike && silent {
             self.strike(conn);
         }
     }
@@ -1987,6 +2001,7 @@ impl Engine {
         }
         if let Some(s) = self.sessions.get_mut(&conn) {
             s.down_bytes = s.down_bytes.saturating_add(payload.len() as u64);
+            s.last_data_at = now;
         }
         if let Some(r) = self.p2p_reqs.get_mut(&(conn, id)) {
             r.received = r.received.saturating_add(1);
@@ -2050,6 +2065,7 @@ impl Engine {
                     let elapsed =
                         now.as_millis().saturating_sub(r.started.as_millis()).max(1) as f64;
                     s.throughput.sample(r.bytes as f64 * 1000.0 / elapsed);
+                    s.completed_request();
                 }
             }
         }

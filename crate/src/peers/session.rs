@@ -14,6 +14,8 @@ pub const MAX_AVAIL: usize = crate::wire::MAX_ANNOUNCED_SEGMENTS;
 pub const MAX_UP_REQUESTS: usize = crate::wire::MAX_OUTSTANDING_REQUESTS;
 /// Requests we keep outstanding with one peer.
 pub const MAX_DOWN_REQUESTS: u32 = 4;
+/// Completed requests that forgive one strike.
+pub const FORGIVE_AFTER: u32 = 8;
 /// Messages per second a peer may send before it is banned (a 15 KiB chunk each: ~60 MB/s).
 pub const MAX_MSGS_PER_SEC: u32 = 4_000;
 
@@ -67,6 +69,10 @@ pub struct Session {
     pub next_ping: Instant,
     pub down_bytes: u64,
     pub up_bytes: u64,
+    /// Last `Data` from this peer (on any request).
+    pub last_data_at: Instant,
+    /// Requests completed since the last forgiven strike.
+    good: u32,
     msg_window: Instant,
     msg_count: u32,
 }
@@ -90,6 +96,8 @@ impl Session {
             next_ping: now,
             down_bytes: 0,
             up_bytes: 0,
+            last_data_at: now,
+            good: 0,
             msg_window: now,
             msg_count: 0,
         }
@@ -107,6 +115,16 @@ impl Session {
         }
         self.msg_count = self.msg_count.saturating_add(1);
         self.msg_count <= MAX_MSGS_PER_SEC
+    }
+
+    /// A request of ours completed: every `FORGIVE_AFTER` of them forgive one strike, so an
+    /// honest peer that stalled now and then (a busy uplink) is not banned over a long session.
+    pub fn completed_request(&mut self) {
+        self.good = self.good.saturating_add(1);
+        if self.good >= FORGIVE_AFTER {
+            self.good = 0;
+            self.strikes = self.strikes.saturating_sub(1);
+        }
     }
 
     pub fn announce(&mut self, seq: Seq, avail: Avail) {
@@ -157,6 +175,22 @@ mod tests {
         assert_eq!(s.avail.len(), MAX_AVAIL);
         assert!(s.holds(0).is_none());
         assert!(s.holds(MAX_AVAIL as u64 + 9).is_some());
+    }
+
+    #[test]
+    fn completed_requests_forgive_strikes() {
+        let mut s = session();
+        s.strikes = 2;
+        for _ in 0..FORGIVE_AFTER - 1 {
+            s.completed_request();
+        }
+        assert_eq!(s.strikes, 2);
+        s.completed_request();
+        assert_eq!(s.strikes, 1);
+        for _ in 0..3 * FORGIVE_AFTER {
+            s.completed_request();
+        }
+        assert_eq!(s.strikes, 0);
     }
 
     #[test]
