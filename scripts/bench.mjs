@@ -4,9 +4,26 @@
 // then a JSON report and a comparison table. Run it through scripts/bench.sh, which puts it in
 // a private network namespace.
 //
-//   node scripts/bench.mjs --player hlsjs|dashjs --scenario live|vod --viewers N --duration S
+//   node scripts/bench.mjs --player hlsjs|dashjs --scenario SCENARIO --viewers N --duration S
 //        [--json FILE] [--media DIR] [--flavour ts|fmp4|byterange; dashjs: number|time|ranges] [--modes shoal,baseline]
 //        [--stagger-ms 1000] [--baseline shim|plain] [--window 6] [--separate-browsers]
+//        [--poisoners K [--poison-kind corrupt-upload|corrupt-upload-subtle|lie-have]]
+//        [--warmup-s 10] [--outage-s 60] [--fault-mode fail|stall] [--throttle-kbps R]
+//
+// SCENARIO: live | vod, or a CDN fault on top of one of them (faults hit media segments only;
+// playlists keep coming, as when a CDN's media path or a viewer's route to it fails):
+//   cdn-partial-outage   live; every second viewer (v1, v3, …) loses the CDN (--fault-mode fail:
+//                        HTTP 503 at once; stall: no byte until the outage ends) for --outage-s
+//                        seconds, --warmup-s after the last join; the others keep it
+//   cdn-full-outage-vod  VOD; every viewer loses the CDN (503) after --warmup-s, to the end
+//   cdn-throttled        live; every second viewer's CDN is throttled to --throttle-kbps
+//                        (default: half the top rendition's BANDWIDTH) for --outage-s seconds
+// Each run then gains `affected: {viewers, rebufferRatio, stalls, …}`: the faulted viewers'
+// figures from the fault's start to the end of the run. The baseline gets the same faults.
+// --poisoners K: the first K viewers to join run the shim's test-only testFault build
+// (default corrupt-upload: every Data payload they send is inverted). They are left out of
+// every figure; `corruptedDelivered` and `bannedPeers` count honest viewers only and
+// `attack` says which honest viewers banned them.
 //
 // --duration is how long the swarm watches once every viewer has joined (joins are staggered).
 // The baseline uses the shim with p2p:false when the shim is built (same code path minus P2P),
@@ -37,7 +54,17 @@ const separate = argv.includes('--separate-browsers');
 let modes = opt('--modes', 'shoal,baseline').split(',').filter(Boolean);
 
 if (!['hlsjs', 'dashjs'].includes(player)) { console.error(`bench: --player must be hlsjs or dashjs`); process.exit(2); }
-if (!['live', 'vod'].includes(scenario)) { console.error('bench: --scenario must be live or vod'); process.exit(2); }
+const SCENARIOS = { live: 'live', vod: 'vod', 'cdn-partial-outage': 'live', 'cdn-full-outage-vod': 'vod', 'cdn-throttled': 'live' };
+if (!SCENARIOS[scenario]) { console.error(`bench: --scenario must be one of ${Object.keys(SCENARIOS).join('|')}`); process.exit(2); }
+const stream = SCENARIOS[scenario];
+const poisoners = Number(opt('--poisoners', 0));
+const poisonKind = opt('--poison-kind', 'corrupt-upload');
+const warmupS = Number(opt('--warmup-s', 10));
+const outageS = Number(opt('--outage-s', 60));
+const faultMode = opt('--fault-mode', 'fail');
+if (!(poisoners >= 0 && poisoners < N)) { console.error('bench: --poisoners must be in 0..viewers-1'); process.exit(2); }
+if (!['corrupt-upload', 'corrupt-upload-subtle', 'lie-have'].includes(poisonKind)) { console.error('bench: bad --poison-kind'); process.exit(2); }
+if (!['fail', 'stall'].includes(faultMode)) { console.error('bench: --fault-mode must be fail or stall'); process.exit(2); }
 if (!(N >= 1) || !(duration > 0)) { console.error('bench: --viewers and --duration must be positive'); process.exit(2); }
 
 const shimBuilt = fs.existsSync(path.join(ROOT, 'js-shim/dist/index.js'));
@@ -50,15 +77,41 @@ if (process.env.SHOAL_NETNS !== '1') notes.push('not inside the private network 
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const mediaDir = mediaArg ? path.resolve(mediaArg) : ensureMedia();
-const origin = await startOrigin({ mediaDir, live: scenario === 'live', windowSegments, quiet: true });
+const origin = await startOrigin({ mediaDir, live: stream === 'live', windowSegments, quiet: true });
 const tracker = await startTracker({ quiet: true });
 const masters = origin.masters;
 // dash.js plays media/dash/<flavour>/manifest.mpd (scripts/gen-dash-media.mjs).
 if (player === 'dashjs') ensureDashMedia({ outDir: path.join(mediaDir, 'dash') });
-const src = player === 'dashjs' ? `/${scenario === 'live' ? 'live' : 'media'}/dash/${flavour}/manifest.mpd`
+const src = player === 'dashjs' ? `/${stream === 'live' ? 'live' : 'media'}/dash/${flavour}/manifest.mpd`
   : origin.masterPath(masters[flavour] ? flavour : Object.keys(masters)[0]);
+const fault = faultPlan();
+if (fault) console.log(`bench: fault ${JSON.stringify(fault)}`);
 console.log(`bench: ${scenario}, ${N} viewers, ${duration} s, src ${src}, origin ${origin.url}, tracker ${tracker.url}`);
 notes.forEach((n) => console.log(`bench: note: ${n}`));
+
+/** Highest BANDWIDTH of the HLS master (bit/s), or null. */
+function topBitrate() {
+  try {
+    const text = fs.readFileSync(path.join(mediaDir, masters[flavour] || Object.values(masters)[0]), 'utf8');
+    const bw = [...text.matchAll(/[:,]BANDWIDTH=(\d+)/g)].map((m) => Number(m[1]));
+    return bw.length ? Math.max(...bw) : null;
+  } catch { return null; }
+}
+
+/** The scenario's CDN fault: which viewers (by index), when (s after the last join), how. */
+function faultPlan() {
+  if (!scenario.startsWith('cdn-')) return null;
+  const half = [...Array(N).keys()].filter((i) => i % 2 === 1);
+  if (scenario === 'cdn-full-outage-vod') {
+    return { mode: 'fail', status: 503, atS: warmupS, forS: duration, viewers: [...Array(N).keys()] };
+  }
+  if (scenario === 'cdn-partial-outage') {
+    return { mode: faultMode, status: 503, atS: warmupS, forS: outageS, viewers: half };
+  }
+  const kbps = Number(opt('--throttle-kbps', 0)) || (topBitrate() ? Math.round(topBitrate() / 2000) : 0);
+  if (!kbps) { console.error('bench: cdn-throttled needs --throttle-kbps (no HLS master to read the top bitrate from)'); process.exit(2); }
+  return { mode: 'throttle', rateBps: Math.round((kbps * 1000) / 8), kbps, topBitrate: topBitrate(), atS: warmupS, forS: outageS, viewers: half };
+}
 
 let chromiumVersion = null;
 let stopping = false;
@@ -76,12 +129,17 @@ async function runOnce(mode) {
   const p2p = mode === 'shoal';
   const shim = mode === 'baseline' && (baselineKind === 'plain' || !shimBuilt) ? 'none' : 'auto';
   const t0 = Date.now();
+  const poisonIds = [...Array(poisoners).keys()].map((i) => `${mode}-v${i}`);
+  const affectedIds = fault ? fault.viewers.map((i) => `${mode}-v${i}`) : null;
+  const faultStart = {};
+  let faultAt = null;
   try {
     for (let i = 0; i < N && !stopping; i++) {
       if (i > 0) await sleep(staggerMs); // realistic, staggered joins
       try {
         const v = await launchViewer({
           browser, separate, originUrl: origin.url, id: `${mode}-v${i}`, src, p2p, trackers: [tracker.url], shim, player,
+          shoalConfig: i < poisoners ? { testFault: poisonKind } : undefined,
         });
         viewers.push(v);
         live.add(v);
@@ -91,9 +149,19 @@ async function runOnce(mode) {
         failedViewers.push(`${mode}-v${i}`);
       }
     }
-    const end = Date.now() + duration * 1000;
+    const joined = Date.now();
+    const end = joined + duration * 1000;
     while (Date.now() < end && !stopping) {
-      await sleep(Math.min(5000, end - Date.now()));
+      if (fault && faultAt === null && Date.now() >= joined + fault.atS * 1000) {
+        // Snapshot the affected viewers first: their figures count from here.
+        for (const v of viewers) if (affectedIds.includes(v.id)) faultStart[v.id] = await v.metrics().catch(() => null);
+        const forMs = Math.max(1000, Math.min(fault.forS * 1000, end - Date.now()));
+        origin.addFault({ mode: fault.mode, status: fault.status, rateBps: fault.rateBps, durationMs: forMs, clients: affectedIds });
+        faultAt = Math.round((Date.now() - t0) / 1000);
+        console.log(`  [${mode} ${faultAt}s] fault ${fault.mode} on ${affectedIds.join(',')} for ${Math.round(forMs / 1000)} s`);
+      }
+      const nextFault = fault && faultAt === null ? joined + fault.atS * 1000 : Infinity;
+      await sleep(Math.max(0, Math.min(5000, end - Date.now(), nextFault - Date.now())));
       const snaps = await Promise.all(viewers.map((v) => v.metrics().catch(() => null)));
       const line = snaps.map((s, i) => {
         if (!s) return `v${i}:?`;
@@ -103,10 +171,20 @@ async function runOnce(mode) {
       console.log(`  [${mode} ${Math.round((Date.now() - t0) / 1000)}s] ${line}`);
     }
     const snapshots = {};
-    for (const v of viewers) snapshots[v.id] = await v.metrics().catch(() => null);
+    const coreEvents = {};
+    const peerIds = {};
+    for (const v of viewers) {
+      snapshots[v.id] = await v.metrics().catch(() => null);
+      coreEvents[v.id] = await v.coreEvents().catch(() => []);
+      peerIds[v.id] = await v.peerId().catch(() => null);
+    }
     for (const id of failedViewers) snapshots[id] = null;
     const originClients = origin.stats().clients;
-    const summary = summarizeRun({ mode, snapshots, originClients });
+    const summary = summarizeRun({
+      mode, snapshots, originClients, poisoners: poisonIds, affected: affectedIds, faultStart, coreEvents, peerIds,
+    });
+    if (fault) summary.fault = { ...fault, startedAtS: faultAt, viewers: affectedIds };
+    if (poisoners) summary.poisonKind = poisonKind;
     summary.wallSeconds = Math.round((Date.now() - t0) / 1000);
     summary.cpuSeconds = Math.round((descendantsCpuSeconds() - cpu0) * 10) / 10;
     summary.browsers = separate ? 'one per viewer' : 'one, a context per viewer';
@@ -133,9 +211,9 @@ try {
 const report = {
   date: new Date().toISOString(),
   command: `npm run bench -- ${argv.join(' ')}`,
-  player, scenario, viewers: N, durationS: duration, staggerMs, flavour, src,
+  player, scenario, stream, viewers: N, poisoners, durationS: duration, staggerMs, flavour, src,
   media: mediaArg ? mediaArg : 'media/ (scripts/gen-media.mjs)',
-  limit: Math.round((1 - 1 / N) * 1000) / 1000,
+  limit: Math.round((1 - 1 / (N - poisoners)) * 1000) / 1000,
   machine: {
     cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, memGB: Math.round(os.totalmem() / 1e9),
     loadavg: os.loadavg().map((x) => Math.round(x * 100) / 100), node: process.version, chromium: chromiumVersion,

@@ -36,6 +36,8 @@ export interface EngineConfig {
   strikesToBan?: number;
   announceIntervalMs?: number;
   announceNumwant?: number;
+  /** `ed25519:<base64>` key that must sign the integrity manifest (docs/MANIFEST.md). */
+  integrityPublicKey?: string;
 }
 
 export type CoreInput =
@@ -64,7 +66,9 @@ export type CoreInput =
   | { type: 'httpProgress'; id: number; data: Uint8Array; total?: number | null }
   | { type: 'httpDone'; id: number }
   | { type: 'httpFailed'; id: number; status: number; reason: string }
-  | { type: 'integrityManifest'; data: Uint8Array };
+  | { type: 'integrityManifest'; data: Uint8Array }
+  /** Runtime consent / upload policy (the app's `setP2P`, metered link, hidden page). */
+  | { type: 'setPolicy'; p2pEnabled: boolean; uploadBytesPerSec: number };
 
 export type AnnounceEvent = 'started' | 'update' | 'stopped';
 export type CloseReason = 'rejected' | 'banned' | 'tooManyPeers' | 'duplicate' | 'idle' | 'p2pDisabled';

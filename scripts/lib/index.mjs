@@ -6,7 +6,8 @@
 //   startOrigin({mediaDir?, hosts?=['127.0.0.1'], port?=0, live?=false, windowSegments?=6, quiet?})
 //       -> Promise<{url, urls, port, masters, masterPath(flavour='ts', live?), stats(),
 //                   resetStats(), addFault({mode:'fail'|'stall'|'throttle', status?, rateBps?,
-//                   durationMs, clients?, clientPrefix?, pathPrefix?}), clearFaults(), reports(), close()}>
+//                   durationMs, clients?, clientPrefix?, pathPrefix?}) -> fault, endFault(fault),
+//                   clearFaults(), reports(), close()}>   (ending a stall fault serves what it held)
 //       Same routes over HTTP: /_shoal/stats, /_shoal/fault, /_shoal/hash, /_shoal/report.
 //   startTracker({host?='127.0.0.1', port?=0, quiet?}) -> Promise<{url, port, counts(), close()}>
 //   launchBrowser({headless?=true, args?}) -> Promise<Browser>   (playwright-core, /usr/bin/chromium)

@@ -20,10 +20,24 @@ const mean = (xs) => {
 const r3 = (x) => (Number.isFinite(x) ? Math.round(x * 1000) / 1000 : null);
 
 /**
- * @param {{mode: string, snapshots: Record<string, object>, originClients: Record<string, object>}} run
+ * @param {{mode: string, snapshots: Record<string, object>, originClients: Record<string, object>,
+ *   poisoners?: string[], affected?: string[], faultStart?: Record<string, object>,
+ *   coreEvents?: Record<string, object[]>, peerIds?: Record<string, string|null>}} run
+ *   poisoners: viewer ids running a malicious build; they are left out of every figure and
+ *   reported apart (`attack`). affected: ids whose CDN path was faulted; `affected` figures
+ *   count from faultStart (their snapshots when the fault began) to the end.
  */
-export function summarizeRun({ mode, snapshots, originClients }) {
-  const perViewer = Object.entries(snapshots).map(([id, s]) => {
+export function summarizeRun({ mode, snapshots, originClients, poisoners = [], affected = null, faultStart = {}, coreEvents = {}, peerIds = {} }) {
+  const bad = new Set(poisoners);
+  const all = summarizeViewers(mode, snapshots, originClients, coreEvents);
+  const out = aggregate(mode, all.filter((v) => !bad.has(v.id)));
+  if (poisoners.length) out.attack = attackFigures(all, bad, peerIds);
+  if (affected) out.affected = affectedFigures(all, snapshots, new Set(affected), faultStart);
+  return out;
+}
+
+function summarizeViewers(mode, snapshots, originClients, coreEvents) {
+  return Object.entries(snapshots).map(([id, s]) => {
     const o = originClients[id] || {};
     const cdn = o.segmentBytes || 0;
     const sh = s && s.shoal && !s.shoal.error ? s.shoal : null;
@@ -46,8 +60,12 @@ export function summarizeRun({ mode, snapshots, originClients }) {
       verified: s?.verified ?? 0, corrupted: s?.corrupted ?? 0, verifyErrors: s?.verifyErrors ?? 0,
       peers: sh ? sh.peers ?? null : null, bannedPeers: sh ? sh.peersBanned || 0 : 0,
       shoal: sh, diag: s?.diag ?? null, events: (s?.events || []).slice(-10), errors: (s?.errors || []).slice(-10),
+      coreEvents: coreEvents[id] || [],
     };
   });
+}
+
+function aggregate(mode, perViewer) {
   const recv = sum(perViewer.map((v) => v.bytesReceived));
   const p2p = sum(perViewer.map((v) => v.p2pBytes));
   const watched = sum(perViewer.map((v) => v.watchedMs));
@@ -76,6 +94,69 @@ export function summarizeRun({ mode, snapshots, originClients }) {
   };
 }
 
+/** What the poisoners did and what it cost them: bans of their peer ids by honest viewers. */
+function attackFigures(all, bad, peerIds) {
+  const attackerIds = new Set([...bad].map((id) => peerIds[id]).filter(Boolean));
+  const honest = all.filter((v) => !bad.has(v.id));
+  const byViewer = honest.map((v) => {
+    const evs = v.coreEvents;
+    const fromAttacker = (e) => attackerIds.has(e.peer);
+    return {
+      id: v.id,
+      verificationFailedFromAttacker: evs.filter((e) => e.kind === 'verificationFailed' && fromAttacker(e)).length,
+      bannedAttacker: evs.some((e) => e.kind === 'peerBanned' && fromAttacker(e)),
+      banReasons: [...new Set(evs.filter((e) => e.kind === 'peerBanned' && fromAttacker(e)).map((e) => e.reason))],
+      bannedHonest: evs.filter((e) => e.kind === 'peerBanned' && !fromAttacker(e)).length,
+      // Honest peers this viewer banned, by viewer id when known (a false positive).
+      bannedHonestPeers: evs.filter((e) => e.kind === 'peerBanned' && !fromAttacker(e))
+        .map((e) => ({ peer: Object.keys(peerIds).find((k) => peerIds[k] === e.peer) ?? e.peer, reason: e.reason })),
+    };
+  });
+  return {
+    poisoners: [...bad],
+    attackerPeerIds: [...attackerIds],
+    attackerUpBytes: sum(all.filter((v) => bad.has(v.id)).map((v) => v.p2pUpBytes)),
+    honestViewersBanningAttacker: byViewer.filter((b) => b.bannedAttacker).length,
+    honestViewersRejectingAttackerData: byViewer.filter((b) => b.verificationFailedFromAttacker > 0).length,
+    honestPeersBanned: sum(byViewer.map((b) => b.bannedHonest)),
+    byViewer,
+  };
+}
+
+/** Figures of the faulted viewers over the fault window (from its start to the end of the run). */
+function affectedFigures(all, snapshots, ids, faultStart) {
+  const vs = all.filter((v) => ids.has(v.id));
+  const win = vs.map((v) => {
+    const s = snapshots[v.id];
+    const f = faultStart[v.id];
+    const watched = (s?.watchedMs ?? 0) - (f?.watchedMs ?? 0);
+    const stalled = (s?.stalledMs ?? 0) - (f?.stalledMs ?? 0);
+    const cdnEv = v.coreEvents.filter((e) => /cdn/i.test(String(e.kind)));
+    return {
+      id: v.id, stalls: (s?.stalls ?? 0) - (f?.stalls ?? 0), stalledMs: Math.round(stalled), watchedMs: Math.round(watched),
+      p2pBytes: (v.p2pBytes || 0) - (f?.shoal?.p2pDown ?? 0),
+      httpBytes: (s?.shoal?.httpDown ?? 0) - (f?.shoal?.httpDown ?? 0),
+      cdnEvents: cdnEv.map((e) => ({ t: e.t, kind: e.kind, reason: e.reason ?? e.detail ?? null })),
+    };
+  });
+  const watched = sum(win.map((w) => w.watchedMs));
+  return {
+    viewers: vs.length,
+    ids: vs.map((v) => v.id),
+    rebufferRatio: watched ? r3(sum(win.map((w) => w.stalledMs)) / watched) : null,
+    stalls: sum(win.map((w) => w.stalls)),
+    stalledMs: sum(win.map((w) => w.stalledMs)),
+    watchedMs: watched,
+    p2pBytesDuringFault: sum(win.map((w) => w.p2pBytes)),
+    httpBytesDuringFault: sum(win.map((w) => w.httpBytes)),
+    // Whole run (hls.js's played bitrate is not split at the fault): compare with the baseline.
+    avgBitrate: mean(vs.map((v) => v.avgBitrate)) && Math.round(mean(vs.map((v) => v.avgBitrate))),
+    cdnDegradedEvents: sum(win.map((w) => w.cdnEvents.filter((e) => /degrad/i.test(e.kind)).length)),
+    cdnRecoveredEvents: sum(win.map((w) => w.cdnEvents.filter((e) => /recover/i.test(e.kind)).length)),
+    perViewer: win,
+  };
+}
+
 const MB = (b) => (b / 1e6).toFixed(2);
 const pct = (x) => (x === null || x === undefined ? '-' : `${(x * 100).toFixed(1)}%`);
 const num = (x, d = 0) => (x === null || x === undefined ? '-' : Number(x).toFixed(d));
@@ -97,8 +178,13 @@ export function comparisonTable(runs) {
     ['avg bitrate', (r) => (r.avgBitrate ? `${num(r.avgBitrate / 1000)} kbit/s` : '-')],
     ['level switches', (r) => num(r.levelSwitches)],
     ['playback speed (median)', (r) => (r.playbackRatioMedian ? `${num(r.playbackRatioMedian, 3)}x` : '-')],
-    ['corrupted delivered', (r) => `${num(r.corruptedDelivered)} (of ${r.verifiedFragments} verified)`],
+    ['corrupted delivered', (r) => `${num(r.corruptedDelivered)} of ${r.corruptedDelivered + r.verifiedFragments} checked`],
     ['banned peers', (r) => num(r.bannedPeers)],
+    ['attacker banned by', (r) => (r.attack ? `${r.attack.honestViewersBanningAttacker} honest viewers` : '-')],
+    ['affected viewers', (r) => (r.affected ? String(r.affected.viewers) : '-')],
+    ['affected rebuffer ratio', (r) => (r.affected ? pct(r.affected.rebufferRatio) : '-')],
+    ['affected stalls', (r) => (r.affected ? num(r.affected.stalls) : '-')],
+    ['affected P2P during fault', (r) => (r.affected ? `${MB(r.affected.p2pBytesDuringFault)} MB` : '-')],
     ['browser CPU', (r) => (r.cpuSeconds === undefined ? '-' : `${num(r.cpuSeconds)} s in ${r.wallSeconds} s`)],
   ];
   const names = runs.map((r) => r.mode);

@@ -279,17 +279,27 @@ export async function startOrigin({
       until: Date.now() + Number(f.durationMs || 10_000),
       clients: f.clients ? [].concat(f.clients) : undefined, clientPrefix: f.clientPrefix, pathPrefix: f.pathPrefix,
     };
+    // Requests a 'stall' fault holds; released when it ends early (endFault / clearFaults).
+    Object.defineProperty(fault, 'held', { value: new Set(), enumerable: false });
     faults.push(fault);
     if (!quiet) console.log(`origin: fault ${JSON.stringify(fault)}`);
     return fault;
   };
+
+  /** Ends a fault now: stalled requests it holds are served at once. */
+  const endFault = (f) => {
+    f.until = Math.min(f.until, Date.now());
+    faults = faults.filter((x) => x !== f);
+    for (const release of f.held || []) release();
+  };
+  const clearFaults = () => { for (const f of [...faults]) endFault(f); faults = []; };
 
   async function control(req, res, u) {
     const route = u.pathname;
     if (route === '/_shoal/stats') return json(res, 200, statsObj());
     if (route === '/_shoal/stats/reset' && req.method === 'POST') { clients.clear(); return json(res, 200, { ok: true }); }
     if (route === '/_shoal/fault') {
-      if (req.method === 'DELETE') { faults = []; return json(res, 200, { ok: true }); }
+      if (req.method === 'DELETE') { clearFaults(); return json(res, 200, { ok: true }); }
       if (req.method === 'POST') {
         try { return json(res, 200, addFault(JSON.parse(await readBody(req)))); } catch (e) { return json(res, 400, { error: e.message }); }
       }
@@ -363,8 +373,10 @@ export async function startOrigin({
         c.faulted++;
         // Hold the request without a byte until the fault window closes, then serve it.
         await new Promise((ok) => {
-          const t = setTimeout(ok, Math.max(0, f.until - Date.now()));
-          res.on('close', () => { clearTimeout(t); ok(); });
+          const done = () => { clearTimeout(t); f.held.delete(done); ok(); };
+          const t = setTimeout(done, Math.max(0, f.until - Date.now()));
+          f.held.add(done);
+          res.on('close', done);
         });
         if (res.destroyed || res.writableEnded) { c.aborted++; return; }
       }
@@ -458,7 +470,8 @@ export async function startOrigin({
     stats: statsObj,
     resetStats: () => clients.clear(),
     addFault,
-    clearFaults: () => { faults = []; },
+    endFault,
+    clearFaults,
     reports: () => [...reports.values()],
     close: () => Promise.all(servers.map((s) => new Promise((ok) => { s.close(() => ok()); s.closeAllConnections?.(); }))),
   };

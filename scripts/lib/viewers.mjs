@@ -54,10 +54,28 @@ export async function launchViewer(o) {
   await page.waitForFunction(() => window.shoalViewer || window.shoalViewerError, null, { timeout: o.readyTimeoutMs ?? 30_000 });
   const err = await page.evaluate(() => window.shoalViewerError);
   if (err) throw new Error(`viewer ${o.id}: ${err}`);
+  // Keep the engine events the attack and outage figures need (bans, failed verifications,
+  // CDN path health), with their page time, beyond the player's short event ring.
+  await page.evaluate(() => {
+    const keep = [];
+    window.__shoalCoreEvents = keep;
+    const sh = window.shoalViewer && window.shoalViewer.shoal;
+    if (!sh || typeof sh.on !== 'function') return;
+    sh.on('event', (ev) => {
+      const k = ev && ev.kind;
+      if (k === 'peerBanned' || k === 'verificationFailed' || /cdn/i.test(String(k)) || k === 'manifestRejected') {
+        if (keep.length < 500) keep.push({ t: Math.round(performance.now()), ...JSON.parse(JSON.stringify(ev, (_, v) => (typeof v === 'bigint' ? String(v) : v))) });
+      }
+    });
+  });
   const viewer = {
     id: o.id, page, context, browser, log,
     /** QoE snapshot (see demo-page/player.mjs). */
     metrics: () => page.evaluate(() => window.shoalViewer.snapshot()),
+    /** Engine events kept since the page opened: peerBanned, verificationFailed, cdn*, manifestRejected. */
+    coreEvents: () => page.evaluate(() => window.__shoalCoreEvents || []),
+    /** Our engine's peer id (tracker peer_id), once it announced; null without the shim. */
+    peerId: () => page.evaluate(() => window.shoalViewer.shoal?.diagnostics?.().peerId ?? null),
     /** Wait until pred(metrics) is true; rejects after timeoutMs. */
     async waitFor(pred, timeoutMs = 30_000, pollMs = 250) {
       const end = Date.now() + timeoutMs;

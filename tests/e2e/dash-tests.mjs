@@ -8,7 +8,7 @@ const MPD = (flavour) => `/media/dash/${flavour}/manifest.mpd`;
 // A short buffer keeps dash.js loading while it plays (so requests are in flight to abort).
 const SHORT_BUFFER = { streaming: { buffer: { bufferTimeAtTopQuality: 4, bufferTimeAtTopQualityLongForm: 4, stableBufferTime: 4 } } };
 
-export function registerDashTests({ test, openHarness, playsOn, assertGenuine, check, waitFor, sleep }) {
+export function registerDashTests({ test, openHarness, playsOn, assertGenuine, check, sleep }) {
   const open = (env, id, opts = {}) => {
     ensureDashMedia();
     return openHarness(env, id, { page: 'dash-harness.html', src: MPD('number'), ...opts });
@@ -117,5 +117,4 @@ export function registerDashTests({ test, openHarness, playsOn, assertGenuine, c
     return `aborts=${s2.diag.adapter.aborted}, cancelHttp=${s2.diag.outputs.cancelHttp ?? 0}`;
   });
 
-  void waitFor;
 }

@@ -1,14 +1,22 @@
 //! Chunk assignment: which peer gets which chunk range of a segment.
 //!
 //! Pure functions: `plan_chunks` returns a plan; the engine applies it (sends `Request`s
-//! and marks the chunks as asked). Invariants: every planned range is non-empty, inside
-//! a missing run, no chunk is planned twice, and no holder gets more ranges than its
-//! free request slots.
+//! and marks the chunks as asked). Work is handed out in windows of at most
+//! `WINDOW_CHUNKS` chunks, at most `slots` windows per holder at a time, round-robin over
+//! the holders best first; the engine plans again whenever a window completes. So a fast
+//! peer ends up carrying most of a segment, a slow one only what it can, several holders
+//! share one segment, and a `Cancel` never leaves more than a few windows in flight.
+//!
+//! Invariants: every planned range is non-empty, at most `WINDOW_CHUNKS` long, inside a
+//! missing run; no chunk is planned twice; no holder gets more ranges than its `slots`.
 
 use crate::types::ConnId;
 
-/// Segments with at least this many missing chunks are split between two complete holders.
-pub const SPLIT_MIN_CHUNKS: u32 = 8;
+/// Chunks per request (8 x 15 KiB = 120 KiB): large enough to amortise a round trip,
+/// small enough that slow peers hold little and cancellation wastes little.
+pub const WINDOW_CHUNKS: u32 = 8;
+/// Windows one peer may have outstanding for one segment (pipelining across the RTT).
+pub const WINDOWS_PER_HOLDER: u32 = 2;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Holder {
@@ -16,7 +24,7 @@ pub struct Holder {
     pub score: f64,
     /// Holds the whole segment (`Have`), rather than downloading it (`Downloading`).
     pub complete: bool,
-    /// Requests we may still send it.
+    /// Windows we may still ask it for.
     pub slots: u32,
 }
 
@@ -27,67 +35,43 @@ pub struct Assignment {
     pub count: u32,
 }
 
-/// Orders holders best first: complete copies before in-progress ones at similar scores
-/// is not assumed; score decides, ties by conn id for determinism.
+/// Orders holders best first by score (ties by conn id, for determinism).
 pub fn rank(holders: &mut [Holder]) {
     holders.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.conn.cmp(&b.conn)));
 }
 
-/// Plans requests for the missing, unrequested chunk runs `runs` (`(first, end)`,
-/// end exclusive, ascending, disjoint) among `holders` (ranked best first).
-/// Large work is split in two halves between the two best complete holders, so a segment
-/// arrives from two peers in parallel; otherwise the best holder gets everything.
+/// Plans requests for the missing, unrequested chunk runs `runs` (`(first, end)`, end
+/// exclusive, ascending, disjoint) among `holders` (ranked best first): windows in chunk
+/// order, dealt round-robin to holders that have slots left.
 pub fn plan_chunks(runs: &[(u32, u32)], holders: &[Holder]) -> Vec<Assignment> {
-    let usable: Vec<&Holder> = holders.iter().filter(|h| h.slots > 0).collect();
-    let Some(best) = usable.first() else {
-        return Vec::new();
-    };
-    let total: u32 = runs
+    let mut slots: Vec<(ConnId, u32)> = holders
         .iter()
-        .map(|&(a, b)| b.saturating_sub(a))
-        .fold(0u32, |x, y| x.saturating_add(y));
-    if total == 0 {
-        return Vec::new();
-    }
-    let complete: Vec<&&Holder> = usable.iter().filter(|h| h.complete).collect();
+        .filter(|h| h.slots > 0)
+        .map(|h| (h.conn, h.slots))
+        .collect();
     let mut out = Vec::new();
-    let mut budget: Vec<(ConnId, u32)> = usable.iter().map(|h| (h.conn, h.slots)).collect();
-    let mut take = |conn: ConnId, first: u32, count: u32, out: &mut Vec<Assignment>| -> bool {
-        if count == 0 {
-            return true;
-        }
-        if let Some(b) = budget.iter_mut().find(|b| b.0 == conn) {
-            if b.1 > 0 {
-                b.1 -= 1;
-                out.push(Assignment { conn, first, count });
-                return true;
+    let mut turn = 0usize;
+    for &(a, b) in runs {
+        let mut s = a;
+        while s < b {
+            let free = slots.iter().filter(|x| x.1 > 0).count();
+            if free == 0 {
+                return out;
             }
-        }
-        false
-    };
-    if total >= SPLIT_MIN_CHUNKS && complete.len() >= 2 {
-        let owners = [complete[0].conn, complete[1].conn];
-        let half = total / 2;
-        let mut done = 0u32;
-        for &(a, b) in runs {
-            let mut s = a;
-            while s < b {
-                let owner = if done < half { 0 } else { 1 };
-                let limit = if owner == 0 { half - done } else { u32::MAX };
-                let n = (b - s).min(limit);
-                if !take(owners[owner], s, n, &mut out) {
-                    // The other owner may still have a slot.
-                    let _ = take(owners[1 - owner], s, n, &mut out);
-                }
-                s += n;
-                done += n;
+            // Next holder (in rank order, cycling) with a slot left.
+            while slots[turn % slots.len()].1 == 0 {
+                turn += 1;
             }
-        }
-    } else {
-        for &(a, b) in runs {
-            if b > a {
-                let _ = take(best.conn, a, b - a, &mut out);
-            }
+            let i = turn % slots.len();
+            turn += 1;
+            let n = (b - s).min(WINDOW_CHUNKS);
+            slots[i].1 -= 1;
+            out.push(Assignment {
+                conn: slots[i].0,
+                first: s,
+                count: n,
+            });
+            s += n;
         }
     }
     out
@@ -102,8 +86,17 @@ mod tests {
             conn: ConnId(c),
             score,
             complete,
-            slots: 4,
+            slots: WINDOWS_PER_HOLDER,
         }
+    }
+
+    fn covered(plan: &[Assignment]) -> Vec<u32> {
+        let mut v: Vec<u32> = plan
+            .iter()
+            .flat_map(|a| a.first..a.first + a.count)
+            .collect();
+        v.sort_unstable();
+        v
     }
 
     #[test]
@@ -117,7 +110,7 @@ mod tests {
     }
 
     #[test]
-    fn small_segment_goes_to_best_holder() {
+    fn small_segment_goes_to_best_holder_in_one_window() {
         let plan = plan_chunks(&[(0, 5)], &[h(2, 3.0, true), h(1, 1.0, true)]);
         assert_eq!(
             plan,
@@ -130,64 +123,42 @@ mod tests {
     }
 
     #[test]
-    fn large_segment_split_between_two_complete_holders() {
+    fn windows_are_dealt_round_robin_best_first() {
         let plan = plan_chunks(&[(0, 40)], &[h(2, 3.0, true), h(1, 1.0, true)]);
-        assert_eq!(
-            plan,
-            vec![
-                Assignment {
-                    conn: ConnId(2),
-                    first: 0,
-                    count: 20
-                },
-                Assignment {
-                    conn: ConnId(1),
-                    first: 20,
-                    count: 20
-                }
-            ]
-        );
+        let conns: Vec<u32> = plan.iter().map(|a| a.conn.0).collect();
+        assert_eq!(conns, vec![2, 1, 2, 1]);
+        assert!(plan.iter().all(|a| a.count == WINDOW_CHUNKS));
+        assert_eq!(covered(&plan), (0..32).collect::<Vec<_>>());
     }
 
     #[test]
-    fn in_progress_holder_is_not_split_with() {
-        let plan = plan_chunks(&[(0, 40)], &[h(2, 3.0, false), h(1, 1.0, true)]);
-        assert_eq!(
-            plan,
-            vec![Assignment {
-                conn: ConnId(2),
-                first: 0,
-                count: 40
-            }]
-        );
-    }
-
-    #[test]
-    fn split_across_runs_covers_each_chunk_once() {
-        let runs = [(0, 3), (10, 20), (30, 31)];
-        let plan = plan_chunks(&runs, &[h(5, 9.0, true), h(6, 8.0, true), h(7, 7.0, true)]);
-        let mut covered = Vec::new();
-        for a in &plan {
-            assert!(a.count > 0);
-            for c in a.first..a.first + a.count {
-                covered.push(c);
-            }
-        }
-        covered.sort_unstable();
-        let expected: Vec<u32> = runs.iter().flat_map(|&(a, b)| a..b).collect();
-        assert_eq!(covered, expected);
-        assert!(plan
-            .iter()
-            .all(|a| a.conn == ConnId(5) || a.conn == ConnId(6)));
-    }
-
-    #[test]
-    fn respects_request_slots() {
-        let mut one = h(2, 3.0, true);
-        one.slots = 1;
-        let plan = plan_chunks(&[(0, 2), (4, 6)], &[one]);
+    fn plan_stops_when_slots_run_out_and_resumes_later() {
+        let one = Holder {
+            slots: 1,
+            ..h(2, 3.0, true)
+        };
+        let plan = plan_chunks(&[(0, 20)], &[one]);
         assert_eq!(plan.len(), 1);
-        let none = plan_chunks(&[(0, 2)], &[Holder { slots: 0, ..one }]);
-        assert!(none.is_empty());
+        let rest = plan_chunks(&[(8, 20)], &[one]);
+        assert_eq!(rest[0].first, 8);
+        assert!(plan_chunks(&[(0, 2)], &[Holder { slots: 0, ..one }]).is_empty());
+    }
+
+    #[test]
+    fn runs_are_covered_once_and_windows_stay_inside_runs() {
+        let runs = [(0, 3), (10, 29), (30, 31)];
+        let hs = [h(5, 9.0, true), h(6, 8.0, true), h(7, 7.0, false)];
+        let plan = plan_chunks(&runs, &hs);
+        let expected: Vec<u32> = runs.iter().flat_map(|&(a, b)| a..b).collect();
+        assert_eq!(covered(&plan), expected);
+        for a in &plan {
+            assert!(a.count > 0 && a.count <= WINDOW_CHUNKS);
+            assert!(runs
+                .iter()
+                .any(|&(x, y)| a.first >= x && a.first + a.count <= y));
+        }
+        for c in [5, 6, 7] {
+            assert!(plan.iter().filter(|a| a.conn.0 == c).count() <= WINDOWS_PER_HOLDER as usize);
+        }
     }
 }

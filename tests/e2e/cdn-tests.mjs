@@ -1,0 +1,61 @@
+// CDN path-failure browser tests (issue 8 item 6), registered into tests/e2e/run.mjs.
+// Three viewers share a live stream; the origin then fails (HTTP 503, or holds without a byte)
+// the media segments of one of them only (its `shoal_viewer` cookie), as when that viewer's
+// route to the CDN breaks while its peers still reach it. The viewer must take its next
+// segments from peers without a stall, and go back to HTTP once the path recovers.
+import { launchViewer } from '../../scripts/lib/viewers.mjs';
+
+const HLS = { capLevelToPlayerSize: true, startLevel: 0 };
+const SRC = '/live/ts/master.m3u8';
+// The outage lasts at least FAULT_S and until it has hit MIN_HITS of the victim's requests (a
+// viewer that happens to take everything from peers would otherwise not be tested), at most MAX_S.
+const FAULT_S = 12;
+const MIN_HITS = 2;
+const MAX_S = 45;
+
+export function registerCdnTests({ test, check, waitFor, sleep }) {
+  async function outage(env, prefix, mode) {
+    const vs = [];
+    for (let i = 0; i < 3; i++) {
+      const v = await launchViewer({ browser: env.browser, originUrl: env.origin.url, id: `${prefix}${i}`, src: SRC, trackers: [env.tracker.url], hlsConfig: HLS });
+      env.opened.push({ id: v.id, log: v.log, close: () => v.close() });
+      vs.push(v);
+      await sleep(1000);
+    }
+    const victim = vs[2];
+    // Steady state first: playing, buffered ahead, connected to both others.
+    await victim.waitFor((m) => m.state === 'playing' && m.currentTime > 6 && m.bufferS > 2 && (m.shoal?.peers ?? 0) >= 2, 60_000);
+    const before = await victim.metrics();
+    const t0 = Date.now();
+    const faulted0 = env.origin.stats().clients[victim.id]?.faulted ?? 0;
+    const fault = env.origin.addFault({ mode, status: 503, durationMs: MAX_S * 1000, clients: [victim.id] });
+    const hits = () => (env.origin.stats().clients[victim.id]?.faulted ?? 0) - faulted0;
+    // During the fault: playback goes on, bytes come from peers.
+    await waitFor(`${victim.id}: the ${mode} outage to hit ${MIN_HITS} requests`, async () => {
+      const m = await victim.metrics();
+      return Date.now() - t0 >= FAULT_S * 1000 && hits() >= MIN_HITS ? { ok: true } : { ok: false, why: `hits=${hits()} t=${m.currentTime.toFixed(1)} state=${m.state}` };
+    }, MAX_S * 1000, 500).catch(() => {});
+    const during = await victim.metrics();
+    const origin = { faulted: hits() };
+    const faultS = ((Date.now() - t0) / 1000).toFixed(0);
+    env.origin.endFault(fault);
+    // After: HTTP bytes resume (the engine returns to the CDN) and playback goes on.
+    const after = await victim.waitFor((m) => (m.shoal?.httpDown ?? 0) > (during.shoal?.httpDown ?? 0) && m.currentTime > during.currentTime + 6, 40_000)
+      .catch((e) => { throw new Error(`${victim.id}: no HTTP bytes after the outage ended (${e.message})`); });
+    const evs = await victim.coreEvents();
+    const cdn = evs.filter((e) => /cdn/i.test(String(e.kind)));
+    const p2pGain = (during.shoal?.p2pDown ?? 0) - (before.shoal?.p2pDown ?? 0);
+    const summary = `fault ${mode} ${faultS} s: origin faulted ${origin.faulted ?? 0} request(s); p2p +${p2pGain} B during, ` +
+      `stalls ${before.stalls}->${during.stalls}->${after.stalls} (${Math.round(after.stalledMs - before.stalledMs)} ms), ` +
+      `http +${(after.shoal?.httpDown ?? 0) - (during.shoal?.httpDown ?? 0)} B after; cdn events: ${cdn.map((e) => `${e.kind}@${e.t}`).join(',') || 'none'}; ` +
+      `fallback HTTP ${before.shoal?.fallbackHttp ?? 0}->${after.shoal?.fallbackHttp ?? 0} B; last errors: ${after.errors.slice(-4).join(' | ') || 'none'}`;
+    check(during.corrupted === 0 && after.corrupted === 0, `${victim.id}: corrupted fragments: ${after.errors.join('; ')}`);
+    check((origin.faulted ?? 0) > 0, `${victim.id}: the fault never hit a request (${summary})`);
+    check(p2pGain > 0, `${victim.id}: no bytes from peers during the outage (${summary})`);
+    check(after.stalls === before.stalls, `${victim.id}: stalled (${summary})`);
+    return summary;
+  }
+
+  test('cdn detection: a viewer whose CDN fails (503) goes on from peers with no stall, back to HTTP after', { engine: 'real' }, (env) => outage(env, 'cdnf', 'fail'));
+  test('cdn detection: a viewer whose CDN stalls (no byte) goes on from peers with no stall, back to HTTP after', { engine: 'real' }, (env) => outage(env, 'cdns', 'stall'));
+}
