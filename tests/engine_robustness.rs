@@ -1342,16 +1342,13 @@ proptest! {
         ops in prop::collection::vec(op(), 1..80),
     ) {
         let mut w = World::new(cfg, with_honest, manifest_mode, seed);
-        w.check_spin = false;
         w.request(0);
         w.request(1);
         for op in &ops {
             w.apply(op);
         }
         w.settle();
-        // Known engine bug without a manifest: see lying_size_does_not_get_the_honest_peer_banned.
-        let known = w.size_lie && !w.strict_content;
-        prop_assert!(!w.honest_banned || known, "the honest peer was banned");
+        prop_assert!(!w.honest_banned, "the honest peer was banned");
     }
 }
 
@@ -1573,7 +1570,6 @@ fn extra_http_bytes_past_content_length_are_not_delivered() {
 /// `poll_timeout() <= now` after every `handle_timeout(now)`: the host spins until an HTTP
 /// transfer finishes.
 #[test]
-#[ignore = "engine bug: handle_timeout busy loop while max_http transfers are running"]
 fn busy_loop_while_http_slots_are_full() {
     let mut w = world(strict());
     // Two urgent transfers take both HTTP slots; the host does not answer them yet.
@@ -1592,7 +1588,6 @@ fn busy_loop_while_http_slots_are_full() {
 /// total_size" and, after `strikes_to_ban`, banned. PROTOCOL.md only makes a size that
 /// differs from the *sender's own* announcement a violation.
 #[test]
-#[ignore = "engine bug: a lying Have size gets the honest peer that serves the segment banned"]
 fn lying_size_does_not_get_the_honest_peer_banned() {
     let cfg = Config {
         prefetch_window_ms: 0,
@@ -1622,7 +1617,6 @@ fn lying_size_does_not_get_the_honest_peer_banned() {
 /// wasm anything beyond the 4 GiB address space traps. A wrong or hostile Content-Length
 /// must fail the request open instead.
 #[test]
-#[ignore = "engine bug: an absurd HTTP total (Content-Length) panics in Download::set_size"]
 fn absurd_content_length_fails_open() {
     let mut w = world(strict());
     w.request_urgent(3);

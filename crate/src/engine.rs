@@ -116,11 +116,23 @@ enum Slot {
     },
 }
 
+/// Where a download's size came from, weakest first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum SizeSrc {
+    /// Unknown, or only a peer's `Have`/`Downloading` (which may lie).
+    Announced,
+    /// The first peer `Data` that carried it.
+    Data,
+    /// Manifest, playlist byte range or the HTTP response.
+    Origin,
+}
+
 /// A segment being assembled.
 struct Download {
     url: String,
     range: Option<ByteRange>,
     size: Option<u64>,
+    size_src: SizeSrc,
     data: Vec<u8>,
     slots: Vec<Slot>,
     got_chunks: u32,
@@ -150,6 +162,7 @@ impl Download {
             url,
             range,
             size: None,
+            size_src: SizeSrc::Announced,
             data: Vec::new(),
             slots: Vec::new(),
             got_chunks: 0,
@@ -170,16 +183,29 @@ impl Download {
         };
         if let Some(s) = size.filter(|&s| s > 0 && s <= MAX_SEGMENT_SIZE as u64) {
             d.set_size(s);
+            d.size_src = SizeSrc::Origin;
         }
         d
     }
 
+    /// Callers bound `size` by `MAX_SEGMENT_SIZE`. The buffer is allocated by the first
+    /// write (`buf`), so an announced size alone costs no memory.
     fn set_size(&mut self, size: u64) {
         self.size = Some(size);
-        self.data = vec![0; size as usize];
+        self.data = Vec::new();
         self.slots = vec![Slot::Missing; n_chunks(size) as usize];
         self.got_chunks = 0;
         self.got_bytes = 0;
+    }
+
+    /// The assembly buffer, allocated to the known size on first use.
+    fn buf(&mut self) -> &mut [u8] {
+        if let Some(size) = self.size {
+            if self.data.len() as u64 != size {
+                self.data.resize(size as usize, 0);
+            }
+        }
+        &mut self.data
     }
 
     fn is_complete(&self) -> bool {
@@ -1292,8 +1318,19 @@ impl Engine {
         let mut announce = None;
         if full {
             match (d.size, total) {
-                (None, Some(t)) if t > 0 && t <= usize::MAX as u64 / 2 && pos == 0 => {
+                (_, Some(t)) if t > MAX_SEGMENT_SIZE as u64 && pos == 0 => {
+                    // No segment is that large: a broken or hostile origin. Fail open.
+                    self.http.remove(&id);
+                    self.out.push_back(Output::CancelHttp { id });
+                    if let Some(d) = self.downloads.get_mut(&key) {
+                        d.http = None;
+                    }
+                    self.fail_download(key, "http content-length too large");
+                    return;
+                }
+                (None, Some(t)) if t > 0 && pos == 0 => {
                     d.set_size(t);
+                    d.size_src = SizeSrc::Origin;
                     d.http_chunks = (0, n_chunks(t));
                     if sharing && !d.announced && t <= MAX_SEGMENT_SIZE as u64 {
                         d.announced = true;
@@ -1304,6 +1341,7 @@ impl Engine {
                     // The origin is authoritative: restart assembly with its size.
                     let had_peer_bytes = d.contributors.len();
                     d.set_size(t);
+                    d.size_src = SizeSrc::Origin;
                     d.http_chunks = (0, n_chunks(t));
                     if had_peer_bytes > 0 {
                         d.contributors.clear();
@@ -1348,6 +1386,7 @@ impl Engine {
             }
             let data = std::mem::take(&mut d.data);
             d.set_size(size);
+            d.size_src = SizeSrc::Origin;
             d.data = data;
             d.slots.fill(Slot::Got {
                 from: 0,
@@ -1708,21 +1747,7 @@ impl Engine {
             }
             (PeerState::Ready, Message::Bitfield { base, bits }) => {
                 if let Some(s) = self.sessions.get_mut(&conn) {
-                    for (i, byte) in bits.iter().enumerate() {
-                        for bit in 0..8u64 {
-                            if byte & (0x80 >> bit) != 0 {
-                                if let Some(seq) = base.checked_add(i as u64 * 8 + bit) {
-                                    s.announce(
-                                        seq,
-                                        Avail {
-                                            size: None,
-                                            complete: true,
-                                        },
-                                    );
-                                }
-                            }
-                        }
-                    }
+                    s.announce_bits(base, &bits);
                 }
                 self.schedule_all(now);
             }
@@ -1734,7 +1759,7 @@ impl Engine {
             }
             (PeerState::Ready, Message::Lost { seq }) => {
                 if let Some(s) = self.sessions.get_mut(&conn) {
-                    s.avail.remove(&seq);
+                    s.forget(seq);
                 }
             }
             (
@@ -1776,8 +1801,7 @@ impl Engine {
                     let announced = self
                         .sessions
                         .get_mut(&conn)
-                        .and_then(|s| s.avail.remove(&key.seq))
-                        .is_some();
+                        .is_some_and(|s| s.forget(key.seq));
                     if announced {
                         self.strike(conn);
                     }
@@ -1962,33 +1986,75 @@ impl Engine {
             self.violation(now, conn);
             return;
         }
+        // Only contradicting its own announcement proves a peer wrong (PROTOCOL.md).
+        let own = self
+            .sessions
+            .get(&conn)
+            .and_then(|s| s.holds(key.seq))
+            .and_then(|a| a.size);
+        if own.is_some_and(|o| o != total_size) {
+            self.violation(now, conn);
+            return;
+        }
+        let Some((size, src)) = self.downloads.get(&key).map(|d| (d.size, d.size_src)) else {
+            return;
+        };
+        let adopt = match (size, src) {
+            (None, _) => true,
+            (Some(s), _) if s == total_size as u64 => false,
+            (Some(_), SizeSrc::Announced) => {
+                // Another peer's `Have` (maybe a lie) set the size; the bytes win. Requests
+                // planned with the old size are withdrawn without blame.
+                let others: Vec<(ConnId, u32)> = self
+                    .downloads
+                    .get(&key)
+                    .map(|d| d.p2p.iter().copied().filter(|x| *x != (conn, id)).collect())
+                    .unwrap_or_default();
+                for (c, i) in others {
+                    self.release_p2p(c, i);
+                    self.send(c, &Message::Cancel { id: i });
+                }
+                true
+            }
+            (Some(_), _) => {
+                let in_manifest = self
+                    .downloads
+                    .get(&key)
+                    .and_then(|d| self.manifest_entry(&d.url, d.range))
+                    .is_some();
+                if in_manifest {
+                    self.corrupt(now, key, conn, peer, "size differs from the manifest");
+                } else {
+                    // Disagrees with the origin or with the first peer's bytes: without a
+                    // manifest there is no proof who is wrong, so only stop asking it.
+                    self.abandon_p2p(now, conn, id, false);
+                }
+                return;
+            }
+        };
         let Some(d) = self.downloads.get_mut(&key) else {
             return;
         };
-        match d.size {
-            None => {
-                d.set_size(total_size as u64);
-                let n = d.slots.len() as u32;
-                for slot in d.slots.iter_mut() {
-                    *slot = Slot::Missing;
-                }
-                for slot in d
-                    .slots
-                    .iter_mut()
-                    .take(end.min(n) as usize)
-                    .skip(first as usize)
-                {
-                    *slot = Slot::Asked(conn);
-                }
-                if let Some(r) = self.p2p_reqs.get_mut(&(conn, id)) {
-                    r.end = r.end.min(n);
-                }
+        if adopt {
+            d.set_size(total_size as u64);
+            d.size_src = SizeSrc::Data;
+            let n = d.slots.len() as u32;
+            for slot in d.slots.iter_mut() {
+                *slot = Slot::Missing;
             }
-            Some(s) if s != total_size as u64 => {
-                self.violation(now, conn);
-                return;
+            for slot in d
+                .slots
+                .iter_mut()
+                .take(end.min(n) as usize)
+                .skip(first as usize)
+            {
+                *slot = Slot::Asked(conn);
             }
-            Some(_) => {}
+            if let Some(r) = self.p2p_reqs.get_mut(&(conn, id)) {
+                r.end = r.end.min(n);
+            }
+        } else if d.size_src == SizeSrc::Announced {
+            d.size_src = SizeSrc::Data;
         }
         let Some(d) = self.downloads.get_mut(&key) else {
             return;
@@ -2038,6 +2104,7 @@ impl Engine {
                 return;
             }
             let from = d.contributor(conn, peer);
+            d.buf();
             if let (Some(dst), Some(slot)) = (
                 d.data.get_mut(a as usize..b as usize),
                 d.slots.get_mut(chunk as usize),
@@ -2313,8 +2380,11 @@ impl Engine {
         let urgent = self.config.urgent_window_ms.min(i64::MAX as u64) as i64;
         let rate = self.playhead.map_or(1.0, |p| p.rate);
         for (key, d) in &self.downloads {
-            if let Some(t) = d.wait_until {
-                at(t.max(now));
+            // A wait that is over but still set found every HTTP slot busy: the transfer
+            // that frees one reschedules (`on_http_done`/`failed`/stall), so waking now
+            // would only spin.
+            if let Some(t) = d.wait_until.filter(|t| *t > now) {
+                at(t);
             }
             if let Some(t) = d.avoid_http_until.filter(|t| *t > now) {
                 at(t);
@@ -2358,7 +2428,7 @@ fn write_http(d: &mut Download, size: u64, at: u64, bytes: &[u8]) {
         let s = cs.max(at);
         let e = ce.min(end);
         if let (Some(dst), Some(src)) = (
-            d.data.get_mut(s as usize..e as usize),
+            d.buf().get_mut(s as usize..e as usize),
             bytes.get((s - at) as usize..(e - at) as usize),
         ) {
             dst.copy_from_slice(src);

@@ -1,8 +1,10 @@
 //! One peer connection: handshake state, what the peer announced, measurements, strikes,
 //! and the requests it made of us.
 //!
-//! Invariants: `avail` never holds more than `MAX_AVAIL` entries (oldest dropped first),
-//! so a peer cannot grow our memory by announcing; all counters saturate.
+//! Invariants: `avail` never holds more than `MAX_AVAIL` entries and `bits` never more
+//! than `MAX_BIT_WORDS` words (oldest dropped first), so a peer cannot grow our memory by
+//! announcing; a `Bitfield` costs one map update per 64 segments, not per segment (a
+//! flood of them stays cheap); all counters saturate.
 
 use super::scoring::{self, Ewma};
 use crate::types::{ConnId, Instant, PeerId, SegmentKey, Seq, SwarmId};
@@ -10,6 +12,8 @@ use std::collections::BTreeMap;
 
 /// Upper bound on availability entries remembered per peer.
 pub const MAX_AVAIL: usize = crate::wire::MAX_ANNOUNCED_SEGMENTS;
+/// Upper bound on 64-segment words of `Bitfield` availability remembered per peer.
+pub const MAX_BIT_WORDS: usize = MAX_AVAIL / 64;
 /// Requests a peer may have outstanding with us at once.
 pub const MAX_UP_REQUESTS: usize = crate::wire::MAX_OUTSTANDING_REQUESTS;
 /// Requests we keep outstanding with one peer.
@@ -55,7 +59,10 @@ pub struct Session {
     pub peer: PeerId,
     pub inbound: bool,
     pub state: PeerState,
+    /// `Have`/`Downloading` announcements (with sizes).
     pub avail: BTreeMap<Seq, Avail>,
+    /// `Bitfield` announcements: word `seq / 64`, bit `seq % 64` (complete, size unknown).
+    bits: BTreeMap<u64, u64>,
     pub strikes: u32,
     pub throughput: Ewma,
     pub rtt: Ewma,
@@ -86,6 +93,7 @@ impl Session {
             inbound,
             state: PeerState::Connecting,
             avail: BTreeMap::new(),
+            bits: BTreeMap::new(),
             strikes: 0,
             throughput: Ewma::default(),
             rtt: Ewma::default(),
@@ -134,6 +142,41 @@ impl Session {
         }
     }
 
+    /// Adds a `Bitfield` (bit `i`, most significant first in each byte, is `base + i`).
+    pub fn announce_bits(&mut self, base: Seq, bytes: &[u8]) {
+        for (i, byte) in bytes.iter().enumerate() {
+            if *byte == 0 {
+                continue;
+            }
+            for bit in 0..8u64 {
+                if byte & (0x80 >> bit) == 0 {
+                    continue;
+                }
+                let Some(seq) = base.checked_add(i as u64 * 8 + bit) else {
+                    return;
+                };
+                *self.bits.entry(seq / 64).or_insert(0) |= 1 << (seq % 64);
+            }
+        }
+        while self.bits.len() > MAX_BIT_WORDS {
+            self.bits.pop_first();
+        }
+    }
+
+    /// Forgets `seq` (after `Lost` or `Absent`); true if it had been announced.
+    pub fn forget(&mut self, seq: Seq) -> bool {
+        let mut had = self.avail.remove(&seq).is_some();
+        if let Some(w) = self.bits.get_mut(&(seq / 64)) {
+            let mask = 1u64 << (seq % 64);
+            had |= *w & mask != 0;
+            *w &= !mask;
+            if *w == 0 {
+                self.bits.remove(&(seq / 64));
+            }
+        }
+        had
+    }
+
     /// Whether we may send this peer a request now.
     pub fn can_request(&self, now: Instant) -> bool {
         self.state == PeerState::Ready
@@ -142,7 +185,14 @@ impl Session {
     }
 
     pub fn holds(&self, seq: Seq) -> Option<Avail> {
-        self.avail.get(&seq).copied()
+        if let Some(a) = self.avail.get(&seq) {
+            return Some(*a);
+        }
+        let w = self.bits.get(&(seq / 64))?;
+        (w & (1u64 << (seq % 64)) != 0).then_some(Avail {
+            size: None,
+            complete: true,
+        })
     }
 }
 
@@ -175,6 +225,23 @@ mod tests {
         assert_eq!(s.avail.len(), MAX_AVAIL);
         assert!(s.holds(0).is_none());
         assert!(s.holds(MAX_AVAIL as u64 + 9).is_some());
+    }
+
+    #[test]
+    fn bitfields_are_bounded_and_forgettable() {
+        let mut s = session();
+        s.announce_bits(100, &[0b1010_0000, 0x01]);
+        assert!(s.holds(100).is_some() && s.holds(102).is_some() && s.holds(115).is_some());
+        assert!(s.holds(101).is_none() && s.holds(99).is_none());
+        assert!(s.forget(102));
+        assert!(!s.forget(102));
+        assert!(s.holds(102).is_none());
+        for k in 0..4u64 {
+            s.announce_bits(k * 8192 + 1_000_000, &[0xFF; 1024]);
+        }
+        assert!(s.bits.len() <= MAX_BIT_WORDS);
+        assert!(s.holds(3 * 8192 + 1_000_000).is_some());
+        assert!(s.holds(100).is_none());
     }
 
     #[test]
