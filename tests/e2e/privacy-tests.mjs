@@ -131,6 +131,18 @@ export function registerPrivacyTests({ test, openHarness, playsOn, assertGenuine
     return `2 viewers: 0 RTCPeerConnection; 3 viewers: ${s.stats.peers} peer(s)`;
   });
 
+  test('integrity: integrityPublicKey reaches the engine (or is dropped with a warning by an engine without it)', { engine: 'real' }, async (env) => {
+    // A well-formed key nobody signed with: the engine must still serve segments (no manifest
+    // configured, so nothing is rejected), whether or not it knows the field yet.
+    const key = `ed25519:${Buffer.alloc(32, 7).toString('base64')}`;
+    const v = await open(env, 'int-key', { trackers: [], shoal: { integrityPublicKey: key } });
+    const s = await playsOn(v, 4);
+    check(s.diag.engineReady && s.diag.adapter.fragmentsEngine > 0, `engine not serving: ${JSON.stringify(s.diag.adapter)} errors=${s.errors.join('; ')}`);
+    check(!s.errors.some((e) => e.includes('fatal')), `fatal error: ${s.errors.join('; ')}`);
+    const dropped = s.errors.some((e) => e.includes('integrityPublicKey not supported'));
+    return dropped ? 'engine lacks integrity_public_key: started without it (warned)' : 'engine accepted integrityPublicKey';
+  });
+
   test('qoe: startup, rebuffering, TTFB, bitrate, bytes after a short play', {}, async (env) => {
     const v = await open(env, 'qoe', { trackers: [], shoal: { statsIntervalMs: 500 } });
     await v.page.evaluate(() => {
