@@ -30,7 +30,7 @@
 
 use crate::integrity::{self, Manifest, ManifestEntry};
 use crate::peers::session::{MAX_DOWN_REQUESTS, MAX_UP_REQUESTS};
-use crate::peers::{Avail, PeerState, Session, TokenBucket, UpRequest};
+use crate::peers::{Avail, Ewma, PeerState, Session, TokenBucket, UpRequest};
 use crate::scheduler::{live_edge, picker};
 use crate::stats::Counters;
 use crate::store::Store;
@@ -55,6 +55,14 @@ const BUSY_RETRY_MS: u16 = 1_000;
 const MAX_UNSIZED_BODY: usize = 256 * 1024 * 1024;
 /// Segments looked at per prefetch pass.
 const PREFETCH_SCAN: usize = 64;
+/// An HTTP transfer without a (first or next) byte for this long marks the CDN degraded.
+const CDN_SLOW_MS: u64 = 1_000;
+/// HTTP failures of one segment before its request fails open to the host.
+const MAX_HTTP_FAILURES: u32 = 3;
+/// After a failed HTTP transfer, its segment is taken from peers for this long.
+const CDN_RETRY_MS: u64 = 4_000;
+/// `Absent` answers for announced segments, with no completed request between, per strike.
+const ABSENTS_TO_STRIKE: u32 = 3;
 
 fn n_chunks(size: u64) -> u32 {
     size.div_ceil(CHUNK).min(u32::MAX as u64) as u32
@@ -154,6 +162,8 @@ struct Download {
     first_byte: Option<Instant>,
     http_bytes: u64,
     p2p_bytes: u64,
+    /// HTTP transfers of this segment that failed.
+    http_failures: u32,
 }
 
 impl Download {
@@ -180,6 +190,7 @@ impl Download {
             first_byte: None,
             http_bytes: 0,
             p2p_bytes: 0,
+            http_failures: 0,
         };
         if let Some(s) = size.filter(|&s| s > 0 && s <= MAX_SEGMENT_SIZE as u64) {
             d.set_size(s);
@@ -295,6 +306,8 @@ struct HttpXfer {
     received: u64,
     /// Start, then last progress: the stall clock.
     last_at: Instant,
+    /// Already reported to the CDN health check (once per transfer).
+    flagged: bool,
 }
 
 struct P2pReq {
@@ -312,6 +325,16 @@ enum ChunkSource<'a> {
     Ready(&'a [u8], u64),
     NotYet,
     Gone,
+}
+
+/// CDN path health (see `note_cdn_trouble`).
+#[derive(Default)]
+struct CdnHealth {
+    /// Degraded since (`CdnDegraded` was emitted).
+    degraded: Option<Instant>,
+    /// While degraded, urgent segments go to peers first until this; the next HTTP
+    /// transfer started after it is the recovery probe.
+    probe_at: Option<Instant>,
 }
 
 pub struct Engine {
@@ -337,6 +360,9 @@ pub struct Engine {
     uploaders: VecDeque<ConnId>,
     manifest: Option<Manifest>,
     counters: Counters,
+    http_ttfb: Ewma,
+    p2p_ttfb: Ewma,
+    cdn: CdnHealth,
     out: VecDeque<Output>,
     next_wake: Option<Instant>,
 }
@@ -375,6 +401,9 @@ impl Engine {
             uploaders: VecDeque::new(),
             manifest: None,
             counters: Counters::default(),
+            http_ttfb: Ewma::default(),
+            p2p_ttfb: Ewma::default(),
+            cdn: CdnHealth::default(),
             out: VecDeque::new(),
             next_wake: None,
         }
@@ -476,6 +505,29 @@ impl Engine {
         for (conn, id) in stalled {
             self.abandon_p2p(now, conn, id, true);
         }
+        let slow: Vec<HttpId> = self
+            .http
+            .iter()
+            .filter(|(_, x)| !x.flagged && now >= x.last_at + ms(CDN_SLOW_MS))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in slow {
+            let first = match self.http.get_mut(&id) {
+                Some(x) => {
+                    x.flagged = true;
+                    x.received == 0
+                }
+                None => continue,
+            };
+            self.cdn_trouble(
+                now,
+                if first {
+                    format!("no first byte within {CDN_SLOW_MS} ms")
+                } else {
+                    format!("transfer stalled for {CDN_SLOW_MS} ms")
+                },
+            );
+        }
         if self.config.p2p_enabled {
             let stall = ms(self.config.peer_stall_timeout_ms);
             let http_stalled: Vec<HttpId> = self
@@ -555,8 +607,12 @@ impl Engine {
                     rtt_ms: s.rtt.get().unwrap_or(0.0),
                     strikes: s.strikes,
                     score: s.score(),
+                    stalls: s.stalls,
                 })
                 .collect(),
+            cdn_degraded: self.cdn.degraded.is_some(),
+            http_ttfb_ms: self.http_ttfb.get_or(0.0),
+            p2p_ttfb_ms: self.p2p_ttfb.get_or(0.0),
         }
     }
 
@@ -936,13 +992,20 @@ impl Engine {
             return;
         }
         let deadline = self.deadline_ms(now, key);
-        let avoid_http = d.avoid_http_until.is_some_and(|t| now < t);
+        let backing_off = d.avoid_http_until.is_some_and(|t| now < t);
+        let degraded = self.cdn.degraded.is_some() && self.cdn.probe_at.is_none_or(|t| now < t);
+        let avoid_http = backing_off || degraded;
         if wanted && self.is_urgent(deadline) && avoid_http && self.p2p_rescue(now, key) {
             return;
         }
         let Some(d) = self.downloads.get(&key) else {
             return;
         };
+        if wanted && d.http_failures > 0 && backing_off && d.p2p.is_empty() {
+            // Its HTTP transfer failed: wait for a holder (or the back-off) rather than
+            // hammer the CDN.
+            return;
+        }
         if wanted && self.is_urgent(deadline) {
             if !d.p2p.is_empty() && self.on_pace(now, key, deadline) {
                 // Peers will make it: keep them busy with the rest.
@@ -1147,26 +1210,24 @@ impl Engine {
         Some(r)
     }
 
-    /// Gives up on a peer's request (stall or slow): cancel, back off, maybe strike.
-    fn abandon_p2p(&mut self, now: Instant, conn: ConnId, id: u32, strike: bool) {
+    /// Gives up on a peer's request (stall or slow): cancel and back off. A peer that sent
+    /// nothing at all for the whole period (`stalled`) also gets a stall mark (lower score,
+    /// longer back-off); slowness never strikes (see `peers` module header).
+    fn abandon_p2p(&mut self, now: Instant, conn: ConnId, id: u32, stalled: bool) {
         let Some(r) = self.release_p2p(conn, id) else {
             return;
         };
         self.send(conn, &Message::Cancel { id });
-        let backoff = ms(self.config.peer_stall_timeout_ms.saturating_mul(2));
+        let stall = self.config.peer_stall_timeout_ms;
         if let Some(s) = self.sessions.get_mut(&conn) {
             let elapsed = now.as_millis().saturating_sub(r.started.as_millis()).max(1) as f64;
             s.throughput.sample(r.bytes as f64 * 1000.0 / elapsed);
-            s.backoff_until = now + backoff;
-        }
-        // A peer that sent us nothing at all for the whole period is striked; one that is
-        // merely slow (its uplink shared with other requesters) is only abandoned.
-        let silent = self
-            .sessions
-            .get(&conn)
-            .is_some_and(|s| now >= s.last_data_at + ms(self.config.peer_stall_timeout_ms));
-        if strike && silent {
-            self.strike(conn);
+            if stalled && now >= s.last_data_at + ms(stall) {
+                s.slow = s.slow.saturating_add(1);
+                s.stalls = s.stalls.saturating_add(1);
+            }
+            let factor = 1u64 << s.slow.min(4);
+            s.backoff_until = now + ms(stall.saturating_mul(2).saturating_mul(factor));
         }
     }
 
@@ -1210,6 +1271,9 @@ impl Engine {
         };
         let id = HttpId(self.next_http);
         self.next_http = self.next_http.wrapping_add(1).max(1);
+        if self.cdn.degraded.is_some() {
+            self.cdn.probe_at = Some(now + ms(CDN_RETRY_MS));
+        }
         d.http = Some(id);
         d.http_chunks = chunks;
         d.wait_until = None;
@@ -1230,6 +1294,7 @@ impl Engine {
                 full,
                 received: 0,
                 last_at: now,
+                flagged: false,
             },
         );
         self.out.push_back(Output::StartHttp { id, url, range });
@@ -1306,6 +1371,10 @@ impl Engine {
         let offset = x.offset;
         let pos = x.received;
         let full = x.full;
+        if pos == 0 && !bytes.is_empty() {
+            let ttfb = now.as_millis().saturating_sub(x.last_at.as_millis());
+            self.http_ttfb.sample(ttfb as f64);
+        }
         x.received = x.received.saturating_add(bytes.len() as u64);
         x.last_at = now;
         let sharing = self.sharing() && self.swarms.contains_key(&key.swarm);
@@ -1399,6 +1468,7 @@ impl Engine {
             self.schedule_all(now);
             return;
         }
+        self.cdn_ok();
         if self.downloads.get(&x.key).is_some_and(|d| d.is_complete()) {
             self.finalize(now, x.key);
         }
@@ -1409,11 +1479,52 @@ impl Engine {
         let Some(x) = self.http.remove(&id) else {
             return;
         };
+        let detail = format!("http {status}: {reason}");
+        self.cdn_trouble(now, detail.clone());
+        // Without a connected peer nobody could rescue it: fail open at once.
+        let mut usable = !self.ready_conns(x.key.swarm).is_empty();
+        let mut lost = false;
         if let Some(d) = self.downloads.get_mut(&x.key) {
             d.http = None;
+            d.http_chunks = (0, 0);
+            d.http_failures = d.http_failures.saturating_add(1);
+            usable = usable
+                && !d.reqs.is_empty()
+                && !d.force_http
+                && self.config.p2p_enabled
+                && d.http_failures < MAX_HTTP_FAILURES;
+            if usable {
+                d.avoid_http_until = Some(now + ms(CDN_RETRY_MS));
+                lost = std::mem::take(&mut d.announced);
+            }
         }
-        self.fail_download(x.key, &format!("http {status}: {reason}"));
+        if lost {
+            self.broadcast(x.key.swarm, &Message::Lost { seq: x.key.seq });
+        }
+        // Peers holding it (now, or once they announce it) beat failing the player over
+        // to the same broken CDN; `drive` retries HTTP after the back-off.
+        if usable {
+            self.p2p_rescue(now, x.key);
+        } else {
+            self.fail_download(x.key, &detail);
+        }
         self.schedule_all(now);
+    }
+
+    /// The CDN path failed or stalled: report it once, and from now on take urgent
+    /// segments from peers first (`drive`) until an HTTP transfer completes again.
+    fn cdn_trouble(&mut self, now: Instant, reason: String) {
+        if self.cdn.degraded.is_none() {
+            self.cdn.degraded = Some(now);
+            self.event(Event::CdnDegraded { reason });
+        }
+    }
+
+    fn cdn_ok(&mut self) {
+        self.cdn.probe_at = None;
+        if self.cdn.degraded.take().is_some() {
+            self.event(Event::CdnRecovered {});
+        }
     }
 
     /// The engine cannot serve this segment: requests fail over to the host's own HTTP.
@@ -1802,7 +1913,17 @@ impl Engine {
                         .sessions
                         .get_mut(&conn)
                         .is_some_and(|s| s.forget(key.seq));
-                    if announced {
+                    // An honest peer may evict between its announce and our request; only
+                    // a run of them (no completed request in between) looks like lying.
+                    let lying = announced
+                        && self.sessions.get_mut(&conn).is_some_and(|s| {
+                            s.absents = s.absents.saturating_add(1);
+                            s.absents >= ABSENTS_TO_STRIKE
+                        });
+                    if lying {
+                        if let Some(s) = self.sessions.get_mut(&conn) {
+                            s.absents = 0;
+                        }
                         self.strike(conn);
                     }
                     self.schedule_all(now);
@@ -2070,6 +2191,10 @@ impl Engine {
             s.last_data_at = now;
         }
         if let Some(r) = self.p2p_reqs.get_mut(&(conn, id)) {
+            if r.received == 0 {
+                let ttfb = now.as_millis().saturating_sub(r.started.as_millis());
+                self.p2p_ttfb.sample(ttfb as f64);
+            }
             r.received = r.received.saturating_add(1);
             r.bytes = r.bytes.saturating_add(payload.len() as u64);
             r.last_at = now;
@@ -2372,9 +2497,12 @@ impl Engine {
         for r in self.p2p_reqs.values() {
             at(r.last_at + stall);
         }
-        if self.config.p2p_enabled {
-            for x in self.http.values() {
+        for x in self.http.values() {
+            if self.config.p2p_enabled {
                 at(x.last_at + stall);
+            }
+            if !x.flagged {
+                at(x.last_at + ms(CDN_SLOW_MS));
             }
         }
         let urgent = self.config.urgent_window_ms.min(i64::MAX as u64) as i64;
@@ -3136,8 +3264,11 @@ mod tests {
             .sent
             .iter()
             .any(|(i, msg)| *i == 1 && matches!(msg, Message::Cancel { .. })));
-        let strikes = m.engines[1].stats().per_peer.first().map(|p| p.strikes);
-        assert_eq!(strikes, Some(1));
+        // Stalling is not misbehaviour: a stall mark and a lower score, no strike.
+        let p = m.engines[1].stats().per_peer.first().cloned();
+        assert_eq!(p.as_ref().map(|p| (p.strikes, p.stalls)), Some((0, 1)));
+        let fresh = crate::peers::score(None, None, 0);
+        assert!(p.is_some_and(|p| p.score < fresh));
     }
 
     #[test]

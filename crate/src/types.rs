@@ -450,6 +450,13 @@ pub enum Event {
     Warning {
         detail: String,
     },
+    /// The CDN path fails or stalls (HTTP error, no first byte or no progress within
+    /// 1 s): urgent segments are now taken from peers too, until `CdnRecovered`.
+    CdnDegraded {
+        reason: String,
+    },
+    /// An HTTP transfer completed again after `CdnDegraded`.
+    CdnRecovered {},
 }
 
 /// Commands the engine gives the host. Drain with `poll_output()` after every call.
@@ -537,6 +544,15 @@ pub struct Stats {
     pub cache_bytes: u64,
     /// Per connected peer.
     pub per_peer: Vec<PeerStats>,
+    /// The CDN path is failing or too slow (between `CdnDegraded` and `CdnRecovered`).
+    #[serde(default)]
+    pub cdn_degraded: bool,
+    /// EWMA of time to first byte of HTTP transfers, ms (0 before the first).
+    #[serde(default)]
+    pub http_ttfb_ms: f64,
+    /// EWMA of time to first byte of peer requests, ms (0 before the first).
+    #[serde(default)]
+    pub p2p_ttfb_ms: f64,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -552,4 +568,8 @@ pub struct PeerStats {
     pub rtt_ms: f64,
     pub strikes: u32,
     pub score: f64,
+    /// Times we gave up on a request to this peer because it sent nothing (never decays;
+    /// the score's stall penalty does).
+    #[serde(default)]
+    pub stalls: u32,
 }

@@ -90,7 +90,9 @@ export type CoreEvent =
   | { kind: 'segmentLoaded'; swarm: Hex40; seq: number; httpBytes: number; p2pBytes: number }
   | { kind: 'verificationFailed'; swarm: Hex40; seq: number; peer: Hex40; detail: string }
   | { kind: 'manifestRejected'; detail: string }
-  | { kind: 'warning'; detail: string };
+  | { kind: 'warning'; detail: string }
+  | { kind: 'cdnDegraded'; reason: string }
+  | { kind: 'cdnRecovered' };
 
 export type CoreOutput =
   | { type: 'startHttp'; id: number; url: string; range: ByteRange | null }
@@ -113,6 +115,8 @@ export interface PeerStats {
   rttMs: number;
   strikes: number;
   score: number;
+  /** Times a request to this peer was given up because it sent nothing. */
+  stalls: number;
 }
 
 export interface CoreStats {
@@ -126,6 +130,12 @@ export interface CoreStats {
   peersBanned: number;
   cacheBytes: number;
   perPeer: PeerStats[];
+  /** The CDN path is failing or too slow (between cdnDegraded and cdnRecovered). */
+  cdnDegraded: boolean;
+  /** EWMA of HTTP time to first byte, ms (0 before the first). */
+  httpTtfbMs: number;
+  /** EWMA of peer-request time to first byte, ms (0 before the first). */
+  p2pTtfbMs: number;
 }
 
 /**

@@ -64,6 +64,13 @@ pub struct Session {
     /// `Bitfield` announcements: word `seq / 64`, bit `seq % 64` (complete, size unknown).
     bits: BTreeMap<u64, u64>,
     pub strikes: u32,
+    /// Stall marks: each halves the score and doubles the stall back-off; a completed
+    /// request removes one. Never leads to a ban.
+    pub slow: u32,
+    /// Requests abandoned because the peer sent nothing (cumulative, for stats).
+    pub stalls: u32,
+    /// `Absent` answers for segments it had announced, since its last completed request.
+    pub absents: u32,
     pub throughput: Ewma,
     pub rtt: Ewma,
     /// Do not send requests before this (after `Busy`, a stall or a slow transfer).
@@ -95,6 +102,9 @@ impl Session {
             avail: BTreeMap::new(),
             bits: BTreeMap::new(),
             strikes: 0,
+            slow: 0,
+            stalls: 0,
+            absents: 0,
             throughput: Ewma::default(),
             rtt: Ewma::default(),
             backoff_until: now,
@@ -112,7 +122,11 @@ impl Session {
     }
 
     pub fn score(&self) -> f64 {
-        scoring::score(self.throughput.get(), self.rtt.get(), self.strikes)
+        scoring::score(
+            self.throughput.get(),
+            self.rtt.get(),
+            self.strikes.saturating_add(self.slow),
+        )
     }
 
     /// Counts one incoming message; false when the peer exceeds the message rate.
@@ -128,6 +142,8 @@ impl Session {
     /// A request of ours completed: every `FORGIVE_AFTER` of them forgive one strike, so an
     /// honest peer that stalled now and then (a busy uplink) is not banned over a long session.
     pub fn completed_request(&mut self) {
+        self.slow = self.slow.saturating_sub(1);
+        self.absents = 0;
         self.good = self.good.saturating_add(1);
         if self.good >= FORGIVE_AFTER {
             self.good = 0;
