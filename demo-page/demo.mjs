@@ -21,7 +21,19 @@ const p2p = q.get('p2p') !== '0';
 const viewer = q.get('viewer') || 'page-' + Math.random().toString(36).slice(2, 6);
 document.cookie = `shoal_viewer=${encodeURIComponent(viewer)}; path=/; SameSite=Lax`;
 $('p2p').checked = p2p;
-$('p2p').onchange = () => { q.set('p2p', $('p2p').checked ? '1' : '0'); location.search = q; };
+// The consent switch: live through shoal.setP2P when the page started with P2P on (peers and
+// tracker close at once, playback goes on over HTTP); otherwise reload with the new setting.
+$('p2p').onchange = () => {
+  q.set('p2p', $('p2p').checked ? '1' : '0');
+  const sh = window.shoalDemo?.shoal;
+  if (p2p && sh && typeof sh.setP2P === 'function') {
+    sh.setP2P($('p2p').checked);
+    history.replaceState(null, '', `?${q}`);
+    $('mode').textContent = `Shoal loaded, P2P ${$('p2p').checked ? 'on' : 'off'} (setP2P)`;
+  } else {
+    location.search = q;
+  }
+};
 $('info').textContent = `${playerKind === 'dashjs' ? 'dash.js' : 'hls.js'} · ${src} · tracker ${trackers.join(', ') || 'none'} · you are ${viewer} · `;
 const other = playerKind === 'dashjs' ? 'hlsjs' : 'dashjs';
 const sw = Object.assign(document.createElement('a'), { href: `?player=${other}${p2p ? '' : '&p2p=0'}`, textContent: `switch to ${other === 'dashjs' ? 'dash.js' : 'hls.js'}` });
@@ -67,7 +79,35 @@ let last = null;
 const pct = (x) => (Number.isFinite(x) ? `${(x * 100).toFixed(0)}%` : '–');
 const mb = (b) => (b / 1e6).toFixed(1);
 
+const ms = (x) => (Number.isFinite(x) ? `${x.toFixed(0)} ms` : '–');
+const kbps = (x) => (Number.isFinite(x) ? `${(x / 1000).toFixed(0)} kbit/s` : '–');
+function renderQoe() {
+  const tbody = $('qoe').querySelector('tbody');
+  const sh = player.shoal;
+  if (!sh || typeof sh.qoe !== 'function') {
+    tbody.innerHTML = '<tr><td class="mut">QoE API not available with this player</td></tr>';
+    return;
+  }
+  let m;
+  try { m = sh.qoe(); } catch { return; }
+  const rows = [
+    ['startup', ms(m.startupMs)],
+    ['time to first byte: CDN / P2P', `${ms(m.ttfb.http)} / ${ms(m.ttfb.p2p)} (${m.ttfbSamples.http} / ${m.ttfbSamples.p2p} transfers)`],
+    ['rebuffering', `${m.rebufferCount} stall(s), ${ms(m.rebufferMs)}, ratio ${(m.rebufferRatio * 100).toFixed(2)}%`],
+    ['bitrate: effective / level', `${kbps(m.effectiveBitrate)} / ${kbps(m.levelBitrate)}`],
+    ['bytes: CDN / P2P / uploaded', `${mb(m.bytes.http)} / ${mb(m.bytes.p2p)} / ${mb(m.bytes.upload)} MB`],
+    ['offload, peers', `${pct(m.offload)}, ${m.peers}`],
+  ];
+  tbody.innerHTML = '';
+  for (const [k, v] of rows) {
+    const tr = document.createElement('tr');
+    for (const text of [k, v]) tr.appendChild(Object.assign(document.createElement('td'), { textContent: text }));
+    tbody.appendChild(tr);
+  }
+}
+
 setInterval(async () => {
+  renderQoe();
   const s = player.snapshot();
   const now = Date.now() / 1000;
   const sh = s.shoal && !s.shoal.error ? s.shoal : null;

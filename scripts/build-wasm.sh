@@ -6,15 +6,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 out=js-shim/wasm
-wasm=target/wasm32-unknown-unknown/release/shoal.wasm
+wasm=target/wasm32-unknown-unknown/wasm/shoal.wasm
 
 command -v wasm-bindgen >/dev/null || { echo "build-wasm: wasm-bindgen not found; run scripts/setup.sh" >&2; exit 1; }
 want="0.2.130"
 have="$(wasm-bindgen --version | awk '{print $2}')"
 [ "$have" = "$want" ] || { echo "build-wasm: wasm-bindgen $have found, the crate pins $want; run scripts/setup.sh" >&2; exit 1; }
 
-echo "build-wasm: cargo build (release, wasm32, feature wasm)"
-cargo build --release --target wasm32-unknown-unknown --features wasm --lib
+echo "build-wasm: cargo build (profile wasm: size-tuned release, wasm32, feature wasm)"
+cargo build --profile wasm --target wasm32-unknown-unknown --features wasm --lib
 
 echo "build-wasm: wasm-bindgen --target web -> $out/"
 rm -rf "$out"

@@ -50,14 +50,14 @@ bash scripts/setup.sh
 step "2a cargo fmt --check"
 cargo fmt --all --check
 
-step "2b clippy (native)"
-cargo clippy --all-targets -- -D warnings
+step "2b clippy (native, with the simulator)"
+cargo clippy --all-targets --features sim -- -D warnings
 
 step "2c clippy (wasm32 binding + tests)"
 cargo clippy --target wasm32-unknown-unknown --features wasm --lib --test 'wasm_*' -- -D warnings
 
-step "2d cargo test (native)"
-cargo test
+step "2d cargo test (native, with the simulator)"
+cargo test --features sim
 
 step "3 fuzz smoke"
 if [ -f crate/fuzz/smoke.sh ]; then

@@ -252,7 +252,7 @@ impl Default for Config {
             max_http: 2,
             max_p2p: 4,
             peer_stall_timeout_ms: 1_500,
-            live_edge_delay_max_ms: 2_000,
+            live_edge_delay_max_ms: 1_000,
             cache_bytes: 128 * 1024 * 1024,
             upload_slots: 6,
             upload_bytes_per_sec: 12_500_000,

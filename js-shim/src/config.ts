@@ -14,15 +14,38 @@ export interface ShoalConfig {
   /** ICE servers for RTCPeerConnection (STUN/TURN). Default: none (host candidates only). */
   iceServers?: RTCIceServer[];
   /**
-   * Consent switch. When false no RTCPeerConnection is created and no tracker is contacted:
-   * every segment is fetched over HTTP. Default true.
+   * `'relay'` hides this viewer's IP addresses from peers: only candidates of the TURN servers
+   * in `iceServers` are used. Default `'all'`.
+   */
+  iceTransportPolicy?: RTCIceTransportPolicy;
+  /**
+   * Consent switch (bind it to the viewer's consent). When false no RTCPeerConnection is
+   * created and no tracker is contacted: every segment is fetched over HTTP. Change it at run
+   * time with `setP2P()`. Default true.
    */
   p2p?: boolean;
+  /**
+   * Fewest other viewers the tracker must report in a swarm (its `complete + incomplete`,
+   * minus this viewer) before any peer connection is made. Until then announces carry no
+   * offers and offers from others are not answered. Default 0 (no minimum).
+   */
+  minSwarmSize?: number;
+  /** Upload while `document.hidden` (tab in the background). Default true. */
+  uploadWhenHidden?: boolean;
+  /**
+   * `ed25519:<base64>` public key that must have signed the integrity manifest
+   * (docs/MANIFEST.md "Signatures"). Without it a manifest is used unsigned.
+   */
+  integrityPublicKey?: string;
   /** Stream key shared by all viewers of the same stream; default: master playlist URL without query. */
   swarmId?: string;
   /** Byte budget of the segment cache. */
   cacheBytes?: number;
-  /** Upload budget in bytes/s (0 = never upload). */
+  /**
+   * Upload budget in bytes/s (0 = never upload). Forced to 0 while
+   * `navigator.connection.saveData` is true, after `setMetered(true)`, and while the page is
+   * hidden if `uploadWhenHidden` is false.
+   */
   uploadBytesPerSec?: number;
   /** Segments closer than this to the playhead come over HTTP unless a peer is fast enough. */
   urgentWindowMs?: number;
@@ -32,7 +55,10 @@ export interface ShoalConfig {
   liveEdgeDelayMaxMs?: number;
   /** Connected peers per swarm. */
   maxPeers?: number;
-  /** URL of the integrity manifest (hashes/signatures of the segments); fetched once. */
+  /**
+   * URL of the integrity manifest (hashes/signatures of the segments). Fetched once for VOD;
+   * for live it is fetched again on each refresh of a live media playlist.
+   */
   integrityManifestUrl?: string;
   /** Where to fetch `shoal_bg.wasm` from (default: next to the package's `wasm/shoal.js`). */
   wasmUrl?: string | URL;
@@ -61,7 +87,15 @@ export interface ShoalConfig {
 export interface ResolvedConfig {
   trackers: string[];
   iceServers: RTCIceServer[];
+  iceTransportPolicy: RTCIceTransportPolicy;
+  /** Initial consent (the app may change it with `setP2P`). */
   p2p: boolean;
+  /** P2P is possible at all: trackers configured and not disabled in `core`. */
+  p2pCapable: boolean;
+  minSwarmSize: number;
+  /** The app's upload budget; the engine's default when absent. */
+  uploadBytesPerSec: number;
+  uploadWhenHidden: boolean;
   swarmId: string | undefined;
   integrityManifestUrl: string | undefined;
   wasmUrl: string | URL | undefined;
@@ -71,6 +105,9 @@ export interface ResolvedConfig {
   testFault: ShoalConfig['testFault'];
 }
 
+/** The engine's own default upload budget (crate/src/types.rs `Config::default`). */
+const DEFAULT_UPLOAD_BYTES_PER_SEC = 12_500_000;
+
 function nonNegative(name: string, v: number | undefined): number | undefined {
   if (v === undefined) return undefined;
   if (!Number.isFinite(v) || v < 0) throw new RangeError(`${name} must be a finite number >= 0`);
@@ -79,7 +116,8 @@ function nonNegative(name: string, v: number | undefined): number | undefined {
 
 export function resolveConfig(cfg: ShoalConfig = {}): ResolvedConfig {
   const trackers = (cfg.trackers ?? []).filter((t) => typeof t === 'string' && t.length > 0);
-  const p2p = cfg.p2p !== false && trackers.length > 0;
+  const p2pCapable = trackers.length > 0 && cfg.core?.p2pEnabled !== false;
+  const p2p = cfg.p2p !== false && p2pCapable;
   const engine: EngineConfig = {};
   const set = <K extends keyof EngineConfig>(k: K, v: EngineConfig[K] | undefined) => {
     if (v !== undefined) engine[k] = v;
@@ -90,16 +128,29 @@ export function resolveConfig(cfg: ShoalConfig = {}): ResolvedConfig {
   set('urgentWindowMs', nonNegative('urgentWindowMs', cfg.urgentWindowMs));
   set('prefetchWindowMs', nonNegative('prefetchWindowMs', cfg.prefetchWindowMs));
   set('liveEdgeDelayMaxMs', nonNegative('liveEdgeDelayMaxMs', cfg.liveEdgeDelayMaxMs));
+  if (cfg.integrityPublicKey !== undefined) {
+    if (typeof cfg.integrityPublicKey !== 'string' || !cfg.integrityPublicKey.startsWith('ed25519:')) {
+      throw new RangeError('integrityPublicKey must be "ed25519:<base64>"');
+    }
+    engine.integrityPublicKey = cfg.integrityPublicKey;
+  }
   Object.assign(engine, cfg.core ?? {});
-  // The consent switch wins over any engine override.
-  engine.p2pEnabled = p2p && engine.p2pEnabled !== false;
+  // The consent switch wins over any engine override. An engine built with P2P off can only be
+  // switched on at run time through `setPolicy`; one built with it on is gated by the driver too.
+  engine.p2pEnabled = p2p;
+  const uploadBytesPerSec = engine.uploadBytesPerSec ?? DEFAULT_UPLOAD_BYTES_PER_SEC;
   const globalFault = (globalThis as { __shoalTestFault?: unknown }).__shoalTestFault;
   const fault =
     cfg.testFault ?? (typeof globalFault === 'string' && TEST_FAULTS.includes(globalFault) ? (globalFault as TestFault) : undefined);
   return {
     trackers,
     iceServers: cfg.iceServers ?? [],
-    p2p: engine.p2pEnabled,
+    iceTransportPolicy: cfg.iceTransportPolicy === 'relay' ? 'relay' : 'all',
+    p2p,
+    p2pCapable,
+    minSwarmSize: nonNegative('minSwarmSize', cfg.minSwarmSize) ?? 0,
+    uploadBytesPerSec,
+    uploadWhenHidden: cfg.uploadWhenHidden !== false,
     swarmId: cfg.swarmId,
     integrityManifestUrl: cfg.integrityManifestUrl,
     wasmUrl: cfg.wasmUrl,

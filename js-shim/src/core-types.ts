@@ -36,6 +36,8 @@ export interface EngineConfig {
   strikesToBan?: number;
   announceIntervalMs?: number;
   announceNumwant?: number;
+  /** `ed25519:<base64>` key that must sign the integrity manifest (docs/MANIFEST.md). */
+  integrityPublicKey?: string;
 }
 
 export type CoreInput =
@@ -65,6 +67,7 @@ export type CoreInput =
   | { type: 'httpDone'; id: number }
   | { type: 'httpFailed'; id: number; status: number; reason: string }
   | { type: 'integrityManifest'; data: Uint8Array }
+  /** Runtime consent / upload policy (the app's `setP2P`, metered link, hidden page). */
   | { type: 'setPolicy'; p2pEnabled: boolean; uploadBytesPerSec: number };
 
 export type AnnounceEvent = 'started' | 'update' | 'stopped';

@@ -10,6 +10,13 @@
  *   this player for good. Every pending request is failed back to the adapter, which reloads it
  *   over plain HTTP; later requests are refused (`request()` returns null) and go over HTTP too.
  * - Times given to the engine are `Math.round(performance.now())`, monotonic.
+ * - Consent: while P2P is off (config `p2p: false` or `setP2P(false)`) there is no PeerHub and
+ *   no tracker client, so no RTCPeerConnection and no tracker socket exist; `announce` and
+ *   `connectPeer` outputs are dropped. Turning it off closes every peer (the engine sees
+ *   `peerClosed` and re-plans over HTTP); turning it on re-announces every known swarm.
+ * - Policy (consent, upload budget) reaches the engine as `setPolicy`. An engine that rejects
+ *   that input does not support it yet: the consent gate above still holds, the upload change
+ *   is not applied (warned once), and playback is unaffected.
  */
 import type {
   CoreInput,
@@ -151,13 +158,104 @@ export class Driver {
   readonly counters = { inputs: {} as Record<string, number>, outputs: {} as Record<string, number> };
   /** Our tracker `peer_id`: the engine's own id (it sends it in its handshake). */
   private ownPeerId: Hex40 | null = null;
+  /** The app's consent (`setP2P`), and `setMetered`. */
+  private consent: boolean;
+  private metered = false;
+  /** The policy the engine runs with (its config, then the last `setPolicy` it accepted). */
+  private enginePolicy: { p2pEnabled: boolean; uploadBytesPerSec: number } | null = null;
+  /** null: not tried yet; false: the engine rejected `setPolicy`. */
+  private policySupported: boolean | null = null;
+  /** Bumped on every `announce` output: tells whether the engine re-announced by itself. */
+  private announces = 0;
+  private manifestInFlight = false;
+  private manifestFetchedAt = -Infinity;
+  private lastManifest: Uint8Array | null = null;
+  private readonly unlisten: Array<() => void> = [];
   readonly ready: Promise<boolean>;
 
   constructor(
     private readonly cfg: ResolvedConfig,
     private readonly hooks: DriverHooks,
   ) {
+    this.consent = cfg.p2p;
+    this.watchEnvironment();
     this.ready = this.start();
+  }
+
+  /** Page visibility and Save-Data changes re-evaluate the upload policy. */
+  private watchEnvironment(): void {
+    const onChange = () => this.applyPolicy();
+    if (typeof document !== 'undefined' && typeof document.addEventListener === 'function') {
+      document.addEventListener('visibilitychange', onChange);
+      this.unlisten.push(() => document.removeEventListener('visibilitychange', onChange));
+    }
+    const conn = networkInformation();
+    if (conn && typeof conn.addEventListener === 'function') {
+      conn.addEventListener('change', onChange);
+      this.unlisten.push(() => conn.removeEventListener?.('change', onChange));
+    }
+  }
+
+  /** The policy wanted now: consent, then the upload budget and what forces it to zero. */
+  private wantedPolicy(): { p2pEnabled: boolean; uploadBytesPerSec: number } {
+    const p2pEnabled = this.consent && this.cfg.p2pCapable;
+    const hidden = typeof document !== 'undefined' && document.hidden === true;
+    const noUpload =
+      !p2pEnabled || this.metered || networkInformation()?.saveData === true || (hidden && !this.cfg.uploadWhenHidden);
+    return { p2pEnabled, uploadBytesPerSec: noUpload ? 0 : this.cfg.uploadBytesPerSec };
+  }
+
+  /** P2P consent, bound by the app to the viewer's choice. */
+  setP2P(enabled: boolean): void {
+    const on = enabled && this.cfg.p2pCapable;
+    if (on === this.consent) return;
+    this.consent = on;
+    if (!this.active) return;
+    if (!on) {
+      this.stopP2p();
+      this.applyPolicy();
+      return;
+    }
+    this.startP2p();
+    const before = this.announces;
+    this.applyPolicy();
+    this.reannounce(before);
+  }
+
+  /** The app says the link is metered: no upload while true. */
+  setMetered(metered: boolean): void {
+    this.metered = metered;
+    this.applyPolicy();
+  }
+
+  get p2pConsent(): boolean {
+    return this.consent;
+  }
+
+  /** Sends `setPolicy` when what the engine runs with differs from what is wanted now. */
+  private applyPolicy(): void {
+    if (!this.active || !this.enginePolicy || this.policySupported === false) return;
+    const want = this.wantedPolicy();
+    const have = this.enginePolicy;
+    if (want.p2pEnabled === have.p2pEnabled && want.uploadBytesPerSec === have.uploadBytesPerSec) return;
+    this.feed({ type: 'setPolicy', ...want });
+  }
+
+  /**
+   * After consent is given: announce every swarm the engine knows unless the engine did it by
+   * itself on `setPolicy` (an engine without `setPolicy` was built with P2P on and is waiting
+   * for its next announce interval).
+   */
+  private reannounce(before: number): void {
+    if (this.announces !== before || !this.p2pActive) return;
+    if (this.enginePolicy && !this.enginePolicy.p2pEnabled) {
+      this.hooks.error(
+        new ShoalError('core', 'this engine cannot turn P2P on at run time (no setPolicy): staying on HTTP', { fatal: false }),
+      );
+      return;
+    }
+    const numwant = this.cfg.engine.announceNumwant ?? 10;
+    for (const swarm of this.playlists.keys()) this.trackerFor(swarm)?.announce(swarm, 'started', numwant);
   }
 
   private started = false;
@@ -174,7 +272,7 @@ export class Driver {
 
   /** True while this player may use peers. */
   get p2pActive(): boolean {
-    return this.active && this.cfg.p2p;
+    return this.active && this.consent;
   }
 
   private async start(): Promise<boolean> {
@@ -197,7 +295,25 @@ export class Driver {
     if (this.destroyed || this.failed) return false;
     try {
       const seed = crypto.getRandomValues(new Uint32Array(1))[0] ?? 0;
-      let engine: Engine = new mod.WasmEngine(this.cfg.engine, now(), seed);
+      const policy = this.wantedPolicy();
+      const config = { ...this.cfg.engine, p2pEnabled: this.cfg.engine.p2pEnabled === true, uploadBytesPerSec: policy.uploadBytesPerSec };
+      let engine: Engine;
+      try {
+        engine = new mod.WasmEngine(config, now(), seed);
+      } catch (err) {
+        // An engine that predates `integrityPublicKey` rejects the unknown field: run without
+        // signature checks rather than without the engine.
+        if (config.integrityPublicKey === undefined) throw err;
+        delete config.integrityPublicKey;
+        engine = new mod.WasmEngine(config, now(), seed);
+        this.hooks.error(
+          new ShoalError('manifest', `integrityPublicKey not supported by this engine: manifest signatures unchecked (${describe(err)})`, {
+            cause: err,
+            fatal: false,
+          }),
+        );
+      }
+      this.enginePolicy = { p2pEnabled: config.p2pEnabled, uploadBytesPerSec: config.uploadBytesPerSec };
       if (this.cfg.testFault === 'core-throws') engine = faulty(engine);
       this.module = mod;
       this.engine = engine;
@@ -205,7 +321,9 @@ export class Driver {
       this.failOpen('core', err);
       return false;
     }
-    if (this.cfg.p2p) this.startP2p();
+    // Consent may have changed while the wasm loaded.
+    this.applyPolicy();
+    if (this.p2pActive) this.startP2p();
     for (const p of this.playlists.values()) this.feed(p);
     if (this.playheadInput) this.feed(this.playheadInput);
     this.run(() => []); // arm the timer even if nothing was replayed
@@ -214,14 +332,28 @@ export class Driver {
   }
 
   private startP2p(): void {
+    if (this.hub) return;
     const hub = new PeerHub({
       iceServers: this.cfg.iceServers,
+      iceTransportPolicy: this.cfg.iceTransportPolicy,
       connectTimeoutMs: this.cfg.peerConnectTimeoutMs,
       onOpen: (conn) => this.feed({ type: 'peerConnected', conn }),
       onMessage: (conn, data) => this.feed({ type: 'peerMessage', conn, data }),
       onClose: (conn) => this.feed({ type: 'peerClosed', conn }),
     });
     this.hub = hub;
+  }
+
+  /** Consent withdrawn: no tracker socket, no peer connection; the engine sees every peer close. */
+  private stopP2p(): void {
+    this.tracker?.destroy();
+    this.tracker = null;
+    const hub = this.hub;
+    this.hub = null;
+    if (!hub) return;
+    const conns = hub.connIds();
+    hub.destroy();
+    for (const conn of conns) this.feed({ type: 'peerClosed', conn });
   }
 
   /** The tracker client, created at the first announce, once our peer id is known. */
@@ -235,7 +367,7 @@ export class Driver {
       return null;
     }
     this.ownPeerId = id;
-    this.tracker = new TrackerClient<PendingOffer>(this.cfg.trackers, id, {
+    this.tracker = new TrackerClient<PendingOffer>(this.cfg.trackers, id, this.cfg.minSwarmSize, {
       createOffer: async () => {
         const o = await hub.createOffer();
         return { payload: o, sdp: o.sdp };
@@ -265,14 +397,26 @@ export class Driver {
     return this.engine ? this.engine.peerId() : null;
   }
 
+  /**
+   * Fetches the manifest and feeds it when its bytes changed. Live: called again on each
+   * refresh of a live media playlist (the packager appends segments to both), at most one
+   * fetch in flight and one per second.
+   */
   private async fetchManifest(url: string): Promise<void> {
+    if (this.manifestInFlight) return;
+    this.manifestInFlight = true;
+    this.manifestFetchedAt = now();
     try {
-      const r = await fetch(url);
+      const r = await fetch(url, { cache: 'no-store' });
       if (!r.ok) throw new Error(`HTTP ${r.status}`);
       const data = new Uint8Array(await r.arrayBuffer());
+      if (this.lastManifest && sameBytes(this.lastManifest, data)) return;
+      this.lastManifest = data;
       this.feed({ type: 'integrityManifest', data });
     } catch (err) {
       this.hooks.error(new ShoalError('manifest', `integrity manifest: ${describe(err)}`, { cause: err, fatal: false }));
+    } finally {
+      this.manifestInFlight = false;
     }
   }
 
@@ -313,6 +457,8 @@ export class Driver {
   playlist(p: PlaylistInput): void {
     this.playlists.set(p.swarm, p);
     this.feed(p);
+    const url = this.cfg.integrityManifestUrl;
+    if (p.live && url && this.active && now() - this.manifestFetchedAt >= 1000) void this.fetchManifest(url);
   }
 
   playhead(p: PlayheadInput): void {
@@ -347,8 +493,16 @@ export class Driver {
         try {
           outs = feedEngine(engine, now(), input);
         } catch (err) {
-          this.failOpen('core', err);
-          return;
+          if (input.type !== 'setPolicy') {
+            this.failOpen('core', err);
+            return;
+          }
+          this.policyRejected(err);
+          continue;
+        }
+        if (input.type === 'setPolicy') {
+          this.policySupported = true;
+          this.enginePolicy = { p2pEnabled: input.p2pEnabled, uploadBytesPerSec: input.uploadBytesPerSec };
         }
         if (!this.execute(outs)) return;
       }
@@ -356,6 +510,18 @@ export class Driver {
     } finally {
       this.pumping = false;
     }
+  }
+
+  /** The engine does not know `setPolicy` yet: the consent gate stays in the driver. */
+  private policyRejected(err: unknown): void {
+    if (this.policySupported === false) return;
+    this.policySupported = false;
+    this.hooks.error(
+      new ShoalError('core', `engine has no setPolicy: upload budget changes not applied, consent enforced by the shim (${describe(err)})`, {
+        cause: err,
+        fatal: false,
+      }),
+    );
   }
 
   private arm(engine: Engine): void {
@@ -416,10 +582,11 @@ export class Driver {
         this.http.cancel(out.id);
         return;
       case 'announce':
-        if (this.cfg.p2p) this.trackerFor(out.swarm)?.announce(out.swarm, out.event, out.numwant);
+        this.announces++;
+        if (this.consent) this.trackerFor(out.swarm)?.announce(out.swarm, out.event, out.numwant);
         return;
       case 'connectPeer':
-        if (this.hub && this.cfg.p2p) this.hub.connect(out.conn);
+        if (this.hub && this.consent) this.hub.connect(out.conn);
         return;
       case 'closePeer':
         this.hub?.close(out.conn);
@@ -540,6 +707,26 @@ export class Driver {
     if (this.destroyed) return;
     this.destroyed = true;
     this.failed = true;
+    for (const off of this.unlisten.splice(0)) off();
     this.shutdown();
   }
+}
+
+interface NetworkInformationLike {
+  saveData?: boolean;
+  addEventListener?(type: 'change', cb: () => void): void;
+  removeEventListener?(type: 'change', cb: () => void): void;
+}
+
+/** `navigator.connection` where it exists (Chromium); undefined elsewhere. */
+function networkInformation(): NetworkInformationLike | undefined {
+  if (typeof navigator === 'undefined') return undefined;
+  const c = (navigator as Navigator & { connection?: unknown }).connection;
+  return typeof c === 'object' && c !== null ? (c as NetworkInformationLike) : undefined;
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }

@@ -15,8 +15,10 @@ import type { BanReason, CoreEvent, Hex40 } from './core-types.js';
 import { Driver } from './driver.js';
 import { ShoalError } from './errors.js';
 import { HlsAdapter, type AbrTiming, type HlsAdapterCounters } from './adapters/hlsjs.js';
+import { QoeTracker, type QoeMetrics } from './qoe.js';
 
 export type { ShoalConfig } from './config.js';
+export type { QoeMetrics } from './qoe.js';
 export type { AbrTiming, AdapterCounters, HlsAdapterCounters } from './adapters/hlsjs.js';
 export type {
   EngineConfig,
@@ -44,7 +46,7 @@ export interface ShoalStats {
   peersBanned: number;
   /** p2pDown / (p2pDown + httpDown + fallbackHttp), 0 when nothing was loaded. */
   offload: number;
-  /** False once P2P was disabled (by config, or after a failure). */
+  /** False while P2P is off (config, `setP2P(false)`, no trackers) or after a failure. */
   p2pActive: boolean;
 }
 
@@ -65,6 +67,8 @@ export interface ShoalEvents {
   peer: PeerEvent;
   ban: BanEvent;
   error: ShoalError;
+  /** Viewer experience metrics, every `statsIntervalMs` (see `qoe()`). */
+  qoe: QoeMetrics;
   /** Every engine event, raw (segment loaded, verification failed, warnings…). */
   event: CoreEvent;
 }
@@ -75,7 +79,7 @@ type Listener<K extends ShoalEventName> = (payload: ShoalEvents[K]) => void;
 export interface ShoalHlsOptions extends ShoalConfig {
   /** How delivered segments' timing is reported to hls.js's ABR. Default `'transfer'`. */
   abrTiming?: AbrTiming;
-  /** Interval of the `'stats'` event in ms. Default 1000. */
+  /** Interval of the `'stats'` and `'qoe'` events in ms. Default 1000. */
   statsIntervalMs?: number;
 }
 
@@ -96,6 +100,7 @@ export class ShoalHls {
   private readonly cfg: ResolvedConfig;
   private readonly driver: Driver;
   private readonly adapter: HlsAdapter;
+  private readonly qoeTracker: QoeTracker;
   private readonly listeners = new Map<ShoalEventName, Set<Listener<ShoalEventName>>>();
   private statsTimer: ReturnType<typeof setInterval> | null = null;
   private destroyed = false;
@@ -109,11 +114,14 @@ export class ShoalHls {
       error: (err) => this.emit('error', err),
     });
     this.adapter = new HlsAdapter(this.driver, this.cfg.swarmId, config.abrTiming ?? 'transfer');
+    this.qoeTracker = new QoeTracker(() => this.stats());
+    this.adapter.onDelivery = (timing, context) => this.qoeTracker.onDelivery(timing, context);
     this.ready = this.driver.ready;
     const every = config.statsIntervalMs ?? 1000;
     if (every > 0) {
       this.statsTimer = setInterval(() => {
         if (this.listeners.get('stats')?.size) this.emit('stats', this.stats());
+        if (this.listeners.get('qoe')?.size) this.emit('qoe', this.qoe());
       }, every);
     }
   }
@@ -127,6 +135,25 @@ export class ShoalHls {
   attach(hls: Hls): void {
     if (this.destroyed) throw new ShoalError('config', 'ShoalHls was destroyed');
     this.adapter.attach(hls);
+    this.qoeTracker.attach(hls);
+  }
+
+  /**
+   * The viewer's consent to P2P. Off: every peer connection and tracker socket is closed and
+   * none is made until it is switched on again; loading goes on over HTTP without a stall.
+   */
+  setP2P(enabled: boolean): void {
+    this.driver.setP2P(enabled);
+  }
+
+  /** The app says the viewer's link is metered (or no longer is): no upload while true. */
+  setMetered(metered: boolean): void {
+    this.driver.setMetered(metered);
+  }
+
+  /** Viewer experience metrics: TTFB by source, startup, rebuffering, bitrate, bytes, peers. */
+  qoe(): QoeMetrics {
+    return this.qoeTracker.snapshot();
   }
 
   stats(): ShoalStats {
@@ -201,6 +228,7 @@ export class ShoalHls {
     if (this.statsTimer) clearInterval(this.statsTimer);
     this.statsTimer = null;
     this.adapter.detach();
+    this.qoeTracker.detach();
     this.driver.destroy();
     this.listeners.clear();
   }

@@ -178,7 +178,7 @@ export function comparisonTable(runs) {
     ['avg bitrate', (r) => (r.avgBitrate ? `${num(r.avgBitrate / 1000)} kbit/s` : '-')],
     ['level switches', (r) => num(r.levelSwitches)],
     ['playback speed (median)', (r) => (r.playbackRatioMedian ? `${num(r.playbackRatioMedian, 3)}x` : '-')],
-    ['corrupted delivered', (r) => `${num(r.corruptedDelivered)} (of ${r.verifiedFragments} verified)`],
+    ['corrupted delivered', (r) => `${num(r.corruptedDelivered)} of ${r.corruptedDelivered + r.verifiedFragments} checked`],
     ['banned peers', (r) => num(r.bannedPeers)],
     ['attacker banned by', (r) => (r.attack ? `${r.attack.honestViewersBanningAttacker} honest viewers` : '-')],
     ['affected viewers', (r) => (r.affected ? String(r.affected.viewers) : '-')],

@@ -15,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { registerDashTests } from './dash-tests.mjs';
 import { registerAttackTests } from './attack-tests.mjs';
 import { registerCdnTests } from './cdn-tests.mjs';
+import { registerPrivacyTests } from './privacy-tests.mjs';
 import { ensureMedia, startOrigin, startTracker, launchBrowser } from '../../scripts/lib/index.mjs';
 import { sleep, Skip, check, waitFor, openHarness, playsOn, assertGenuine, SEG_MS } from './lib.mjs';
 
@@ -182,6 +183,7 @@ test('peers leave (live): the last viewer goes on over HTTP without a stall', { 
 registerDashTests({ test, openHarness, playsOn, assertGenuine, check, waitFor, sleep });
 registerAttackTests({ test, check, waitFor, sleep, Skip });
 registerCdnTests({ test, check, waitFor, sleep });
+registerPrivacyTests({ test, openHarness, playsOn, assertGenuine, check, waitFor, sleep, Skip });
 
 // ---- runner -------------------------------------------------------------------------------
 const t0 = Date.now();

@@ -122,6 +122,9 @@ export class HlsAdapter {
     playlistsDeferred: 0,
   };
 
+  /** Called for every fragment the engine delivered (QoE: time to first byte by source). */
+  onDelivery: ((timing: DeliveryTiming, context: FragmentLoaderContext) => void) | null = null;
+
   constructor(
     private readonly driver: Driver,
     private readonly swarmIdOverride: string | undefined,
@@ -426,6 +429,11 @@ export class HlsAdapter {
         adapter.counters.deliveredP2p += timing.p2pBytes;
         adapter.counters.fragmentsEngine++;
         const { callbacks, context } = this;
+        try {
+          adapter.onDelivery?.(timing, context);
+        } catch {
+          /* metrics must not break loading */
+        }
         callbacks.onProgress?.(this.stats, context, buffer, null);
         callbacks.onSuccess({ url: context.url, data: buffer, code: 200 }, this.stats, context, null);
       }

@@ -10,6 +10,9 @@
  * - A dropped socket reconnects with exponential backoff and re-announces the swarms that were
  *   active; unanswered offers expire.
  * - Nothing from the tracker is trusted: malformed messages are dropped.
+ * - Minimum swarm size: while the tracker reports fewer than `minSwarmSize` other viewers in a
+ *   swarm (`complete + incomplete` of its announce response, minus us), announces carry no
+ *   offers and offers from others are ignored, so no RTCPeerConnection exists for it.
  */
 import type { AnnounceEvent, Hex40 } from '../core-types.js';
 import { isSessionDescription, type SessionDescription } from './webrtc.js';
@@ -64,6 +67,8 @@ export interface TrackerHooks<T> {
 
 interface SwarmState {
   numwant: number;
+  /** Below the minimum swarm size: announce without offers, answer nobody. */
+  gated: boolean;
 }
 
 interface Pending<T> {
@@ -85,6 +90,7 @@ class TrackerSocket<T> {
   constructor(
     readonly url: string,
     private readonly peerIdBin: string,
+    private readonly minSwarmSize: number,
     private readonly hooks: TrackerHooks<T>,
   ) {}
 
@@ -99,7 +105,8 @@ class TrackerSocket<T> {
       if (this.connected) this.sendAnnounce(swarm, 'stopped', 0);
       return;
     }
-    this.swarms.set(swarm, { numwant });
+    const gated = this.swarms.get(swarm)?.gated ?? this.minSwarmSize > 0;
+    this.swarms.set(swarm, { numwant, gated });
     if (this.connected) this.sendAnnounce(swarm, event, numwant);
     else this.open();
   }
@@ -163,7 +170,7 @@ class TrackerSocket<T> {
       this.send({ ...base, event: 'stopped', numwant: 0 });
       return;
     }
-    const count = Math.max(0, Math.min(MAX_OFFERS, numwant));
+    const count = this.swarms.get(swarm)?.gated ? 0 : Math.max(0, Math.min(MAX_OFFERS, numwant));
     void this.makeOffers(swarm, count).then((offers) => {
       if (this.destroyed || !this.swarms.has(swarm)) {
         for (const o of offers) this.expire(o);
@@ -219,7 +226,16 @@ class TrackerSocket<T> {
     }
     if (m.action !== 'announce') return;
     const swarm = binaryToHex(m.info_hash);
-    if (!swarm || !this.swarms.has(swarm)) return;
+    const state = swarm ? this.swarms.get(swarm) : undefined;
+    if (!swarm || !state) return;
+    if (typeof m.complete === 'number' && typeof m.incomplete === 'number') {
+      const others = Math.max(0, m.complete + m.incomplete - 1);
+      if (state.gated && Number.isFinite(others) && others >= this.minSwarmSize) {
+        state.gated = false;
+        this.sendAnnounce(swarm, 'update', state.numwant);
+      }
+    }
+    if (state.gated) return;
     const peer = binaryToHex(m.peer_id);
     if (!peer || m.peer_id === this.peerIdBin) return;
     const offerId = m.offer_id;
@@ -268,10 +284,10 @@ export class TrackerClient<T> {
   private readonly sockets: TrackerSocket<T>[];
   readonly peerId: Hex40;
 
-  constructor(urls: readonly string[], peerId: Hex40, hooks: TrackerHooks<T>) {
+  constructor(urls: readonly string[], peerId: Hex40, minSwarmSize: number, hooks: TrackerHooks<T>) {
     this.peerId = peerId;
     const bin = hexToBinary(peerId);
-    this.sockets = [...new Set(urls)].map((u) => new TrackerSocket<T>(u, bin, hooks));
+    this.sockets = [...new Set(urls)].map((u) => new TrackerSocket<T>(u, bin, minSwarmSize, hooks));
   }
 
   announce(swarm: Hex40, event: AnnounceEvent, numwant: number): void {

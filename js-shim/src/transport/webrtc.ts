@@ -22,6 +22,8 @@ const MAX_SDP_CHARS = 64 * 1024;
 
 export interface PeerHubOptions {
   iceServers: RTCIceServer[];
+  /** `'relay'`: only TURN candidates, so peers never learn this viewer's addresses. */
+  iceTransportPolicy?: RTCIceTransportPolicy;
   /** From `connect(conn)` to an open data channel. */
   connectTimeoutMs: number;
   /** A candidate the engine neither connects nor closes within this time is dropped. */
@@ -90,7 +92,7 @@ export class PeerHub {
   constructor(private readonly opts: PeerHubOptions) {}
 
   private newPc(): { pc: RTCPeerConnection; dc: RTCDataChannel } {
-    const pc = new RTCPeerConnection({ iceServers: this.opts.iceServers });
+    const pc = new RTCPeerConnection({ iceServers: this.opts.iceServers, iceTransportPolicy: this.opts.iceTransportPolicy ?? 'all' });
     const dc = pc.createDataChannel(CHANNEL_LABEL, { negotiated: true, id: CHANNEL_ID, ordered: true });
     dc.binaryType = 'arraybuffer';
     return { pc, dc };
@@ -288,6 +290,11 @@ export class PeerHub {
 
   get size(): number {
     return this.conns.size;
+  }
+
+  /** Every conn reported to the engine and not closed yet, in any state. */
+  connIds(): number[] {
+    return [...this.conns.keys()];
   }
 
   openConns(): number[] {
