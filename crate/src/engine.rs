@@ -485,12 +485,22 @@ impl Engine {
             Input::HttpFailed { id, status, reason } => {
                 self.on_http_failed(now, id, status, &reason)
             }
-            Input::IntegrityManifest { data } => match Manifest::parse(&data) {
-                Ok(m) => self.manifest = Some(m),
-                Err(e) => self.event(Event::ManifestRejected {
-                    detail: format!("{e:?}"),
-                }),
-            },
+            Input::IntegrityManifest { data } => {
+                let parsed = match self.config.integrity_public_key.as_deref() {
+                    Some(key) => integrity::parse_public_key(key)
+                        .and_then(|k| Manifest::parse_signed(&data, &k)),
+                    None => Manifest::parse(&data),
+                };
+                match parsed {
+                    Ok(m) => {
+                        self.manifest = Some(m);
+                        self.schedule_all(now);
+                    }
+                    Err(e) => self.event(Event::ManifestRejected {
+                        detail: format!("{e:?}"),
+                    }),
+                }
+            }
             Input::SetPolicy {
                 p2p_enabled,
                 upload_bytes_per_sec,
@@ -1055,7 +1065,10 @@ impl Engine {
             return;
         }
         let wanted = !d.reqs.is_empty();
-        let p2p = self.config.p2p_enabled && self.swarms.contains_key(&key.swarm);
+        // With a signing key, only segments the verified manifest lists may come from peers.
+        let vouched = self.config.integrity_public_key.is_none()
+            || self.manifest_entry(&d.url, d.range).is_some();
+        let p2p = self.config.p2p_enabled && self.swarms.contains_key(&key.swarm) && vouched;
         if !p2p || d.force_http {
             if wanted {
                 self.cancel_p2p(key);
@@ -3496,6 +3509,46 @@ mod tests {
             assert!(!matches!(o, Output::SendToPeer { .. }), "{o:?}");
         }
         assert!(http);
+    }
+
+    #[test]
+    fn signed_manifest_required_when_a_key_is_configured() {
+        let secret = [42u8; 32];
+        let key = integrity::format_public_key(&integrity::public_key_of(&secret));
+        let cfg = Config {
+            integrity_public_key: Some(key),
+            ..Config::default()
+        };
+        let mut e = Engine::new(cfg, Instant::from_millis(0), 1);
+        let text = b"shoal-manifest 1\nchunk-size 15360\nsegment a.ts 0 e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\n";
+        let rejected = |e: &mut Engine| {
+            let mut n = 0;
+            while let Some(o) = e.poll_output() {
+                n += usize::from(matches!(o, Output::Event(Event::ManifestRejected { .. })));
+            }
+            n
+        };
+        let now = Instant::from_millis(1);
+        e.handle_input(
+            now,
+            Input::IntegrityManifest {
+                data: text.to_vec(),
+            },
+        );
+        assert_eq!(rejected(&mut e), 1, "unsigned manifest accepted");
+        assert!(e.manifest.is_none());
+        let signed = integrity::sign_manifest(text, &secret).unwrap_or_default();
+        e.handle_input(now, Input::IntegrityManifest { data: signed });
+        assert_eq!(rejected(&mut e), 0);
+        assert!(e.manifest.is_some());
+        let other = integrity::sign_manifest(text, &[7u8; 32]).unwrap_or_default();
+        e.handle_input(now, Input::IntegrityManifest { data: other });
+        assert_eq!(
+            rejected(&mut e),
+            1,
+            "manifest signed by another key accepted"
+        );
+        assert!(e.manifest.is_some(), "the verified manifest must stay");
     }
 
     #[test]

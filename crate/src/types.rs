@@ -240,6 +240,15 @@ pub struct Config {
     pub announce_interval_ms: u64,
     /// Peers requested per announce.
     pub announce_numwant: u32,
+    /// `ed25519:<base64>` key that must sign the integrity manifest (docs/MANIFEST.md
+    /// "Signatures"). When set, an `IntegrityManifest` that fails `Manifest::parse_signed`
+    /// is rejected (`ManifestRejected`, the previous manifest stays), and a segment not
+    /// (yet) listed in the verified manifest is never taken from peers: at the live edge it
+    /// comes over HTTP until a manifest refresh lists it.
+    pub integrity_public_key: Option<String>,
+    /// Without a manifest: the fraction of peer-delivered segments that is also fetched
+    /// over HTTP and compared byte for byte (0 = never).
+    pub spot_check_ratio: f64,
 }
 
 impl Default for Config {
@@ -259,6 +268,8 @@ impl Default for Config {
             strikes_to_ban: 3,
             announce_interval_ms: 20_000,
             announce_numwant: 10,
+            integrity_public_key: None,
+            spot_check_ratio: 0.0,
         }
     }
 }
