@@ -1581,6 +1581,35 @@ fn busy_loop_while_http_slots_are_full() {
     w.advance(5_000);
 }
 
+/// Shrunk from a proptest failure in CI: the host clock steps back 102 ms after a playhead
+/// report, so deadlines stay frozen until it catches up; the engine must not wake every
+/// millisecond meanwhile (it did: `recompute_wake` counted the wait from `now`).
+#[test]
+fn clock_stepping_back_does_not_spin() {
+    let mut w = World::new(
+        Config {
+            prefetch_window_ms: 0,
+            live_edge_delay_max_ms: 2_000,
+            cache_bytes: 60_000,
+            strikes_to_ban: 1,
+            ..Config::default()
+        },
+        true,
+        0,
+        0,
+    );
+    w.request(0);
+    w.request(1);
+    w.apply(&Op::Playhead {
+        pos: 6000,
+        rate: 1.0,
+    });
+    w.apply(&Op::Backwards(102));
+    w.apply(&Op::Request(12));
+    w.apply(&Op::Advance(101));
+    w.settle();
+}
+
 /// Engine bug (crate/src/engine.rs `drive`: `holder_size` takes the size from whichever
 /// holder announced one; `on_data`: `Some(s) if s != total_size` strikes the sender): without
 /// a manifest, a hostile peer that announces `Have` with a wrong size sets the download's

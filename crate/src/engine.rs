@@ -2516,7 +2516,7 @@ impl Engine {
                     ChunkSource::NotYet => i += 1,
                     ChunkSource::Ready(bytes, total) => {
                         if !self.bucket.try_take(bytes.len() as u64) {
-                            blocked = self.bucket.wait_ms(bytes.len() as u64);
+                            blocked = self.bucket.ready_at(now, bytes.len() as u64);
                             break;
                         }
                         let msg = Message::Data {
@@ -2548,8 +2548,8 @@ impl Engine {
             if keep {
                 self.uploaders.push_back(conn);
             }
-            if let Some(wait) = blocked {
-                self.upload_wake = Some(now + ms(wait.max(1)));
+            if let Some(at) = blocked {
+                self.upload_wake = Some(at);
                 break;
             }
             if sent {
@@ -2594,6 +2594,10 @@ impl Engine {
         }
         let urgent = self.config.urgent_window_ms.min(i64::MAX as u64) as i64;
         let rate = self.playhead.map_or(1.0, |p| p.rate);
+        // Deadlines only shrink once `now` passes the playhead report's time (a host clock
+        // that stepped back freezes them), so count the wait from whichever is later:
+        // otherwise the engine would wake every millisecond and find nothing urgent.
+        let base = self.playhead.map_or(now, |p| p.at.max(now));
         for (key, d) in &self.downloads {
             // A wait that is over but still set found every HTTP slot busy: the transfer
             // that frees one reschedules (`on_http_done`/`failed`/stall), so waking now
@@ -2610,7 +2614,7 @@ impl Engine {
             match self.deadline_ms(now, *key) {
                 Some(dl) if dl >= urgent && rate > 0.0 => {
                     let wall = ((dl - urgent) as f64 / rate).ceil() as u64 + 1;
-                    at(now + ms(wall));
+                    at(base + ms(wall));
                 }
                 Some(dl) if dl >= urgent => {}
                 _ if !d.p2p.is_empty() => at(now + ms(PACE_CHECK_MS)),

@@ -52,6 +52,14 @@ impl TokenBucket {
         }
     }
 
+    /// When `n` tokens will be available (`None` if never). Counted from the last refill
+    /// when that is later than `now`: a host clock that stepped back refills nothing until it
+    /// passes `last` again, so a retry before then would find the bucket unchanged.
+    pub fn ready_at(&self, now: Instant, n: u64) -> Option<Instant> {
+        let wait = self.wait_ms(n)?;
+        Some(now.max(self.last) + std::time::Duration::from_millis(wait.max(1)))
+    }
+
     /// Milliseconds until `n` tokens are available (`None` if never).
     pub fn wait_ms(&self, n: u64) -> Option<u64> {
         if self.rate == 0 {
