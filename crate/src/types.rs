@@ -246,9 +246,6 @@ pub struct Config {
     /// (yet) listed in the verified manifest is never taken from peers: at the live edge it
     /// comes over HTTP until a manifest refresh lists it.
     pub integrity_public_key: Option<String>,
-    /// Without a manifest: the fraction of peer-delivered segments that is also fetched
-    /// over HTTP and compared byte for byte (0 = never).
-    pub spot_check_ratio: f64,
 }
 
 impl Default for Config {
@@ -269,7 +266,6 @@ impl Default for Config {
             announce_interval_ms: 20_000,
             announce_numwant: 10,
             integrity_public_key: None,
-            spot_check_ratio: 0.0,
         }
     }
 }

@@ -38,8 +38,6 @@ export interface EngineConfig {
   announceNumwant?: number;
   /** `ed25519:<base64>` key that must sign the integrity manifest (docs/MANIFEST.md). */
   integrityPublicKey?: string;
-  /** Without a manifest: fraction of peer-delivered segments re-fetched over HTTP and compared. */
-  spotCheckRatio?: number;
 }
 
 export type CoreInput =
