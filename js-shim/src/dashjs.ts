@@ -12,6 +12,7 @@
 import { resolveConfig, type ResolvedConfig, type ShoalConfig } from './config.js';
 import type { CoreEvent } from './core-types.js';
 import { Driver } from './driver.js';
+import { collectStats } from './stats.js';
 import { ShoalError } from './errors.js';
 import { DashAdapter, type DashAdapterCounters, type DashPlayer } from './adapters/dashjs.js';
 import type { ShoalDiagnostics, ShoalEventName, ShoalEvents, ShoalStats } from './index.js';
@@ -65,22 +66,7 @@ export class ShoalDash {
   }
 
   stats(): ShoalStats {
-    const core = this.driver.coreStats();
-    const httpDown = core?.httpDown ?? 0;
-    const p2pDown = core?.p2pDown ?? 0;
-    const fallbackHttp = this.adapter.counters.fallbackHttp;
-    const all = httpDown + p2pDown + fallbackHttp;
-    const p2pActive = this.driver.p2pActive;
-    return {
-      httpDown,
-      p2pDown,
-      p2pUp: core?.p2pUp ?? 0,
-      fallbackHttp,
-      peers: p2pActive ? (core?.peers ?? 0) : 0,
-      peersBanned: core?.peersBanned ?? 0,
-      offload: all > 0 ? p2pDown / all : 0,
-      p2pActive,
-    };
+    return collectStats(this.driver, this.adapter.counters.fallbackHttp);
   }
 
   /** Counters for debugging, demos and tests. */
