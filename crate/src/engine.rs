@@ -98,6 +98,8 @@ struct Swarm {
     conns: Vec<ConnId>,
     next_announce: Option<Instant>,
     max_requested: Option<Seq>,
+    /// When this viewer last announced `Started` in the swarm (its peers are being connected).
+    joined_at: Option<Instant>,
 }
 
 impl Swarm {
@@ -546,6 +548,7 @@ impl Engine {
             for swarm in swarms {
                 if let Some(s) = self.swarms.get_mut(&swarm) {
                     s.next_announce = Some(now + interval);
+                    s.joined_at = Some(now);
                 }
                 self.out.push_back(Output::Announce {
                     swarm,
@@ -757,11 +760,22 @@ impl Engine {
     }
 
     /// Milliseconds of media before the playhead reaches the segment (`None` = unknown).
+    /// Time until the player needs `key`: when the playhead reaches its start, or, for a
+    /// segment past a gap in the buffer (startup, seek, live join: the player cannot start
+    /// or go on before the gap is filled), when the buffer runs out. A gap shorter than the
+    /// segment itself is not one (the last playhead report may predate the append of the
+    /// previous segment). Both shrink at the playback rate, and which one applies does not
+    /// change over time.
     fn deadline_ms(&self, now: Instant, key: SegmentKey) -> Option<i64> {
         let ph = self.playhead?;
+        let buffer_left = ph.buffered_ahead_ms as f64 - ph.elapsed_media_ms(now);
         match self.swarms.get(&key.swarm).and_then(|s| s.segment(key.seq)) {
-            Some(seg) => Some((seg.start_ms as f64 - ph.position(now)) as i64),
-            None => Some((ph.buffered_ahead_ms as f64 - ph.elapsed_media_ms(now)) as i64),
+            Some(seg) => {
+                let to_start = seg.start_ms as f64 - ph.position(now);
+                let past_gap = to_start > buffer_left + seg.duration_ms as f64;
+                Some(if past_gap { buffer_left } else { to_start } as i64)
+            }
+            None => Some(buffer_left as i64),
         }
     }
 
@@ -820,6 +834,7 @@ impl Engine {
                     conns: Vec::new(),
                     next_announce,
                     max_requested: None,
+                    joined_at: self.config.p2p_enabled.then_some(now),
                 },
             );
             if self.config.p2p_enabled {
@@ -1125,13 +1140,27 @@ impl Engine {
         match d.wait_until {
             None => {
                 let candidates = self.ready_conns(key.swarm).len();
-                let cap = live_edge::delay_cap(
-                    self.config.live_edge_delay_max_ms,
-                    self.config.urgent_window_ms,
-                    deadline,
-                    candidates,
-                );
-                let delay = live_edge::draw(cap, self.rng.next_u64());
+                let delay = if candidates == 0 {
+                    let since_join = self
+                        .swarms
+                        .get(&key.swarm)
+                        .and_then(|s| s.joined_at)
+                        .map(|t| now.as_millis().saturating_sub(t.as_millis()));
+                    live_edge::join_wait(
+                        since_join,
+                        live_edge::JOIN_WAIT_MS,
+                        self.config.urgent_window_ms,
+                        deadline,
+                    )
+                } else {
+                    let cap = live_edge::delay_cap(
+                        self.config.live_edge_delay_max_ms,
+                        self.config.urgent_window_ms,
+                        deadline,
+                        candidates,
+                    );
+                    live_edge::draw(cap, self.rng.next_u64())
+                };
                 if delay == 0 {
                     self.start_http(now, key);
                 } else if let Some(d) = self.downloads.get_mut(&key) {
@@ -2767,14 +2796,18 @@ mod tests {
         }
     }
 
+    /// A playing player at `pos` whose buffer reaches far ahead (no gap before any segment,
+    /// so a segment's deadline is the time until its start).
     fn playhead(pos: u64) -> Input {
         Input::Playhead {
             swarm: SW,
             position_ms: pos,
-            buffered_ahead_ms: 0,
+            buffered_ahead_ms: NO_GAP_MS,
             rate: 1.0,
         }
     }
+
+    const NO_GAP_MS: u64 = 600_000;
 
     fn request(req: u32, seq: u64) -> Input {
         Input::SegmentRequested {
@@ -3043,12 +3076,13 @@ mod tests {
         let t = m.now.as_millis();
         for i in 0..2 {
             m.input(i, playlist(20));
+            // Paused at 0 with no gap: deadlines stay the time until each segment's start.
             m.input(
                 i,
                 Input::Playhead {
                     swarm: SW,
                     position_ms: 0,
-                    buffered_ahead_ms: 0,
+                    buffered_ahead_ms: NO_GAP_MS,
                     rate: 0.0,
                 },
             );
@@ -3063,6 +3097,8 @@ mod tests {
         let mut m = Mesh::new(vec![Config::default()]).with_cdn(10, 500);
         m.input(0, playlist(10));
         m.input(0, playhead(0));
+        // Past the join window nobody is being connected: no wait.
+        m.advance(m.now.as_millis() + live_edge::JOIN_WAIT_MS);
         m.input(0, request(1, 4));
         assert_eq!(m.http_urls(0), vec![url(4)], "no peers: no live-edge wait");
         let (_, req, data, timing, _) = m.delivered[0].clone();
@@ -3556,11 +3592,56 @@ mod tests {
     }
 
     #[test]
+    fn a_joining_viewer_waits_for_its_first_peers_not_for_urgent_segments() {
+        let mut m = Mesh::new(vec![Config::default(), Config::default()]).with_cdn(20, 500);
+        m.input(0, playlist(20));
+        m.input(0, playhead(0));
+        m.input(0, request(1, 0));
+        m.input(0, request(2, 8));
+        // Segment 0 is needed now: HTTP at once. Segment 8 (16 s away) waits for peers.
+        assert_eq!(m.http_urls(0), vec![url(0)]);
+        // Viewer 1 holds segment 8 and connects within the join window: 8 comes from it.
+        m.input(1, playlist(20));
+        m.input(1, playhead(16_000));
+        m.input(1, request(9, 8));
+        m.advance(m.now.as_millis() + 1_000);
+        assert!(m.delivered.iter().any(|d| d.0 == 1 && d.1 == RequestId(9)));
+        m.connect(0, 1);
+        m.advance(m.now.as_millis() + 1_000);
+        assert_eq!(
+            m.http_urls(0),
+            vec![url(0)],
+            "segment 8 must not be fetched over HTTP"
+        );
+        let got: Vec<_> = m
+            .delivered
+            .iter()
+            .filter(|d| d.0 == 0)
+            .map(|d| d.1)
+            .collect();
+        assert_eq!(got, vec![RequestId(1), RequestId(2)]);
+        assert!(m.engines[0].stats().p2p_down > 0);
+    }
+
+    #[test]
+    fn a_joining_viewer_alone_fetches_over_http_when_the_join_window_ends() {
+        let mut m = Mesh::new(vec![Config::default()]).with_cdn(20, 500);
+        m.input(0, playlist(20));
+        m.input(0, playhead(0));
+        m.input(0, request(1, 8));
+        assert!(m.http_urls(0).is_empty());
+        m.advance(m.now.as_millis() + live_edge::JOIN_WAIT_MS - 10);
+        assert!(m.http_urls(0).is_empty());
+        m.advance(m.now.as_millis() + 20);
+        assert_eq!(m.http_urls(0), vec![url(8)]);
+    }
+
+    #[test]
     fn http_failure_fails_the_request_open() {
         let mut m = Mesh::new(vec![Config::default()]);
         m.input(0, playlist(5));
         m.input(0, playhead(0));
-        m.input(0, request(1, 2));
+        m.input(0, request(1, 1));
         assert_eq!(m.failed, vec![(0, RequestId(1))]);
     }
 
