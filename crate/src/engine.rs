@@ -80,6 +80,9 @@ struct Playhead {
     buffered_ahead_ms: u64,
     rate: f64,
     at: Instant,
+    /// A segment was delivered to the player since this report: an empty buffer in it may
+    /// be filled by now.
+    filled: bool,
 }
 
 impl Playhead {
@@ -100,6 +103,8 @@ struct Swarm {
     max_requested: Option<Seq>,
     /// When this viewer last announced `Started` in the swarm (its peers are being connected).
     joined_at: Option<Instant>,
+    /// Other viewers in the swarm by the tracker's last count (`None`: not heard yet).
+    tracker_peers: Option<u32>,
 }
 
 impl Swarm {
@@ -454,6 +459,7 @@ impl Engine {
                     buffered_ahead_ms,
                     rate,
                     at: now,
+                    filled: false,
                 });
                 if let Some(seq) = self.swarms.get(&swarm).and_then(|s| s.seq_at(position_ms)) {
                     self.store.set_playhead(swarm, seq);
@@ -507,6 +513,12 @@ impl Engine {
                 p2p_enabled,
                 upload_bytes_per_sec,
             } => self.set_policy(now, p2p_enabled, upload_bytes_per_sec),
+            Input::SwarmPeers { swarm, peers } => {
+                if let Some(s) = self.swarms.get_mut(&swarm) {
+                    s.tracker_peers = Some(peers);
+                }
+                self.schedule_all(now);
+            }
         }
         self.recompute_wake(now);
     }
@@ -760,19 +772,22 @@ impl Engine {
     }
 
     /// Milliseconds of media before the playhead reaches the segment (`None` = unknown).
-    /// Time until the player needs `key`: when the playhead reaches its start, or, for a
-    /// segment past a gap in the buffer (startup, seek, live join: the player cannot start
-    /// or go on before the gap is filled), when the buffer runs out. A gap shorter than the
-    /// segment itself is not one (the last playhead report may predate the append of the
-    /// previous segment). Both shrink at the playback rate, and which one applies does not
-    /// change over time.
+    /// Time until the player needs `key`: when the playhead reaches its start; but with
+    /// nothing buffered at the playhead (startup, seek, live join) a segment further than
+    /// one segment away is the one the player waits for to start: due now. Only an empty
+    /// buffer that no delivery has filled since the report counts as a gap: a report taken
+    /// while the player fills its buffer in a burst is soon stale, and would make every
+    /// later segment look late. Both forms shrink at the playback rate, and which one
+    /// applies changes only on a report or a delivery.
     fn deadline_ms(&self, now: Instant, key: SegmentKey) -> Option<i64> {
         let ph = self.playhead?;
         let buffer_left = ph.buffered_ahead_ms as f64 - ph.elapsed_media_ms(now);
         match self.swarms.get(&key.swarm).and_then(|s| s.segment(key.seq)) {
             Some(seg) => {
                 let to_start = seg.start_ms as f64 - ph.position(now);
-                let past_gap = to_start > buffer_left + seg.duration_ms as f64;
+                let past_gap = ph.buffered_ahead_ms == 0
+                    && !ph.filled
+                    && to_start > buffer_left + seg.duration_ms as f64;
                 Some(if past_gap { buffer_left } else { to_start } as i64)
             }
             None => Some(buffer_left as i64),
@@ -835,6 +850,7 @@ impl Engine {
                     next_announce,
                     max_requested: None,
                     joined_at: self.config.p2p_enabled.then_some(now),
+                    tracker_peers: None,
                 },
             );
             if self.config.p2p_enabled {
@@ -895,6 +911,7 @@ impl Engine {
             });
             timing.from_cache = true;
             self.counters.delivered(&timing);
+            self.mark_filled();
             self.out
                 .push_back(Output::DeliverSegment { req, data, timing });
             return;
@@ -1141,10 +1158,22 @@ impl Engine {
             None => {
                 let candidates = self.ready_conns(key.swarm).len();
                 let delay = if candidates == 0 {
+                    // Wait only if peers are coming: being connected, or counted by the
+                    // tracker (unknown until it answers). The first viewer of a swarm hears
+                    // 0 and must not hold back its own buffer.
+                    let expected = self.swarms.get(&key.swarm).is_some_and(|s| {
+                        s.tracker_peers.is_none_or(|n| n > 0)
+                            || s.conns.iter().any(|c| {
+                                self.sessions
+                                    .get(c)
+                                    .is_some_and(|x| x.state != PeerState::Ready)
+                            })
+                    });
                     let since_join = self
                         .swarms
                         .get(&key.swarm)
                         .and_then(|s| s.joined_at)
+                        .filter(|_| expected)
                         .map(|t| now.as_millis().saturating_sub(t.as_millis()));
                     live_edge::join_wait(
                         since_join,
@@ -1770,7 +1799,16 @@ impl Engine {
         self.pump_uploads(now);
     }
 
+    fn mark_filled(&mut self) {
+        if let Some(p) = self.playhead.as_mut() {
+            p.filled = true;
+        }
+    }
+
     fn deliver_all(&mut self, reqs: &[RequestId], data: &[u8], timing: &DeliveryTiming) {
+        if !reqs.is_empty() {
+            self.mark_filled();
+        }
         for &req in reqs {
             self.requests.remove(&req);
             self.counters.delivered(timing);
