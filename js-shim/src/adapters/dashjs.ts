@@ -24,9 +24,10 @@
 import type { Container, DeliveryTiming, Hex40, SegmentInfo } from '../core-types.js';
 import type { Driver, RequestSink } from '../driver.js';
 import type { AdapterCounters } from './hlsjs.js';
+import type { DashQoePlayer } from '../qoe.js';
 
 /** The part of `dashjs.MediaPlayerClass` Shoal uses (a dash.js 5 `MediaPlayer` fits it). */
-export interface DashPlayer {
+export interface DashPlayer extends DashQoePlayer {
   extend(name: string, child: object, override: boolean): void;
   getVideoElement?(): HTMLVideoElement;
   getSettings?(): unknown;
@@ -214,6 +215,9 @@ export class DashAdapter {
     passthrough: 0,
     held: 0,
   };
+
+  /** Called for every segment the engine delivered, keyed by dash.js's `FragmentRequest` (QoE). */
+  onDelivery: ((timing: DeliveryTiming, request: object) => void) | null = null;
 
   constructor(
     private readonly driver: Driver,
@@ -650,6 +654,12 @@ class Job {
     const wait = threshold + 2 - (performance.now() - this.startedAt);
     const held = transferMs > threshold && wait > 0;
     if (held) c.held++;
+    const fr = this.request.customData?.request;
+    try {
+      if (fr) this.adapter.onDelivery?.(timing, fr);
+    } catch {
+      /* metrics must not break loading */
+    }
     // Always asynchronous (an XHR never completes inside send()); held, if the transfer took
     // longer than the threshold but the player asked for it less than that ago.
     const complete = () => {
