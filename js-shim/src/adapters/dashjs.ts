@@ -25,6 +25,7 @@ import type { Container, DeliveryTiming, Hex40, SegmentInfo } from '../core-type
 import type { Driver, RequestSink } from '../driver.js';
 import type { AdapterCounters } from './hlsjs.js';
 import type { DashQoePlayer } from '../qoe.js';
+import { PlayheadReporter, byteLength, stripQuery, toArrayBuffer } from './common.js';
 
 /** The part of `dashjs.MediaPlayerClass` Shoal uses (a dash.js 5 `MediaPlayer` fits it). */
 export interface DashPlayer extends DashQoePlayer {
@@ -130,14 +131,8 @@ interface Route {
   mediaType: 'video' | 'audio';
 }
 
-const PLAYHEAD_INTERVAL_MS = 250;
 const LIVE_LOOKAHEAD = 6;
 const MAX_SEGMENTS = 20_000;
-
-function stripQuery(url: string): string {
-  const q = url.search(/[?#]/);
-  return q < 0 ? url : url.slice(0, q);
-}
 
 function queryOf(url: string): string {
   const q = url.search(/[?#]/);
@@ -168,20 +163,6 @@ export function fillTemplate(t: string, id: string, number: number, bandwidth: n
   });
 }
 
-function toArrayBuffer(data: Uint8Array): ArrayBuffer {
-  if (data.byteOffset === 0 && data.byteLength === data.buffer.byteLength && data.buffer instanceof ArrayBuffer) {
-    return data.buffer;
-  }
-  return data.slice().buffer as ArrayBuffer;
-}
-
-function byteLength(data: unknown): number {
-  if (data instanceof ArrayBuffer) return data.byteLength;
-  if (ArrayBuffer.isView(data)) return data.byteLength;
-  if (typeof data === 'string') return data.length;
-  return 0;
-}
-
 function get(obj: unknown, key: string | number): unknown {
   return obj !== null && typeof obj === 'object' ? (obj as Record<string | number, unknown>)[key] : undefined;
 }
@@ -197,10 +178,7 @@ interface SwarmState {
 
 export class DashAdapter {
   private player: DashPlayer | null = null;
-  private media: HTMLMediaElement | null = null;
-  private mediaDetach: (() => void) | null = null;
-  private interval: ReturnType<typeof setInterval> | null = null;
-  private lastPlayheadAt = 0;
+  private readonly playhead: PlayheadReporter;
   private mpdUrl: string | null = null;
   private readonly swarms = new Map<Hex40, SwarmState>();
   private playheadSwarm: Hex40 | null = null;
@@ -222,7 +200,9 @@ export class DashAdapter {
   constructor(
     private readonly driver: Driver,
     private readonly swarmIdOverride: string | undefined,
-  ) {}
+  ) {
+    this.playhead = new PlayheadReporter(driver, { swarm: () => (this.player ? this.playheadSwarm : null), pausedIsStopped: true });
+  }
 
   /** Installs the loader override; must run before `player.initialize()` / `attachSource()`. */
   attach(player: DashPlayer): void {
@@ -255,7 +235,7 @@ export class DashAdapter {
   }
 
   detach(): void {
-    this.detachMedia();
+    this.playhead.detach();
     this.player = null;
     this.swarms.clear();
     this.playheadSwarm = null;
@@ -276,7 +256,7 @@ export class DashAdapter {
     }
     try {
       this.watchMedia();
-      this.sendPlayhead(true);
+      this.playhead.send(true);
       const job = new Job(this, this.driver, req, res, route, parentLoad, jobs);
       job.start();
     } catch {
@@ -493,72 +473,14 @@ export class DashAdapter {
   // ------------------------------------------------------------------------- playhead
 
   private watchMedia(): void {
-    if (this.media || !this.player?.getVideoElement) return;
+    if (this.playhead.attached || !this.player?.getVideoElement) return;
     let media: HTMLMediaElement | null = null;
     try {
       media = this.player.getVideoElement() ?? null;
     } catch {
       media = null; // not attached yet
     }
-    if (!media) return;
-    this.media = media;
-    const tick = () => this.sendPlayhead(true);
-    const play = () => this.startInterval();
-    const pause = () => this.stopInterval();
-    media.addEventListener('timeupdate', tick);
-    media.addEventListener('seeking', tick);
-    media.addEventListener('ratechange', tick);
-    media.addEventListener('playing', play);
-    media.addEventListener('pause', pause);
-    media.addEventListener('ended', pause);
-    this.mediaDetach = () => {
-      media.removeEventListener('timeupdate', tick);
-      media.removeEventListener('seeking', tick);
-      media.removeEventListener('ratechange', tick);
-      media.removeEventListener('playing', play);
-      media.removeEventListener('pause', pause);
-      media.removeEventListener('ended', pause);
-    };
-    if (!media.paused) this.startInterval();
-  }
-
-  private detachMedia(): void {
-    this.stopInterval();
-    this.mediaDetach?.();
-    this.mediaDetach = null;
-    this.media = null;
-  }
-
-  private startInterval(): void {
-    if (this.interval) return;
-    this.interval = setInterval(() => this.sendPlayhead(false), PLAYHEAD_INTERVAL_MS);
-  }
-
-  private stopInterval(): void {
-    if (this.interval) clearInterval(this.interval);
-    this.interval = null;
-  }
-
-  private sendPlayhead(force: boolean): void {
-    const media = this.media;
-    const swarm = this.playheadSwarm;
-    if (!media || !swarm || !this.player) return;
-    const t = performance.now();
-    if (!force && t - this.lastPlayheadAt < PLAYHEAD_INTERVAL_MS * 0.8) return;
-    const pos = media.currentTime;
-    let ahead = 0;
-    const b = media.buffered;
-    for (let i = 0; i < b.length; i++) {
-      if (b.start(i) <= pos + 0.1 && b.end(i) > pos) ahead = Math.max(ahead, b.end(i) - pos);
-    }
-    this.lastPlayheadAt = t;
-    this.driver.playhead({
-      type: 'playhead',
-      swarm,
-      positionMs: Math.max(0, Math.round(pos * 1000)),
-      bufferedAheadMs: Math.round(ahead * 1000),
-      rate: media.paused ? 0 : media.playbackRate || 1,
-    });
+    if (media) this.playhead.attach(media);
   }
 }
 
