@@ -12,7 +12,7 @@ import { resolveConfig, type ResolvedConfig, type ShoalConfig } from './config.j
 import type { BanReason, CoreEvent, Hex40 } from './core-types.js';
 import { Driver } from './driver.js';
 import type { ShoalError } from './errors.js';
-import type { AdapterCounters } from './adapters/hlsjs.js';
+import type { AdapterCounters } from './adapters/common.js';
 import { QoeTracker, type QoeMetrics, type Unwatch } from './qoe.js';
 
 export interface ShoalStats {

@@ -1,6 +1,6 @@
 /**
  * What both player adapters (hls.js, dash.js) need besides their player's own API: the
- * playhead feed from the media element, and byte/URL helpers.
+ * playhead feed from the media element, the counters they share, and byte/URL helpers.
  *
  * Invariants of `PlayheadReporter`:
  * - While attached it sends the engine a playhead on `timeupdate`, `seeking` and `ratechange`,
@@ -14,6 +14,24 @@ import type { Hex40 } from '../core-types.js';
 import type { Driver } from '../driver.js';
 
 export const PLAYHEAD_INTERVAL_MS = 250;
+
+/** Counters every adapter keeps (`diagnostics().adapter`); adapters add their own. */
+export interface AdapterCounters {
+  /** Bytes of media the player loaded with its own loader (fallback, init segments, other types). */
+  fallbackHttp: number;
+  /** Bytes delivered by the engine, by source. */
+  deliveredHttp: number;
+  deliveredP2p: number;
+  /** Segments delivered by the engine / loaded by the fallback. */
+  fragmentsEngine: number;
+  fragmentsFallback: number;
+  /** Requests the player aborted while the engine was loading them. */
+  aborted: number;
+}
+
+export function newAdapterCounters(): AdapterCounters {
+  return { fallbackHttp: 0, deliveredHttp: 0, deliveredP2p: 0, fragmentsEngine: 0, fragmentsFallback: 0, aborted: 0 };
+}
 
 export function stripQuery(url: string): string {
   const q = url.search(/[?#]/);

@@ -23,9 +23,8 @@
  */
 import type { Container, DeliveryTiming, Hex40, SegmentInfo } from '../core-types.js';
 import type { Driver, RequestSink } from '../driver.js';
-import type { AdapterCounters } from './hlsjs.js';
 import type { DashQoePlayer } from '../qoe.js';
-import { PlayheadReporter, byteLength, stripQuery, toArrayBuffer } from './common.js';
+import { PlayheadReporter, byteLength, newAdapterCounters, stripQuery, toArrayBuffer, type AdapterCounters } from './common.js';
 
 /** The part of `dashjs.MediaPlayerClass` Shoal uses (a dash.js 5 `MediaPlayer` fits it). */
 export interface DashPlayer extends DashQoePlayer {
@@ -183,16 +182,7 @@ export class DashAdapter {
   private readonly swarms = new Map<Hex40, SwarmState>();
   private playheadSwarm: Hex40 | null = null;
   private playheadSwarmIsVideo = false;
-  readonly counters: DashAdapterCounters = {
-    fallbackHttp: 0,
-    deliveredHttp: 0,
-    deliveredP2p: 0,
-    fragmentsEngine: 0,
-    fragmentsFallback: 0,
-    aborted: 0,
-    passthrough: 0,
-    held: 0,
-  };
+  readonly counters: DashAdapterCounters = { ...newAdapterCounters(), passthrough: 0, held: 0 };
 
   /** Called for every segment the engine delivered, keyed by dash.js's `FragmentRequest` (QoE). */
   onDelivery: ((timing: DeliveryTiming, request: object) => void) | null = null;
