@@ -23,10 +23,11 @@
  */
 import type { Container, DeliveryTiming, Hex40, SegmentInfo } from '../core-types.js';
 import type { Driver, RequestSink } from '../driver.js';
-import type { AdapterCounters } from './hlsjs.js';
+import type { DashQoePlayer } from '../qoe.js';
+import { PlayheadReporter, byteLength, newAdapterCounters, stripQuery, toArrayBuffer, type AdapterCounters } from './common.js';
 
 /** The part of `dashjs.MediaPlayerClass` Shoal uses (a dash.js 5 `MediaPlayer` fits it). */
-export interface DashPlayer {
+export interface DashPlayer extends DashQoePlayer {
   extend(name: string, child: object, override: boolean): void;
   getVideoElement?(): HTMLVideoElement;
   getSettings?(): unknown;
@@ -129,14 +130,8 @@ interface Route {
   mediaType: 'video' | 'audio';
 }
 
-const PLAYHEAD_INTERVAL_MS = 250;
 const LIVE_LOOKAHEAD = 6;
 const MAX_SEGMENTS = 20_000;
-
-function stripQuery(url: string): string {
-  const q = url.search(/[?#]/);
-  return q < 0 ? url : url.slice(0, q);
-}
 
 function queryOf(url: string): string {
   const q = url.search(/[?#]/);
@@ -167,20 +162,6 @@ export function fillTemplate(t: string, id: string, number: number, bandwidth: n
   });
 }
 
-function toArrayBuffer(data: Uint8Array): ArrayBuffer {
-  if (data.byteOffset === 0 && data.byteLength === data.buffer.byteLength && data.buffer instanceof ArrayBuffer) {
-    return data.buffer;
-  }
-  return data.slice().buffer as ArrayBuffer;
-}
-
-function byteLength(data: unknown): number {
-  if (data instanceof ArrayBuffer) return data.byteLength;
-  if (ArrayBuffer.isView(data)) return data.byteLength;
-  if (typeof data === 'string') return data.length;
-  return 0;
-}
-
 function get(obj: unknown, key: string | number): unknown {
   return obj !== null && typeof obj === 'object' ? (obj as Record<string | number, unknown>)[key] : undefined;
 }
@@ -196,29 +177,22 @@ interface SwarmState {
 
 export class DashAdapter {
   private player: DashPlayer | null = null;
-  private media: HTMLMediaElement | null = null;
-  private mediaDetach: (() => void) | null = null;
-  private interval: ReturnType<typeof setInterval> | null = null;
-  private lastPlayheadAt = 0;
+  private readonly playhead: PlayheadReporter;
   private mpdUrl: string | null = null;
   private readonly swarms = new Map<Hex40, SwarmState>();
   private playheadSwarm: Hex40 | null = null;
   private playheadSwarmIsVideo = false;
-  readonly counters: DashAdapterCounters = {
-    fallbackHttp: 0,
-    deliveredHttp: 0,
-    deliveredP2p: 0,
-    fragmentsEngine: 0,
-    fragmentsFallback: 0,
-    aborted: 0,
-    passthrough: 0,
-    held: 0,
-  };
+  readonly counters: DashAdapterCounters = { ...newAdapterCounters(), passthrough: 0, held: 0 };
+
+  /** Called for every segment the engine delivered, keyed by dash.js's `FragmentRequest` (QoE). */
+  onDelivery: ((timing: DeliveryTiming, request: object) => void) | null = null;
 
   constructor(
     private readonly driver: Driver,
     private readonly swarmIdOverride: string | undefined,
-  ) {}
+  ) {
+    this.playhead = new PlayheadReporter(driver, { swarm: () => (this.player ? this.playheadSwarm : null), pausedIsStopped: true });
+  }
 
   /** Installs the loader override; must run before `player.initialize()` / `attachSource()`. */
   attach(player: DashPlayer): void {
@@ -251,7 +225,7 @@ export class DashAdapter {
   }
 
   detach(): void {
-    this.detachMedia();
+    this.playhead.detach();
     this.player = null;
     this.swarms.clear();
     this.playheadSwarm = null;
@@ -272,7 +246,7 @@ export class DashAdapter {
     }
     try {
       this.watchMedia();
-      this.sendPlayhead(true);
+      this.playhead.send(true);
       const job = new Job(this, this.driver, req, res, route, parentLoad, jobs);
       job.start();
     } catch {
@@ -489,72 +463,14 @@ export class DashAdapter {
   // ------------------------------------------------------------------------- playhead
 
   private watchMedia(): void {
-    if (this.media || !this.player?.getVideoElement) return;
+    if (this.playhead.attached || !this.player?.getVideoElement) return;
     let media: HTMLMediaElement | null = null;
     try {
       media = this.player.getVideoElement() ?? null;
     } catch {
       media = null; // not attached yet
     }
-    if (!media) return;
-    this.media = media;
-    const tick = () => this.sendPlayhead(true);
-    const play = () => this.startInterval();
-    const pause = () => this.stopInterval();
-    media.addEventListener('timeupdate', tick);
-    media.addEventListener('seeking', tick);
-    media.addEventListener('ratechange', tick);
-    media.addEventListener('playing', play);
-    media.addEventListener('pause', pause);
-    media.addEventListener('ended', pause);
-    this.mediaDetach = () => {
-      media.removeEventListener('timeupdate', tick);
-      media.removeEventListener('seeking', tick);
-      media.removeEventListener('ratechange', tick);
-      media.removeEventListener('playing', play);
-      media.removeEventListener('pause', pause);
-      media.removeEventListener('ended', pause);
-    };
-    if (!media.paused) this.startInterval();
-  }
-
-  private detachMedia(): void {
-    this.stopInterval();
-    this.mediaDetach?.();
-    this.mediaDetach = null;
-    this.media = null;
-  }
-
-  private startInterval(): void {
-    if (this.interval) return;
-    this.interval = setInterval(() => this.sendPlayhead(false), PLAYHEAD_INTERVAL_MS);
-  }
-
-  private stopInterval(): void {
-    if (this.interval) clearInterval(this.interval);
-    this.interval = null;
-  }
-
-  private sendPlayhead(force: boolean): void {
-    const media = this.media;
-    const swarm = this.playheadSwarm;
-    if (!media || !swarm || !this.player) return;
-    const t = performance.now();
-    if (!force && t - this.lastPlayheadAt < PLAYHEAD_INTERVAL_MS * 0.8) return;
-    const pos = media.currentTime;
-    let ahead = 0;
-    const b = media.buffered;
-    for (let i = 0; i < b.length; i++) {
-      if (b.start(i) <= pos + 0.1 && b.end(i) > pos) ahead = Math.max(ahead, b.end(i) - pos);
-    }
-    this.lastPlayheadAt = t;
-    this.driver.playhead({
-      type: 'playhead',
-      swarm,
-      positionMs: Math.max(0, Math.round(pos * 1000)),
-      bufferedAheadMs: Math.round(ahead * 1000),
-      rate: media.paused ? 0 : media.playbackRate || 1,
-    });
+    if (media) this.playhead.attach(media);
   }
 }
 
@@ -650,6 +566,12 @@ class Job {
     const wait = threshold + 2 - (performance.now() - this.startedAt);
     const held = transferMs > threshold && wait > 0;
     if (held) c.held++;
+    const fr = this.request.customData?.request;
+    try {
+      if (fr) this.adapter.onDelivery?.(timing, fr);
+    } catch {
+      /* metrics must not break loading */
+    }
     // Always asynchronous (an XHR never completes inside send()); held, if the transfer took
     // longer than the threshold but the player asked for it less than that ago.
     const complete = () => {
