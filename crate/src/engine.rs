@@ -1499,7 +1499,7 @@ impl Engine {
     fn on_http_progress(&mut self, now: Instant, id: HttpId, bytes: &[u8], total: Option<u64>) {
         if self.spot.owns(id) {
             self.counters.http_down = self.counters.http_down.saturating_add(bytes.len() as u64);
-            self.spot.progress(id, bytes, now);
+            self.spot.progress(id, bytes, total, now);
             return;
         }
         let Some(x) = self.http.get_mut(&id) else {
@@ -1606,8 +1606,12 @@ impl Engine {
     }
 
     fn on_http_done(&mut self, now: Instant, id: HttpId) {
-        if let Some(verdict) = self.spot.done(id) {
-            self.on_spot_verdict(now, verdict);
+        if self.spot.owns(id) {
+            if let Some(verdict) = self.spot.done(id) {
+                self.on_spot_verdict(now, verdict);
+            } else {
+                self.schedule_all(now);
+            }
             return;
         }
         let Some(x) = self.http.remove(&id) else {
@@ -2768,22 +2772,18 @@ impl Engine {
         if !self.spot.enabled() {
             return;
         }
-        let mut from: Vec<u16> = d
+        let senders: Vec<Option<PeerId>> = d
             .slots
             .iter()
-            .filter_map(|s| match s {
-                Slot::Got { from, .. } if *from != 0 => Some(*from),
+            .map(|s| match s {
+                Slot::Got { from, .. } => usize::from(*from)
+                    .checked_sub(1)
+                    .and_then(|i| d.contributors.get(i))
+                    .map(|c| c.1),
                 _ => None,
             })
             .collect();
-        from.sort_unstable();
-        from.dedup();
-        let peers: Vec<PeerId> = from
-            .iter()
-            .filter_map(|f| d.contributors.get(usize::from(*f).checked_sub(1)?))
-            .map(|c| c.1)
-            .collect();
-        self.spot.offer(key, &d.url, d.range, &d.data, peers);
+        self.spot.offer(key, &d.url, d.range, &d.data, &senders);
     }
 
     /// Low priority: a spot-check transfer starts only while no transfer for the player runs
@@ -2799,15 +2799,15 @@ impl Engine {
         }
     }
 
-    /// The CDN's copy differed: ban every contributor (connected or not), stop sharing the
-    /// segment, report it.
+    /// The CDN's copy differed: ban the peers that sent the differing chunks (connected or
+    /// not), stop sharing the segment, report it.
     fn on_spot_verdict(&mut self, now: Instant, verdict: SpotVerdict) {
-        let SpotVerdict::Mismatch(sample) = verdict else {
+        let SpotVerdict::Mismatch { sample, liars } = verdict else {
             self.schedule_all(now);
             return;
         };
         let key = sample.key;
-        for &peer in &sample.peers {
+        for &peer in &liars {
             let conns: Vec<ConnId> = self
                 .sessions
                 .values()
@@ -2836,7 +2836,7 @@ impl Engine {
         self.event(Event::SpotCheckFailed {
             swarm: key.swarm,
             seq: key.seq,
-            peers: sample.peers,
+            peers: liars,
         });
         self.schedule_all(now);
     }

@@ -248,9 +248,10 @@ pub struct Config {
     pub integrity_public_key: Option<String>,
     /// Spot checks (`integrity::spot_check`): the fraction of segments that peers
     /// contributed to and no manifest vouched for which is fetched again from the CDN after
-    /// delivery and compared (SHA-256 of the whole segment); a mismatch bans every peer that
-    /// contributed (`Event::SpotCheckFailed`). Catches what the structural checks miss, but
-    /// only after the player got the bytes. 0 disables; values outside `[0, 1]` are clamped.
+    /// delivery and compared chunk by chunk (SHA-256 per wire chunk); the peers that sent
+    /// chunks that differ are banned (`Event::SpotCheckFailed`). Catches what the structural
+    /// checks miss, but only after the player got the bytes. 0 disables; values outside
+    /// `[0, 1]` are clamped.
     pub spot_check_ratio: f64,
 }
 
@@ -480,8 +481,9 @@ pub enum Event {
     /// An HTTP transfer completed again after `CdnDegraded`.
     CdnRecovered {},
     /// A spot check (`Config::spot_check_ratio`) found that the CDN's copy of a segment
-    /// differs from the one peers delivered: every peer in `peers` contributed chunks to it
-    /// and is banned. The player already had the bytes.
+    /// differs from the one peers delivered: `peers` sent the chunks that differ (all of the
+    /// segment's peers if its length differs) and are banned. The player already had the
+    /// bytes.
     SpotCheckFailed {
         swarm: SwarmId,
         seq: Seq,

@@ -62,8 +62,8 @@ export interface ShoalConfig {
   integrityManifestUrl?: string;
   /**
    * Spot checks without a manifest: this fraction (0..1) of the segments peers delivered is
-   * fetched again from the CDN after delivery and compared; a mismatch bans every peer that
-   * contributed to it (`spotCheckFailed` event). Default 0.05; 0 disables.
+   * fetched again from the CDN after delivery and compared chunk by chunk; the peers that sent
+   * chunks that differ are banned (`spotCheckFailed` event). Default 0.05; 0 disables.
    */
   spotCheckRatio?: number;
   /** Where to fetch `shoal_bg.wasm` from (default: next to the package's `wasm/shoal.js`). */
