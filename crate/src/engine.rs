@@ -28,6 +28,7 @@
 //! nothing (an empty availability), so peers do not count on it, and answers any
 //! `Request` with `Busy{retry_after_ms: 65535}`.
 
+use crate::health;
 use crate::integrity::{self, Manifest, ManifestEntry};
 use crate::peers::session::{MAX_DOWN_REQUESTS, MAX_UP_REQUESTS};
 use crate::peers::{Avail, Ewma, PeerState, Session, TokenBucket, UpRequest};
@@ -98,6 +99,8 @@ struct Swarm {
     conns: Vec<ConnId>,
     next_announce: Option<Instant>,
     max_requested: Option<Seq>,
+    /// Nominal bitrate from the playlist, bit/s (0 = unknown).
+    bitrate: u32,
 }
 
 impl Swarm {
@@ -308,6 +311,11 @@ struct HttpXfer {
     last_at: Instant,
     /// Already reported to the CDN health check (once per transfer).
     flagged: bool,
+    /// First body piece (its bytes measure latency, not rate).
+    first_at: Option<Instant>,
+    /// Body time and bytes after the first piece, silences capped (`health::GAP_MS`).
+    flow_ms: u64,
+    flow_bytes: u64,
 }
 
 struct P2pReq {
@@ -363,6 +371,7 @@ pub struct Engine {
     http_ttfb: Ewma,
     p2p_ttfb: Ewma,
     cdn: CdnHealth,
+    goodput: health::Goodput,
     out: VecDeque<Output>,
     next_wake: Option<Instant>,
 }
@@ -404,6 +413,7 @@ impl Engine {
             http_ttfb: Ewma::default(),
             p2p_ttfb: Ewma::default(),
             cdn: CdnHealth::default(),
+            goodput: health::Goodput::default(),
             out: VecDeque::new(),
             next_wake: None,
         }
@@ -427,14 +437,20 @@ impl Engine {
     }
 
     pub fn handle_input(&mut self, now: Instant, input: Input) {
+        self.note_http_flow(now);
         match input {
             Input::Playlist {
                 swarm,
                 live,
                 container,
-                bitrate: _,
+                bitrate,
                 segments,
-            } => self.on_playlist(now, swarm, live, container, segments),
+            } => {
+                self.on_playlist(now, swarm, live, container, segments);
+                if let Some(s) = self.swarms.get_mut(&swarm) {
+                    s.bitrate = bitrate;
+                }
+            }
             Input::Playhead {
                 swarm,
                 position_ms,
@@ -580,6 +596,7 @@ impl Engine {
     }
 
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.note_http_flow(now);
         let stalled: Vec<(ConnId, u32)> = self
             .p2p_reqs
             .iter()
@@ -820,6 +837,7 @@ impl Engine {
                     conns: Vec::new(),
                     next_announce,
                     max_requested: None,
+                    bitrate: 0,
                 },
             );
             if self.config.p2p_enabled {
@@ -1061,7 +1079,11 @@ impl Engine {
         let Some(d) = self.downloads.get(&key) else {
             return;
         };
-        if d.is_complete() || d.http.is_some() {
+        if d.is_complete() {
+            return;
+        }
+        if d.http.is_some() {
+            self.race_http(now, key);
             return;
         }
         let wanted = !d.reqs.is_empty();
@@ -1125,13 +1147,24 @@ impl Engine {
         match d.wait_until {
             None => {
                 let candidates = self.ready_conns(key.swarm).len();
-                let cap = live_edge::delay_cap(
-                    self.config.live_edge_delay_max_ms,
-                    self.config.urgent_window_ms,
-                    deadline,
-                    candidates,
-                );
-                let delay = live_edge::draw(cap, self.rng.next_u64());
+                let delay = if avoid_http {
+                    // Our CDN path is degraded: leave the fetch to peers with a healthy one
+                    // as long as the deadline allows (then `p2p_rescue` or HTTP).
+                    live_edge::delay_cap(
+                        u64::MAX,
+                        self.config.urgent_window_ms,
+                        deadline,
+                        candidates,
+                    )
+                } else {
+                    let cap = live_edge::delay_cap(
+                        self.config.live_edge_delay_max_ms,
+                        self.config.urgent_window_ms,
+                        deadline,
+                        candidates,
+                    );
+                    live_edge::draw(cap, self.rng.next_u64())
+                };
                 if delay == 0 {
                     self.start_http(now, key);
                 } else if let Some(d) = self.downloads.get_mut(&key) {
@@ -1319,7 +1352,10 @@ impl Engine {
     }
 
     fn start_http(&mut self, now: Instant, key: SegmentKey) {
-        let sharing = self.sharing() && self.swarms.contains_key(&key.swarm);
+        // A viewer with a degraded CDN path would be a slow relay: it keeps its fetches to
+        // itself (peers then fetch from their own CDN) and shares the finished segment.
+        let sharing =
+            self.sharing() && self.swarms.contains_key(&key.swarm) && self.cdn.degraded.is_none();
         let Some(d) = self.downloads.get_mut(&key) else {
             return;
         };
@@ -1382,6 +1418,9 @@ impl Engine {
                 received: 0,
                 last_at: now,
                 flagged: false,
+                first_at: None,
+                flow_ms: 0,
+                flow_bytes: 0,
             },
         );
         self.out.push_back(Output::StartHttp { id, url, range });
@@ -1462,9 +1501,26 @@ impl Engine {
             let ttfb = now.as_millis().saturating_sub(x.last_at.as_millis());
             self.http_ttfb.sample(ttfb as f64);
         }
+        let first_piece = !bytes.is_empty() && x.first_at.is_none();
+        if first_piece {
+            x.first_at = Some(now);
+        } else if !bytes.is_empty() {
+            let gap = now.as_millis().saturating_sub(x.last_at.as_millis());
+            x.flow_ms = x.flow_ms.saturating_add(gap.min(health::GAP_MS));
+            x.flow_bytes = x.flow_bytes.saturating_add(bytes.len() as u64);
+        }
         x.received = x.received.saturating_add(bytes.len() as u64);
         x.last_at = now;
-        let sharing = self.sharing() && self.swarms.contains_key(&key.swarm);
+        if first_piece {
+            self.goodput.first_byte(now);
+        } else if !bytes.is_empty() {
+            self.goodput.bytes(now, bytes.len() as u64);
+            self.check_goodput(now);
+        }
+        // A viewer with a degraded CDN path would be a slow relay: it keeps its fetches to
+        // itself (peers then fetch from their own CDN) and shares the finished segment.
+        let sharing =
+            self.sharing() && self.swarms.contains_key(&key.swarm) && self.cdn.degraded.is_none();
         let Some(d) = self.downloads.get_mut(&key) else {
             return;
         };
@@ -1523,6 +1579,17 @@ impl Engine {
         if self.downloads.get(&key).is_some_and(|d| d.announced) {
             self.pump_uploads(now);
         }
+        if self
+            .downloads
+            .get(&key)
+            .is_some_and(|d| d.is_complete() && d.p2p_bytes > 0)
+        {
+            // HTTP caught up with peers that raced it (`race_http`): done before its end.
+            self.finalize(now, key);
+            self.schedule_all(now);
+            return;
+        }
+        self.race_http(now, key);
     }
 
     fn on_http_done(&mut self, now: Instant, id: HttpId) {
@@ -1555,7 +1622,10 @@ impl Engine {
             self.schedule_all(now);
             return;
         }
-        self.cdn_ok();
+        // A transfer that merely finished, slower than the media plays, is no recovery.
+        if health::transfer_healthy(x.flow_ms, x.flow_bytes, self.play_rate_bps(x.key)) {
+            self.cdn_ok();
+        }
         if self.downloads.get(&x.key).is_some_and(|d| d.is_complete()) {
             self.finalize(now, x.key);
         }
@@ -1604,14 +1674,115 @@ impl Engine {
         if self.cdn.degraded.is_none() {
             self.cdn.degraded = Some(now);
             self.event(Event::CdnDegraded { reason });
+            // Peers waiting on our relay of a CDN fetch would wait on a bad path: withdraw
+            // those announcements so they fetch elsewhere (running relays continue).
+            let withdrawn: Vec<SegmentKey> = self
+                .downloads
+                .iter_mut()
+                .filter(|(_, d)| d.announced && d.http.is_some())
+                .map(|(k, d)| {
+                    d.announced = false;
+                    *k
+                })
+                .collect();
+            for key in withdrawn {
+                self.broadcast(key.swarm, &Message::Lost { seq: key.seq });
+            }
         }
     }
 
     fn cdn_ok(&mut self) {
         self.cdn.probe_at = None;
+        self.goodput.reset();
         if self.cdn.degraded.take().is_some() {
             self.event(Event::CdnRecovered {});
         }
+    }
+
+    /// Rate at which `key` plays, bit/s: its origin-known size over its duration, else the
+    /// playlist's nominal bitrate. `None` when neither is known.
+    fn play_rate_bps(&self, key: SegmentKey) -> Option<f64> {
+        let swarm = self.swarms.get(&key.swarm)?;
+        let dur = swarm.segment(key.seq).map_or(0, |s| s.duration_ms);
+        let size = self
+            .downloads
+            .get(&key)
+            .filter(|d| d.size_src == SizeSrc::Origin)
+            .and_then(|d| d.size);
+        match size {
+            Some(size) if dur > 0 => Some(size as f64 * 8_000.0 / dur as f64),
+            _ => (swarm.bitrate > 0).then_some(swarm.bitrate as f64),
+        }
+    }
+
+    /// Tells the goodput window how long HTTP bodies flowed since the last input, and for
+    /// which play rate (state is constant between inputs, so this is exact).
+    fn note_http_flow(&mut self, now: Instant) {
+        let need = self
+            .http
+            .values()
+            .filter(|x| x.first_at.is_some())
+            .filter_map(|x| self.play_rate_bps(x.key))
+            .reduce(f64::max);
+        self.goodput.advance(now, need);
+    }
+
+    /// HTTP bodies arrive slower than the media plays: the CDN path is degraded even though
+    /// every transfer is moving.
+    fn check_goodput(&mut self, now: Instant) {
+        if self.cdn.degraded.is_some() {
+            return;
+        }
+        if let Some(slow) = self.goodput.verdict(now) {
+            self.cdn_trouble(
+                now,
+                format!(
+                    "throughput {:.2} Mbit/s below the {:.2} Mbit/s the media plays at",
+                    slow.goodput_bps / 1e6,
+                    slow.need_bps / 1e6
+                ),
+            );
+        }
+    }
+
+    /// While the CDN is degraded, an urgent segment still arriving over a slow HTTP transfer
+    /// is raced: peers holding it take the chunks the transfer will not reach before the
+    /// deadline (at its measured rate), HTTP keeps the front; the first copy of each chunk
+    /// wins and `finalize` cancels whatever still runs.
+    fn race_http(&mut self, now: Instant, key: SegmentKey) {
+        if self.cdn.degraded.is_none() || !self.config.p2p_enabled {
+            return;
+        }
+        let deadline = self.deadline_ms(now, key);
+        if !self.is_urgent(deadline) {
+            return;
+        }
+        let Some(d) = self.downloads.get(&key) else {
+            return;
+        };
+        let vouched = self.config.integrity_public_key.is_none()
+            || self.manifest_entry(&d.url, d.range).is_some();
+        if d.reqs.is_empty() || d.force_http || !vouched {
+            return;
+        }
+        let (Some(size), Some(x)) = (d.size, d.http.and_then(|id| self.http.get(&id))) else {
+            return;
+        };
+        let pos = x.offset.saturating_add(x.received).min(size);
+        let rate = x.flow_bytes as f64 * 1_000.0 / x.flow_ms.max(1) as f64;
+        let playback = self.playhead.map_or(1.0, |p| p.rate.max(0.1));
+        let budget_ms = (deadline.unwrap_or(0).saturating_sub(PACE_MARGIN_MS)).max(0) as f64;
+        let reach = pos.saturating_add((rate * budget_ms / 1_000.0 / playback) as u64);
+        let reach_chunk = n_chunks(reach.min(size)).max(n_chunks(pos.saturating_add(1)));
+        let (a, b) = d.http_chunks;
+        if reach_chunk < b {
+            if let Some(d) = self.downloads.get_mut(&key) {
+                d.http_chunks = (a, reach_chunk.max(a));
+            }
+        }
+        // Also hands chunks given up earlier to holders that were busy then.
+        let holders = self.holders(now, key);
+        self.assign(now, key, &holders);
     }
 
     /// The engine cannot serve this segment: requests fail over to the host's own HTTP.
@@ -1690,6 +1861,11 @@ impl Engine {
         let Some(d) = self.downloads.remove(&key) else {
             return;
         };
+        if let Some(id) = d.http {
+            // Peers won a race with a slow transfer (`race_http`): stop it.
+            self.http.remove(&id);
+            self.out.push_back(Output::CancelHttp { id });
+        }
         let timing = timing_of(&d, now);
         self.counters.p2p_down = self.counters.p2p_down.saturating_add(d.p2p_bytes);
         for (conn, id) in &d.p2p {
@@ -3649,5 +3825,79 @@ mod tests {
         assert!(m.cancelled.is_empty());
         m.serve_pending(0, 0, usize::MAX);
         assert_eq!(m.delivered.len(), 1);
+    }
+
+    #[test]
+    fn slow_cdn_is_degraded_for_throughput_and_raced_by_peers() {
+        let mut m = two(quiet());
+        m.input(0, request(1, 1));
+        m.auto_http = false;
+        m.input(1, playhead(0));
+        // Urgent for viewer 1: HTTP at once. The body trickles at about a third of the rate
+        // the segment plays at (94 kB per 2 s = 47 kB/s), never silent long enough to stall.
+        m.input(1, request(2, 1));
+        assert_eq!(m.http_urls(1), vec![url(1)]);
+        let (id, size) = (m.pending_http[0].1, m.cdn[&url(1)].len());
+        let t0 = m.now.as_millis();
+        let mut sent = 0;
+        let mut degraded_at = None;
+        for k in 1..=20u64 {
+            m.advance(t0 + 100 + k * 250);
+            m.now = Instant::from_millis(t0 + 100 + k * 250);
+            m.serve_pending(0, sent, 4_000);
+            sent += 4_000;
+            if degraded_at.is_none() {
+                degraded_at = m.events.iter().find_map(|(i, e)| match e {
+                    Event::CdnDegraded { reason } if *i == 1 => Some((m.now, reason.clone())),
+                    _ => None,
+                });
+            }
+            if !m.delivered.iter().any(|d| d.0 == 1) {
+                continue;
+            }
+            let (at, reason) = degraded_at.expect("delivered without a degraded CDN");
+            assert!(reason.starts_with("throughput"), "{reason}");
+            // First piece at t0+350 (latency only), then 500 ms of evidence.
+            assert!(at.as_millis() <= t0 + 350 + 500, "noticed at {at:?}");
+            let d1: Vec<_> = m.delivered.iter().filter(|d| d.0 == 1).collect();
+            assert_eq!(d1[0].2, m.cdn[&url(1)]);
+            assert!(
+                d1[0].3.http_bytes > 0 && d1[0].3.p2p_bytes > 0,
+                "{:?}",
+                d1[0].3
+            );
+            assert!(sent < size, "peers did not finish first");
+            // Peers won the race: the transfer is stopped.
+            assert_eq!(m.cancelled, vec![(1, id)]);
+            assert!(m.engines[1].stats().cdn_degraded);
+            return;
+        }
+        panic!("segment not delivered; events {:?}", m.events);
+    }
+
+    #[test]
+    fn slow_but_sufficient_cdn_is_not_degraded() {
+        let mut m = two(quiet());
+        m.input(0, request(1, 1));
+        m.auto_http = false;
+        m.input(1, request(2, 1));
+        let size = m.cdn[&url(1)].len();
+        let t0 = m.now.as_millis();
+        // 1.5x the rate the segment plays at: 94 kB in about 1.4 s.
+        let mut sent = 0;
+        let mut k = 0;
+        while sent < size {
+            k += 1;
+            m.advance(t0 + 100 + k * 57);
+            m.now = Instant::from_millis(t0 + 100 + k * 57);
+            m.serve_pending(0, sent, 4_000);
+            sent += 4_000;
+        }
+        assert_eq!(m.delivered.iter().filter(|d| d.0 == 1).count(), 1);
+        assert!(m
+            .events
+            .iter()
+            .all(|(_, e)| !matches!(e, Event::CdnDegraded { .. })));
+        assert!(!m.engines[1].stats().cdn_degraded);
     }
 }

@@ -79,9 +79,9 @@ export interface ShoalConfig {
    * `'corrupt-upload'` inverts every byte of the payload of each `Data` it sends (structurally
    * broken), `'corrupt-upload-subtle'` flips one byte inside a TS packet per chunk (passes the
    * structural checks; only a manifest catches it), `'lie-have'` announces a `Have` for the next
-   * segments after each one it really has.
+   * segments after each one it really has. A list combines them (e.g. a corrupter that also lies).
    */
-  testFault?: TestFault;
+  testFault?: TestFault | TestFault[];
 }
 
 export interface ResolvedConfig {
@@ -102,7 +102,8 @@ export interface ResolvedConfig {
   peerConnectTimeoutMs: number;
   engine: EngineConfig;
   engineModule: ShoalConfig['engineModule'];
-  testFault: ShoalConfig['testFault'];
+  /** The test faults in effect (usually none). */
+  testFault: TestFault[];
 }
 
 /** The engine's own default upload budget (crate/src/types.rs `Config::default`). */
@@ -140,8 +141,9 @@ export function resolveConfig(cfg: ShoalConfig = {}): ResolvedConfig {
   engine.p2pEnabled = p2p;
   const uploadBytesPerSec = engine.uploadBytesPerSec ?? DEFAULT_UPLOAD_BYTES_PER_SEC;
   const globalFault = (globalThis as { __shoalTestFault?: unknown }).__shoalTestFault;
-  const fault =
-    cfg.testFault ?? (typeof globalFault === 'string' && TEST_FAULTS.includes(globalFault) ? (globalFault as TestFault) : undefined);
+  const fault: TestFault[] = (
+    cfg.testFault !== undefined ? [cfg.testFault].flat() : typeof globalFault === 'string' ? [globalFault as TestFault] : []
+  ).filter((f) => TEST_FAULTS.includes(f));
   return {
     trackers,
     iceServers: cfg.iceServers ?? [],

@@ -267,6 +267,8 @@ pub struct ViewerLog {
     /// Inputs the engine echoed wrongly (unknown HttpId / RequestId / ConnId).
     pub bad_ids: Vec<String>,
     pub http_failed_seen: u32,
+    /// `CdnDegraded` (with its reason) and `CdnRecovered` (`None`), with the time.
+    pub cdn_events: Vec<(u64, Option<String>)>,
 }
 
 pub struct Viewer {
@@ -701,6 +703,8 @@ impl Sim {
                     Event::ManifestRejected { detail } => {
                         log.warnings.push(format!("manifest rejected: {detail}"))
                     }
+                    Event::CdnDegraded { reason } => log.cdn_events.push((now, Some(reason))),
+                    Event::CdnRecovered {} => log.cdn_events.push((now, None)),
                     _ => {}
                 }
             }
