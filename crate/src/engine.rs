@@ -29,6 +29,7 @@
 //! `Request` with `Busy{retry_after_ms: 65535}`.
 
 use crate::health;
+use crate::integrity::spot_check::{SpotChecker, Verdict as SpotVerdict};
 use crate::integrity::{self, Manifest, ManifestEntry};
 use crate::peers::session::{MAX_DOWN_REQUESTS, MAX_UP_REQUESTS};
 use crate::peers::{Avail, Ewma, PeerState, Session, TokenBucket, UpRequest};
@@ -367,6 +368,8 @@ pub struct Engine {
     upload_wake: Option<Instant>,
     uploaders: VecDeque<ConnId>,
     manifest: Option<Manifest>,
+    /// Re-fetches a sample of peer-delivered segments from the CDN (no manifest needed).
+    spot: SpotChecker,
     counters: Counters,
     http_ttfb: Ewma,
     p2p_ttfb: Ewma,
@@ -390,6 +393,7 @@ impl Engine {
         Engine {
             bucket: TokenBucket::new(config.upload_bytes_per_sec, burst, now),
             store: Store::new(config.cache_bytes),
+            spot: SpotChecker::new(config.spot_check_ratio, seed),
             config,
             rng,
             our_id: PeerId(id),
@@ -596,6 +600,9 @@ impl Engine {
     }
 
     pub fn handle_timeout(&mut self, now: Instant) {
+        if let Some(id) = self.spot.stalled(now) {
+            self.out.push_back(Output::CancelHttp { id });
+        }
         self.note_http_flow(now);
         let stalled: Vec<(ConnId, u32)> = self
             .p2p_reqs
@@ -998,6 +1005,7 @@ impl Engine {
         }
         self.prefetch(now);
         self.pump_uploads(now);
+        self.pump_spot_check(now);
     }
 
     /// Peers that can serve `key` now, best first, with the request windows each may
@@ -1489,6 +1497,11 @@ impl Engine {
     // ---------------------------------------------------------------- HTTP
 
     fn on_http_progress(&mut self, now: Instant, id: HttpId, bytes: &[u8], total: Option<u64>) {
+        if self.spot.owns(id) {
+            self.counters.http_down = self.counters.http_down.saturating_add(bytes.len() as u64);
+            self.spot.progress(id, bytes, total, now);
+            return;
+        }
         let Some(x) = self.http.get_mut(&id) else {
             self.warn(format!("progress for unknown http {}", id.0));
             return;
@@ -1593,6 +1606,14 @@ impl Engine {
     }
 
     fn on_http_done(&mut self, now: Instant, id: HttpId) {
+        if self.spot.owns(id) {
+            if let Some(verdict) = self.spot.done(id) {
+                self.on_spot_verdict(now, verdict);
+            } else {
+                self.schedule_all(now);
+            }
+            return;
+        }
         let Some(x) = self.http.remove(&id) else {
             return;
         };
@@ -1633,6 +1654,10 @@ impl Engine {
     }
 
     fn on_http_failed(&mut self, now: Instant, id: HttpId, status: u16, reason: &str) {
+        if self.spot.failed(id) {
+            self.schedule_all(now);
+            return;
+        }
         let Some(x) = self.http.remove(&id) else {
             return;
         };
@@ -1828,6 +1853,7 @@ impl Engine {
         };
         let mut verdict =
             integrity::check_segment(container, &d.data).map_err(|e| format!("{e:?}"));
+        let vouched = self.manifest_entry(&d.url, d.range).is_some();
         if verdict.is_ok() {
             if let Some(entry) = self.manifest_entry(&d.url, d.range) {
                 verdict = verify_whole(entry, &d.data);
@@ -1879,6 +1905,9 @@ impl Engine {
             p2p_bytes: d.p2p_bytes,
         });
         self.deliver_all(&d.reqs, &d.data, &timing);
+        if !vouched {
+            self.spot_offer(key, &d);
+        }
         let size = d.data.len() as u64;
         let evicted = self.store.insert(key, d.data);
         let kept = !evicted.contains(&key);
@@ -2736,6 +2765,82 @@ impl Engine {
         }
     }
 
+    // ---------------------------------------------------------------- spot checks
+
+    /// A segment no manifest vouched for was delivered: maybe sample it for a spot check.
+    fn spot_offer(&mut self, key: SegmentKey, d: &Download) {
+        if !self.spot.enabled() {
+            return;
+        }
+        let senders: Vec<Option<PeerId>> = d
+            .slots
+            .iter()
+            .map(|s| match s {
+                Slot::Got { from, .. } => usize::from(*from)
+                    .checked_sub(1)
+                    .and_then(|i| d.contributors.get(i))
+                    .map(|c| c.1),
+                _ => None,
+            })
+            .collect();
+        self.spot.offer(key, &d.url, d.range, &d.data, &senders);
+    }
+
+    /// Low priority: a spot-check transfer starts only while no transfer for the player runs
+    /// and the CDN looks healthy, so it never competes with playback.
+    fn pump_spot_check(&mut self, now: Instant) {
+        if !self.spot.wants_transfer() || !self.http.is_empty() || self.cdn.degraded.is_some() {
+            return;
+        }
+        let id = HttpId(self.next_http);
+        if let Some((url, range)) = self.spot.start(id, now) {
+            self.next_http = self.next_http.wrapping_add(1).max(1);
+            self.out.push_back(Output::StartHttp { id, url, range });
+        }
+    }
+
+    /// The CDN's copy differed: ban the peers that sent the differing chunks (connected or
+    /// not), stop sharing the segment, report it.
+    fn on_spot_verdict(&mut self, now: Instant, verdict: SpotVerdict) {
+        let SpotVerdict::Mismatch { sample, liars } = verdict else {
+            self.schedule_all(now);
+            return;
+        };
+        let key = sample.key;
+        for &peer in &liars {
+            let conns: Vec<ConnId> = self
+                .sessions
+                .values()
+                .filter(|s| s.peer == peer)
+                .map(|s| s.conn)
+                .collect();
+            // Gone since: banned all the same, so it is refused if it comes back.
+            if conns.is_empty() && self.banned.insert(peer) {
+                self.counters.peers_banned = self.counters.peers_banned.saturating_add(1);
+                self.event(Event::PeerBanned {
+                    swarm: key.swarm,
+                    peer,
+                    reason: BanReason::CorruptData,
+                });
+            }
+            for conn in conns {
+                self.ban(conn, BanReason::CorruptData);
+            }
+        }
+        if self.store.remove(&key).is_some() {
+            self.timings.remove(&key);
+            if self.sharing() {
+                self.broadcast(key.swarm, &Message::Lost { seq: key.seq });
+            }
+        }
+        self.event(Event::SpotCheckFailed {
+            swarm: key.swarm,
+            seq: key.seq,
+            peers: liars,
+        });
+        self.schedule_all(now);
+    }
+
     // ---------------------------------------------------------------- timers
 
     fn recompute_wake(&mut self, now: Instant) {
@@ -3489,6 +3594,109 @@ mod tests {
         let s = m.engines[1].stats();
         assert!(s.p2p_discarded > 0);
         assert_eq!(s.p2p_down, 0);
+    }
+
+    /// Flips one payload byte that is not a TS sync byte: the structural checks pass it.
+    fn subtle_flip(from: usize, msg: &Message) -> Option<Message> {
+        match msg {
+            Message::Data {
+                id,
+                chunk,
+                total_size,
+                payload,
+            } if from == 0 && payload.len() > 100 => {
+                let mut p = payload.clone();
+                p[100] ^= 0x01;
+                Some(Message::Data {
+                    id: *id,
+                    chunk: *chunk,
+                    total_size: *total_size,
+                    payload: p,
+                })
+            }
+            other => Some(other.clone()),
+        }
+    }
+
+    #[test]
+    fn spot_check_bans_a_subtle_corrupter_after_delivery() {
+        let cfg = Config {
+            spot_check_ratio: 1.0,
+            ..quiet()
+        };
+        let mut m = two(cfg);
+        m.input(0, request(1, 6));
+        m.advance(m.now.as_millis() + 2_000);
+        m.tamper = Some(Box::new(subtle_flip));
+        let http_before = m.engines[1].stats().http_down;
+        m.input(1, request(2, 6));
+        m.advance(m.now.as_millis() + 1_000);
+        // The flips pass the structural checks: the player got the altered bytes (the
+        // weakness of a check after delivery) ...
+        let d1: Vec<_> = m.delivered.iter().filter(|d| d.0 == 1).collect();
+        assert_eq!(d1.len(), 1);
+        assert_ne!(d1[0].2, m.cdn[&url(6)]);
+        assert!(d1[0].3.p2p_bytes > 0);
+        // ... then the spot check fetched the CDN's copy, which differs: the sender is banned.
+        assert_eq!(m.http_urls(1), vec![url(6)]);
+        let peer0 = m.engines[0].peer_id();
+        assert!(m.events.iter().any(|(i, e)| *i == 1
+            && matches!(e, Event::SpotCheckFailed { seq: 6, peers, .. } if *peers == vec![peer0])));
+        assert_eq!(m.banned(1), vec![BanReason::CorruptData]);
+        let s = m.engines[1].stats();
+        assert_eq!(s.peers_banned, 1);
+        // Spot-check bytes are CDN bytes, but not a delivery.
+        assert_eq!(s.http_down - http_before, m.cdn[&url(6)].len() as u64);
+        assert_eq!(s.segments_http, 0);
+        // The altered copy is no longer offered to other peers.
+        assert!(!m.engines[1]
+            .store
+            .contains(&SegmentKey { swarm: SW, seq: 6 }));
+    }
+
+    #[test]
+    fn spot_check_of_honest_bytes_changes_nothing_and_waits_for_an_idle_cdn() {
+        let cfg = Config {
+            spot_check_ratio: 1.0,
+            ..quiet()
+        };
+        let mut m = two(cfg.clone());
+        m.input(0, request(1, 6));
+        m.advance(m.now.as_millis() + 2_000);
+        // Viewer 1 is also loading segment 0 over HTTP (held): the spot check must wait.
+        m.auto_http = false;
+        m.input(1, request(3, 0));
+        assert_eq!(m.http_urls(1), vec![url(0)]);
+        m.input(1, request(2, 6));
+        assert_eq!(m.delivered.iter().filter(|d| d.0 == 1).count(), 1);
+        assert_eq!(
+            m.http_urls(1),
+            vec![url(0)],
+            "spot check started beside a player transfer"
+        );
+        m.serve_pending(0, 0, usize::MAX);
+        assert_eq!(m.http_urls(1), vec![url(0), url(6)]);
+        let k = m.pending_http.len() - 1;
+        m.serve_pending(k, 0, usize::MAX);
+        assert!(m
+            .events
+            .iter()
+            .all(|(_, e)| !matches!(e, Event::SpotCheckFailed { .. })));
+        assert!(m.banned(1).is_empty());
+        assert!(m.engines[1]
+            .store
+            .contains(&SegmentKey { swarm: SW, seq: 6 }));
+
+        // Ratio 0: never.
+        let mut m = two(Config {
+            spot_check_ratio: 0.0,
+            ..quiet()
+        });
+        m.input(0, request(1, 6));
+        m.advance(m.now.as_millis() + 2_000);
+        m.input(1, request(2, 6));
+        m.advance(m.now.as_millis() + 1_000);
+        assert!(m.http_urls(1).is_empty());
     }
 
     #[test]

@@ -263,6 +263,8 @@ pub struct ViewerLog {
     pub closed_banned: Vec<usize>,
     pub banned_events: Vec<(PeerId, BanReason)>,
     pub verification_failed: u32,
+    /// `SpotCheckFailed` events: the segment and the peers it blamed.
+    pub spot_check_failed: Vec<(u64, Vec<PeerId>)>,
     pub warnings: Vec<String>,
     /// Inputs the engine echoed wrongly (unknown HttpId / RequestId / ConnId).
     pub bad_ids: Vec<String>,
@@ -699,6 +701,9 @@ impl Sim {
                         log.banned_events.push((peer, reason))
                     }
                     Event::VerificationFailed { .. } => log.verification_failed += 1,
+                    Event::SpotCheckFailed { seq, peers, .. } => {
+                        log.spot_check_failed.push((seq, peers))
+                    }
                     Event::Warning { detail } => log.warnings.push(detail),
                     Event::ManifestRejected { detail } => {
                         log.warnings.push(format!("manifest rejected: {detail}"))
