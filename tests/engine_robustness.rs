@@ -1342,10 +1342,6 @@ proptest! {
         ops in prop::collection::vec(op(), 1..80),
     ) {
         let mut w = World::new(cfg, with_honest, manifest_mode, seed);
-        // The hard busy loop (busy_loop_while_http_slots_are_full) is fixed, but rare runs
-        // still see ~125 idle wakes/s for a few seconds (budget 100/s; not a spin, cause not
-        // yet found): counted in `spins`, not failed, until that is fixed.
-        w.check_spin = false;
         w.request(0);
         w.request(1);
         for op in &ops {

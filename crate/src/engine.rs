@@ -937,8 +937,6 @@ impl Engine {
         let Some(key) = self.requests.remove(&req) else {
             return;
         };
-        let deadline = self.deadline_ms(now, key);
-        let urgent = self.is_urgent(deadline);
         let Some(d) = self.downloads.get_mut(&key) else {
             return;
         };
@@ -946,15 +944,16 @@ impl Engine {
         if !d.reqs.is_empty() {
             return;
         }
-        let relayed = self
-            .sessions
-            .values()
-            .any(|s| s.up.iter().any(|u| u.key == key));
-        if d.http.is_some() {
-            if urgent && !relayed {
-                self.drop_download(key);
-            }
-        } else {
+        // Nobody wants it any more (a seek or level switch): stop its transfers, unless
+        // peers are reading our HTTP relay of it, which then completes for them. Peers that
+        // only saw it announced are told it is lost (`drop_download`). The player's position
+        // is no guide here: the abort often arrives before the playhead of the seek.
+        let relayed = d.http.is_some()
+            && self
+                .sessions
+                .values()
+                .any(|s| s.up.iter().any(|u| u.key == key));
+        if !relayed {
             self.drop_download(key);
         }
         self.schedule_all(now);
@@ -3652,6 +3651,49 @@ mod tests {
             },
         );
         e.handle_input(now, Input::HttpDone { id });
+    }
+
+    #[test]
+    fn aborted_http_is_cancelled_unless_peers_read_it() {
+        // Far ahead of the playhead (not urgent), no peers: fetched at once, then aborted
+        // (a seek): nobody needs it, so the transfer stops.
+        let mut e = Engine::new(Config::default(), Instant::from_millis(0), 3);
+        let now = Instant::from_millis(0);
+        e.handle_input(now, playlist(20));
+        e.handle_input(now, playhead(0));
+        e.handle_input(now, request(1, 10));
+        let id = std::iter::from_fn(|| e.poll_output()).find_map(|o| match o {
+            Output::StartHttp { id, .. } => Some(id),
+            _ => None,
+        });
+        let Some(id) = id else { panic!("no http") };
+        e.handle_input(now, Input::SegmentAborted { req: RequestId(1) });
+        let outs: Vec<Output> = std::iter::from_fn(|| e.poll_output()).collect();
+        assert!(outs.contains(&Output::CancelHttp { id }), "{outs:?}");
+
+        // A peer reads our relay of the transfer: it runs on for the peer.
+        let mut m = two(quiet());
+        m.auto_http = false;
+        m.input(0, request(1, 10));
+        m.advance(m.now.as_millis() + 1_000);
+        assert_eq!(m.pending_http.len(), 1, "viewer 0 did not fetch");
+        m.serve_pending(0, 0, 20_000);
+        m.input(1, request(2, 10));
+        assert!(m
+            .sent
+            .iter()
+            .any(|(i, msg)| *i == 1 && matches!(msg, Message::Request { seq: 10, .. })));
+        m.input(0, Input::SegmentAborted { req: RequestId(1) });
+        assert!(m.cancelled.is_empty(), "{:?}", m.cancelled);
+        m.serve_pending(0, 20_000, usize::MAX);
+        m.advance(m.now.as_millis() + 1_000);
+        let d1: Vec<_> = m.delivered.iter().filter(|d| d.0 == 1).collect();
+        assert_eq!(d1.len(), 1);
+        assert_eq!(d1[0].2, m.cdn[&url(10)]);
+        assert!(
+            !m.delivered.iter().any(|d| d.0 == 0),
+            "aborted request answered"
+        );
     }
 
     #[test]
