@@ -1672,6 +1672,9 @@ impl Engine {
     fn cdn_trouble(&mut self, now: Instant, reason: String) {
         if self.cdn.degraded.is_none() {
             self.cdn.degraded = Some(now);
+            // Even a viewer that peers serve entirely probes the CDN now and then: without
+            // an HTTP transfer it could never see the path recover.
+            self.cdn.probe_at = Some(now + ms(CDN_RETRY_MS));
             self.event(Event::CdnDegraded { reason });
             // Peers waiting on our relay of a CDN fetch would wait on a bad path: withdraw
             // those announcements so they fetch elsewhere (running relays continue).

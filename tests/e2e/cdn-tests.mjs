@@ -44,7 +44,11 @@ export function registerCdnTests({ test, check, waitFor, sleep }) {
     env.origin.endFault(fault);
     // After: HTTP bytes resume (the engine returns to the CDN) and playback goes on.
     const after = await victim.waitFor((m) => (m.shoal?.httpDown ?? 0) > (during.shoal?.httpDown ?? 0) && m.currentTime > during.currentTime + 6, 40_000)
-      .catch((e) => { throw new Error(`${victim.id}: no HTTP bytes after the outage ended (${e.message})`); });
+      .catch(async (e) => {
+        const cdnEvents = (await victim.coreEvents()).filter((x) => /cdn/i.test(String(x.kind)));
+        throw new Error(`${victim.id}: no HTTP bytes after the outage ended (${e.message}); cdn events ${JSON.stringify(cdnEvents)}; ` +
+          `p2p +${(during.shoal?.p2pDown ?? 0) - (before.shoal?.p2pDown ?? 0)} B during, stalls ${before.stalls}->${during.stalls}`);
+      });
     const evs = await victim.coreEvents();
     const cdn = evs.filter((e) => /cdn/i.test(String(e.kind)));
     const p2pGain = (during.shoal?.p2pDown ?? 0) - (before.shoal?.p2pDown ?? 0);
