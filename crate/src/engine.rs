@@ -311,6 +311,7 @@ struct HttpXfer {
     last_at: Instant,
     /// Already reported to the CDN health check (once per transfer).
     flagged: bool,
+    started: Instant,
     /// First body piece (its bytes measure latency, not rate).
     first_at: Option<Instant>,
     /// Body time and bytes after the first piece, silences capped (`health::GAP_MS`).
@@ -1417,6 +1418,7 @@ impl Engine {
                 received: 0,
                 last_at: now,
                 flagged: false,
+                started: now,
                 first_at: None,
                 flow_ms: 0,
                 flow_bytes: 0,
@@ -1527,6 +1529,7 @@ impl Engine {
         d.http_bytes = d.http_bytes.saturating_add(bytes.len() as u64);
         d.first_byte.get_or_insert(now);
         let mut announce = None;
+        let mut unsized_restart = false;
         if full {
             match (d.size, total) {
                 (_, Some(t)) if t > MAX_SEGMENT_SIZE as u64 && pos == 0 => {
@@ -1558,6 +1561,21 @@ impl Engine {
                         d.contributors.clear();
                     }
                 }
+                (Some(_), None) if pos == 0 && d.size_src != SizeSrc::Origin => {
+                    // Only a peer vouched for that size and the origin sends none: the
+                    // body's own length decides (`on_http_done`). Chunks sized by the claim
+                    // are dropped, and the requests for them cancelled below.
+                    d.size = None;
+                    d.size_src = SizeSrc::Announced;
+                    d.data = Vec::new();
+                    d.slots = Vec::new();
+                    d.got_chunks = 0;
+                    d.got_bytes = 0;
+                    d.p2p_bytes = 0;
+                    d.contributors.clear();
+                    d.http_chunks = (0, MAX_CHUNKS);
+                    unsized_restart = true;
+                }
                 _ => {}
             }
         }
@@ -1570,6 +1588,16 @@ impl Engine {
                 d.data.extend_from_slice(bytes);
             }
             Some(size) => write_http(d, size, offset.saturating_add(pos), bytes),
+        }
+        if unsized_restart {
+            self.cancel_p2p(key);
+            let lost = self
+                .downloads
+                .get_mut(&key)
+                .is_some_and(|d| std::mem::take(&mut d.announced));
+            if lost {
+                self.broadcast(key.swarm, &Message::Lost { seq: key.seq });
+            }
         }
         if let Some(size) = announce {
             self.broadcast(key.swarm, &Message::Downloading { seq: key.seq, size });
@@ -1622,7 +1650,9 @@ impl Engine {
             return;
         }
         // A transfer that merely finished, slower than the media plays, is no recovery.
-        if health::transfer_healthy(x.flow_ms, x.flow_bytes, self.play_rate_bps(x.key)) {
+        let total_ms = now.as_millis().saturating_sub(x.started.as_millis());
+        let flows = ((x.flow_ms, x.flow_bytes), (total_ms, x.received));
+        if health::transfer_healthy(flows.0, flows.1, self.play_rate_bps(x.key)) {
             self.cdn_ok();
         }
         if self.downloads.get(&x.key).is_some_and(|d| d.is_complete()) {
