@@ -20,7 +20,10 @@
 //!   HTTP at once, unless peers already deliver them on pace for the deadline;
 //! - other player requests come from peers that announced them (`Have`/`Downloading`);
 //!   if nobody did, the viewer waits the live-edge delay, then fetches over HTTP and
-//!   announces `Downloading`;
+//!   announces `Downloading`; a viewer that just joined and has no peer yet waits for the
+//!   ones the tracker counted (`scheduler::live_edge::join_wait`);
+//! - a segment's deadline is the time until the playhead reaches it, or, while nothing is
+//!   buffered at the playhead (startup, seek, live join), now;
 //! - prefetch (ahead of the player's latest request, within `prefetch_window_ms`) only
 //!   ever uses peers.
 //!
@@ -29,6 +32,7 @@
 //! `Request` with `Busy{retry_after_ms: 65535}`.
 
 use crate::health;
+use crate::integrity::spot_check::{SpotChecker, Verdict as SpotVerdict};
 use crate::integrity::{self, Manifest, ManifestEntry};
 use crate::peers::session::{MAX_DOWN_REQUESTS, MAX_UP_REQUESTS};
 use crate::peers::{Avail, Ewma, PeerState, Session, TokenBucket, UpRequest};
@@ -81,6 +85,9 @@ struct Playhead {
     buffered_ahead_ms: u64,
     rate: f64,
     at: Instant,
+    /// A segment was delivered to the player since this report: an empty buffer in it may
+    /// be filled by now.
+    filled: bool,
 }
 
 impl Playhead {
@@ -99,6 +106,10 @@ struct Swarm {
     conns: Vec<ConnId>,
     next_announce: Option<Instant>,
     max_requested: Option<Seq>,
+    /// When this viewer last announced `Started` in the swarm (its peers are being connected).
+    joined_at: Option<Instant>,
+    /// Other viewers in the swarm by the tracker's last count (`None`: not heard yet).
+    tracker_peers: Option<u32>,
     /// Nominal bitrate from the playlist, bit/s (0 = unknown).
     bitrate: u32,
 }
@@ -368,6 +379,8 @@ pub struct Engine {
     upload_wake: Option<Instant>,
     uploaders: VecDeque<ConnId>,
     manifest: Option<Manifest>,
+    /// Re-fetches a sample of peer-delivered segments from the CDN (no manifest needed).
+    spot: SpotChecker,
     counters: Counters,
     http_ttfb: Ewma,
     p2p_ttfb: Ewma,
@@ -391,6 +404,7 @@ impl Engine {
         Engine {
             bucket: TokenBucket::new(config.upload_bytes_per_sec, burst, now),
             store: Store::new(config.cache_bytes),
+            spot: SpotChecker::new(config.spot_check_ratio, seed),
             config,
             rng,
             our_id: PeerId(id),
@@ -469,6 +483,7 @@ impl Engine {
                     buffered_ahead_ms,
                     rate,
                     at: now,
+                    filled: false,
                 });
                 if let Some(seq) = self.swarms.get(&swarm).and_then(|s| s.seq_at(position_ms)) {
                     self.store.set_playhead(swarm, seq);
@@ -522,6 +537,12 @@ impl Engine {
                 p2p_enabled,
                 upload_bytes_per_sec,
             } => self.set_policy(now, p2p_enabled, upload_bytes_per_sec),
+            Input::SwarmPeers { swarm, peers } => {
+                if let Some(s) = self.swarms.get_mut(&swarm) {
+                    s.tracker_peers = Some(peers);
+                }
+                self.schedule_all(now);
+            }
         }
         self.recompute_wake(now);
     }
@@ -563,6 +584,7 @@ impl Engine {
             for swarm in swarms {
                 if let Some(s) = self.swarms.get_mut(&swarm) {
                     s.next_announce = Some(now + interval);
+                    s.joined_at = Some(now);
                 }
                 self.out.push_back(Output::Announce {
                     swarm,
@@ -597,6 +619,9 @@ impl Engine {
     }
 
     pub fn handle_timeout(&mut self, now: Instant) {
+        if let Some(id) = self.spot.stalled(now) {
+            self.out.push_back(Output::CancelHttp { id });
+        }
         self.note_http_flow(now);
         let stalled: Vec<(ConnId, u32)> = self
             .p2p_reqs
@@ -650,16 +675,22 @@ impl Engine {
                     if now >= t {
                         s.next_announce = Some(now + interval);
                         if s.conns.len() < self.config.max_peers {
-                            announces.push(*id);
+                            // Each wanted peer costs the host an offer (a peer connection
+                            // and its ICE gathering): ask only for viewers the tracker
+                            // counted that we are not connected to. Newcomers offer to us.
+                            let unmet = s.tracker_peers.map_or(u32::MAX, |n| {
+                                n.saturating_sub(s.conns.len().min(u32::MAX as usize) as u32)
+                            });
+                            announces.push((*id, self.config.announce_numwant.min(unmet)));
                         }
                     }
                 }
             }
-            for swarm in announces {
+            for (swarm, numwant) in announces {
                 self.out.push_back(Output::Announce {
                     swarm,
                     event: AnnounceEvent::Update,
-                    numwant: self.config.announce_numwant,
+                    numwant,
                 });
             }
             let mut pings = Vec::new();
@@ -775,11 +806,25 @@ impl Engine {
     }
 
     /// Milliseconds of media before the playhead reaches the segment (`None` = unknown).
+    /// Time until the player needs `key`: when the playhead reaches its start; but with
+    /// nothing buffered at the playhead (startup, seek, live join) a segment further than
+    /// one segment away is the one the player waits for to start: due now. Only an empty
+    /// buffer that no delivery has filled since the report counts as a gap: a report taken
+    /// while the player fills its buffer in a burst is soon stale, and would make every
+    /// later segment look late. Both forms shrink at the playback rate, and which one
+    /// applies changes only on a report or a delivery.
     fn deadline_ms(&self, now: Instant, key: SegmentKey) -> Option<i64> {
         let ph = self.playhead?;
+        let buffer_left = ph.buffered_ahead_ms as f64 - ph.elapsed_media_ms(now);
         match self.swarms.get(&key.swarm).and_then(|s| s.segment(key.seq)) {
-            Some(seg) => Some((seg.start_ms as f64 - ph.position(now)) as i64),
-            None => Some((ph.buffered_ahead_ms as f64 - ph.elapsed_media_ms(now)) as i64),
+            Some(seg) => {
+                let to_start = seg.start_ms as f64 - ph.position(now);
+                let past_gap = ph.buffered_ahead_ms == 0
+                    && !ph.filled
+                    && to_start > buffer_left + seg.duration_ms as f64;
+                Some(if past_gap { buffer_left } else { to_start } as i64)
+            }
+            None => Some(buffer_left as i64),
         }
     }
 
@@ -838,6 +883,8 @@ impl Engine {
                     conns: Vec::new(),
                     next_announce,
                     max_requested: None,
+                    joined_at: self.config.p2p_enabled.then_some(now),
+                    tracker_peers: None,
                     bitrate: 0,
                 },
             );
@@ -899,6 +946,7 @@ impl Engine {
             });
             timing.from_cache = true;
             self.counters.delivered(&timing);
+            self.mark_filled();
             self.out
                 .push_back(Output::DeliverSegment { req, data, timing });
             return;
@@ -998,6 +1046,7 @@ impl Engine {
         }
         self.prefetch(now);
         self.pump_uploads(now);
+        self.pump_spot_check(now);
     }
 
     /// Peers that can serve `key` now, best first, with the request windows each may
@@ -1155,6 +1204,30 @@ impl Engine {
                         self.config.urgent_window_ms,
                         deadline,
                         candidates,
+                    )
+                } else if candidates == 0 {
+                    // Wait only if peers are coming: being connected, or counted by the
+                    // tracker (unknown until it answers). The first viewer of a swarm hears
+                    // 0 and must not hold back its own buffer.
+                    let expected = self.swarms.get(&key.swarm).is_some_and(|s| {
+                        s.tracker_peers.is_none_or(|n| n > 0)
+                            || s.conns.iter().any(|c| {
+                                self.sessions
+                                    .get(c)
+                                    .is_some_and(|x| x.state != PeerState::Ready)
+                            })
+                    });
+                    let since_join = self
+                        .swarms
+                        .get(&key.swarm)
+                        .and_then(|s| s.joined_at)
+                        .filter(|_| expected)
+                        .map(|t| now.as_millis().saturating_sub(t.as_millis()));
+                    live_edge::join_wait(
+                        since_join,
+                        live_edge::JOIN_WAIT_MS,
+                        self.config.urgent_window_ms,
+                        deadline,
                     )
                 } else {
                     let cap = live_edge::delay_cap(
@@ -1490,6 +1563,11 @@ impl Engine {
     // ---------------------------------------------------------------- HTTP
 
     fn on_http_progress(&mut self, now: Instant, id: HttpId, bytes: &[u8], total: Option<u64>) {
+        if self.spot.owns(id) {
+            self.counters.http_down = self.counters.http_down.saturating_add(bytes.len() as u64);
+            self.spot.progress(id, bytes, total, now);
+            return;
+        }
         let Some(x) = self.http.get_mut(&id) else {
             self.warn(format!("progress for unknown http {}", id.0));
             return;
@@ -1620,6 +1698,14 @@ impl Engine {
     }
 
     fn on_http_done(&mut self, now: Instant, id: HttpId) {
+        if self.spot.owns(id) {
+            if let Some(verdict) = self.spot.done(id) {
+                self.on_spot_verdict(now, verdict);
+            } else {
+                self.schedule_all(now);
+            }
+            return;
+        }
         let Some(x) = self.http.remove(&id) else {
             return;
         };
@@ -1662,6 +1748,10 @@ impl Engine {
     }
 
     fn on_http_failed(&mut self, now: Instant, id: HttpId, status: u16, reason: &str) {
+        if self.spot.failed(id) {
+            self.schedule_all(now);
+            return;
+        }
         let Some(x) = self.http.remove(&id) else {
             return;
         };
@@ -1860,6 +1950,7 @@ impl Engine {
         };
         let mut verdict =
             integrity::check_segment(container, &d.data).map_err(|e| format!("{e:?}"));
+        let vouched = self.manifest_entry(&d.url, d.range).is_some();
         if verdict.is_ok() {
             if let Some(entry) = self.manifest_entry(&d.url, d.range) {
                 verdict = verify_whole(entry, &d.data);
@@ -1911,6 +2002,9 @@ impl Engine {
             p2p_bytes: d.p2p_bytes,
         });
         self.deliver_all(&d.reqs, &d.data, &timing);
+        if !vouched {
+            self.spot_offer(key, &d);
+        }
         let size = d.data.len() as u64;
         let evicted = self.store.insert(key, d.data);
         let kept = !evicted.contains(&key);
@@ -1949,7 +2043,16 @@ impl Engine {
         self.pump_uploads(now);
     }
 
+    fn mark_filled(&mut self) {
+        if let Some(p) = self.playhead.as_mut() {
+            p.filled = true;
+        }
+    }
+
     fn deliver_all(&mut self, reqs: &[RequestId], data: &[u8], timing: &DeliveryTiming) {
+        if !reqs.is_empty() {
+            self.mark_filled();
+        }
         for &req in reqs {
             self.requests.remove(&req);
             self.counters.delivered(timing);
@@ -2768,6 +2871,82 @@ impl Engine {
         }
     }
 
+    // ---------------------------------------------------------------- spot checks
+
+    /// A segment no manifest vouched for was delivered: maybe sample it for a spot check.
+    fn spot_offer(&mut self, key: SegmentKey, d: &Download) {
+        if !self.spot.enabled() {
+            return;
+        }
+        let senders: Vec<Option<PeerId>> = d
+            .slots
+            .iter()
+            .map(|s| match s {
+                Slot::Got { from, .. } => usize::from(*from)
+                    .checked_sub(1)
+                    .and_then(|i| d.contributors.get(i))
+                    .map(|c| c.1),
+                _ => None,
+            })
+            .collect();
+        self.spot.offer(key, &d.url, d.range, &d.data, &senders);
+    }
+
+    /// Low priority: a spot-check transfer starts only while no transfer for the player runs
+    /// and the CDN looks healthy, so it never competes with playback.
+    fn pump_spot_check(&mut self, now: Instant) {
+        if !self.spot.wants_transfer() || !self.http.is_empty() || self.cdn.degraded.is_some() {
+            return;
+        }
+        let id = HttpId(self.next_http);
+        if let Some((url, range)) = self.spot.start(id, now) {
+            self.next_http = self.next_http.wrapping_add(1).max(1);
+            self.out.push_back(Output::StartHttp { id, url, range });
+        }
+    }
+
+    /// The CDN's copy differed: ban the peers that sent the differing chunks (connected or
+    /// not), stop sharing the segment, report it.
+    fn on_spot_verdict(&mut self, now: Instant, verdict: SpotVerdict) {
+        let SpotVerdict::Mismatch { sample, liars } = verdict else {
+            self.schedule_all(now);
+            return;
+        };
+        let key = sample.key;
+        for &peer in &liars {
+            let conns: Vec<ConnId> = self
+                .sessions
+                .values()
+                .filter(|s| s.peer == peer)
+                .map(|s| s.conn)
+                .collect();
+            // Gone since: banned all the same, so it is refused if it comes back.
+            if conns.is_empty() && self.banned.insert(peer) {
+                self.counters.peers_banned = self.counters.peers_banned.saturating_add(1);
+                self.event(Event::PeerBanned {
+                    swarm: key.swarm,
+                    peer,
+                    reason: BanReason::CorruptData,
+                });
+            }
+            for conn in conns {
+                self.ban(conn, BanReason::CorruptData);
+            }
+        }
+        if self.store.remove(&key).is_some() {
+            self.timings.remove(&key);
+            if self.sharing() {
+                self.broadcast(key.swarm, &Message::Lost { seq: key.seq });
+            }
+        }
+        self.event(Event::SpotCheckFailed {
+            swarm: key.swarm,
+            seq: key.seq,
+            peers: liars,
+        });
+        self.schedule_all(now);
+    }
+
     // ---------------------------------------------------------------- timers
 
     fn recompute_wake(&mut self, now: Instant) {
@@ -2975,14 +3154,18 @@ mod tests {
         }
     }
 
+    /// A playing player at `pos` whose buffer reaches far ahead (no gap before any segment,
+    /// so a segment's deadline is the time until its start).
     fn playhead(pos: u64) -> Input {
         Input::Playhead {
             swarm: SW,
             position_ms: pos,
-            buffered_ahead_ms: 0,
+            buffered_ahead_ms: NO_GAP_MS,
             rate: 1.0,
         }
     }
+
+    const NO_GAP_MS: u64 = 600_000;
 
     fn request(req: u32, seq: u64) -> Input {
         Input::SegmentRequested {
@@ -3251,12 +3434,13 @@ mod tests {
         let t = m.now.as_millis();
         for i in 0..2 {
             m.input(i, playlist(20));
+            // Paused at 0 with no gap: deadlines stay the time until each segment's start.
             m.input(
                 i,
                 Input::Playhead {
                     swarm: SW,
                     position_ms: 0,
-                    buffered_ahead_ms: 0,
+                    buffered_ahead_ms: NO_GAP_MS,
                     rate: 0.0,
                 },
             );
@@ -3271,6 +3455,8 @@ mod tests {
         let mut m = Mesh::new(vec![Config::default()]).with_cdn(10, 500);
         m.input(0, playlist(10));
         m.input(0, playhead(0));
+        // Past the join window nobody is being connected: no wait.
+        m.advance(m.now.as_millis() + live_edge::JOIN_WAIT_MS);
         m.input(0, request(1, 4));
         assert_eq!(m.http_urls(0), vec![url(4)], "no peers: no live-edge wait");
         let (_, req, data, timing, _) = m.delivered[0].clone();
@@ -3355,6 +3541,46 @@ mod tests {
                 ..
             }
         )));
+    }
+
+    #[test]
+    fn reannounce_asks_only_for_peers_the_tracker_counted_and_we_lack() {
+        let cfg = Config::default();
+        let interval = cfg.announce_interval_ms;
+        let numwant_at = |e: &mut Engine, t: u64| {
+            e.handle_timeout(Instant::from_millis(t));
+            std::iter::from_fn(|| e.poll_output())
+                .find_map(|o| match o {
+                    Output::Announce {
+                        event: AnnounceEvent::Update,
+                        numwant,
+                        ..
+                    } => Some(numwant),
+                    _ => None,
+                })
+                .expect("a periodic announce")
+        };
+        let mut e = Engine::new(cfg.clone(), Instant::from_millis(0), 1);
+        e.handle_input(Instant::from_millis(0), playlist(5));
+        // Not heard from the tracker: ask for the configured number.
+        assert_eq!(numwant_at(&mut e, interval), cfg.announce_numwant);
+        // The tracker counts 3 others, none connected: ask for 3, then none when it counts 0.
+        e.handle_input(
+            Instant::from_millis(interval + 1),
+            Input::SwarmPeers {
+                swarm: SW,
+                peers: 3,
+            },
+        );
+        assert_eq!(numwant_at(&mut e, 2 * interval + 1), 3);
+        e.handle_input(
+            Instant::from_millis(2 * interval + 2),
+            Input::SwarmPeers {
+                swarm: SW,
+                peers: 0,
+            },
+        );
+        assert_eq!(numwant_at(&mut e, 3 * interval + 2), 0);
     }
 
     #[test]
@@ -3521,6 +3747,109 @@ mod tests {
         let s = m.engines[1].stats();
         assert!(s.p2p_discarded > 0);
         assert_eq!(s.p2p_down, 0);
+    }
+
+    /// Flips one payload byte that is not a TS sync byte: the structural checks pass it.
+    fn subtle_flip(from: usize, msg: &Message) -> Option<Message> {
+        match msg {
+            Message::Data {
+                id,
+                chunk,
+                total_size,
+                payload,
+            } if from == 0 && payload.len() > 100 => {
+                let mut p = payload.clone();
+                p[100] ^= 0x01;
+                Some(Message::Data {
+                    id: *id,
+                    chunk: *chunk,
+                    total_size: *total_size,
+                    payload: p,
+                })
+            }
+            other => Some(other.clone()),
+        }
+    }
+
+    #[test]
+    fn spot_check_bans_a_subtle_corrupter_after_delivery() {
+        let cfg = Config {
+            spot_check_ratio: 1.0,
+            ..quiet()
+        };
+        let mut m = two(cfg);
+        m.input(0, request(1, 6));
+        m.advance(m.now.as_millis() + 2_000);
+        m.tamper = Some(Box::new(subtle_flip));
+        let http_before = m.engines[1].stats().http_down;
+        m.input(1, request(2, 6));
+        m.advance(m.now.as_millis() + 1_000);
+        // The flips pass the structural checks: the player got the altered bytes (the
+        // weakness of a check after delivery) ...
+        let d1: Vec<_> = m.delivered.iter().filter(|d| d.0 == 1).collect();
+        assert_eq!(d1.len(), 1);
+        assert_ne!(d1[0].2, m.cdn[&url(6)]);
+        assert!(d1[0].3.p2p_bytes > 0);
+        // ... then the spot check fetched the CDN's copy, which differs: the sender is banned.
+        assert_eq!(m.http_urls(1), vec![url(6)]);
+        let peer0 = m.engines[0].peer_id();
+        assert!(m.events.iter().any(|(i, e)| *i == 1
+            && matches!(e, Event::SpotCheckFailed { seq: 6, peers, .. } if *peers == vec![peer0])));
+        assert_eq!(m.banned(1), vec![BanReason::CorruptData]);
+        let s = m.engines[1].stats();
+        assert_eq!(s.peers_banned, 1);
+        // Spot-check bytes are CDN bytes, but not a delivery.
+        assert_eq!(s.http_down - http_before, m.cdn[&url(6)].len() as u64);
+        assert_eq!(s.segments_http, 0);
+        // The altered copy is no longer offered to other peers.
+        assert!(!m.engines[1]
+            .store
+            .contains(&SegmentKey { swarm: SW, seq: 6 }));
+    }
+
+    #[test]
+    fn spot_check_of_honest_bytes_changes_nothing_and_waits_for_an_idle_cdn() {
+        let cfg = Config {
+            spot_check_ratio: 1.0,
+            ..quiet()
+        };
+        let mut m = two(cfg.clone());
+        m.input(0, request(1, 6));
+        m.advance(m.now.as_millis() + 2_000);
+        // Viewer 1 is also loading segment 0 over HTTP (held): the spot check must wait.
+        m.auto_http = false;
+        m.input(1, request(3, 0));
+        assert_eq!(m.http_urls(1), vec![url(0)]);
+        m.input(1, request(2, 6));
+        assert_eq!(m.delivered.iter().filter(|d| d.0 == 1).count(), 1);
+        assert_eq!(
+            m.http_urls(1),
+            vec![url(0)],
+            "spot check started beside a player transfer"
+        );
+        m.serve_pending(0, 0, usize::MAX);
+        assert_eq!(m.http_urls(1), vec![url(0), url(6)]);
+        let k = m.pending_http.len() - 1;
+        m.serve_pending(k, 0, usize::MAX);
+        assert!(m
+            .events
+            .iter()
+            .all(|(_, e)| !matches!(e, Event::SpotCheckFailed { .. })));
+        assert!(m.banned(1).is_empty());
+        assert!(m.engines[1]
+            .store
+            .contains(&SegmentKey { swarm: SW, seq: 6 }));
+
+        // Ratio 0: never.
+        let mut m = two(Config {
+            spot_check_ratio: 0.0,
+            ..quiet()
+        });
+        m.input(0, request(1, 6));
+        m.advance(m.now.as_millis() + 2_000);
+        m.input(1, request(2, 6));
+        m.advance(m.now.as_millis() + 1_000);
+        assert!(m.http_urls(1).is_empty());
     }
 
     #[test]
@@ -3807,11 +4136,56 @@ mod tests {
     }
 
     #[test]
+    fn a_joining_viewer_waits_for_its_first_peers_not_for_urgent_segments() {
+        let mut m = Mesh::new(vec![Config::default(), Config::default()]).with_cdn(20, 500);
+        m.input(0, playlist(20));
+        m.input(0, playhead(0));
+        m.input(0, request(1, 0));
+        m.input(0, request(2, 8));
+        // Segment 0 is needed now: HTTP at once. Segment 8 (16 s away) waits for peers.
+        assert_eq!(m.http_urls(0), vec![url(0)]);
+        // Viewer 1 holds segment 8 and connects within the join window: 8 comes from it.
+        m.input(1, playlist(20));
+        m.input(1, playhead(16_000));
+        m.input(1, request(9, 8));
+        m.advance(m.now.as_millis() + 1_000);
+        assert!(m.delivered.iter().any(|d| d.0 == 1 && d.1 == RequestId(9)));
+        m.connect(0, 1);
+        m.advance(m.now.as_millis() + 1_000);
+        assert_eq!(
+            m.http_urls(0),
+            vec![url(0)],
+            "segment 8 must not be fetched over HTTP"
+        );
+        let got: Vec<_> = m
+            .delivered
+            .iter()
+            .filter(|d| d.0 == 0)
+            .map(|d| d.1)
+            .collect();
+        assert_eq!(got, vec![RequestId(1), RequestId(2)]);
+        assert!(m.engines[0].stats().p2p_down > 0);
+    }
+
+    #[test]
+    fn a_joining_viewer_alone_fetches_over_http_when_the_join_window_ends() {
+        let mut m = Mesh::new(vec![Config::default()]).with_cdn(20, 500);
+        m.input(0, playlist(20));
+        m.input(0, playhead(0));
+        m.input(0, request(1, 8));
+        assert!(m.http_urls(0).is_empty());
+        m.advance(m.now.as_millis() + live_edge::JOIN_WAIT_MS - 10);
+        assert!(m.http_urls(0).is_empty());
+        m.advance(m.now.as_millis() + 20);
+        assert_eq!(m.http_urls(0), vec![url(8)]);
+    }
+
+    #[test]
     fn http_failure_fails_the_request_open() {
         let mut m = Mesh::new(vec![Config::default()]);
         m.input(0, playlist(5));
         m.input(0, playhead(0));
-        m.input(0, request(1, 2));
+        m.input(0, request(1, 1));
         assert_eq!(m.failed, vec![(0, RequestId(1))]);
     }
 

@@ -60,6 +60,12 @@ export interface ShoalConfig {
    * for live it is fetched again on each refresh of a live media playlist.
    */
   integrityManifestUrl?: string;
+  /**
+   * Spot checks without a manifest: this fraction (0..1) of the segments peers delivered is
+   * fetched again from the CDN after delivery and compared chunk by chunk; the peers that sent
+   * chunks that differ are banned (`spotCheckFailed` event). Default 0.05; 0 disables.
+   */
+  spotCheckRatio?: number;
   /** Where to fetch `shoal_bg.wasm` from (default: next to the package's `wasm/shoal.js`). */
   wasmUrl?: string | URL;
   /** From accepting a peer to an open data channel. Default 10000. */
@@ -129,6 +135,12 @@ export function resolveConfig(cfg: ShoalConfig = {}): ResolvedConfig {
   set('urgentWindowMs', nonNegative('urgentWindowMs', cfg.urgentWindowMs));
   set('prefetchWindowMs', nonNegative('prefetchWindowMs', cfg.prefetchWindowMs));
   set('liveEdgeDelayMaxMs', nonNegative('liveEdgeDelayMaxMs', cfg.liveEdgeDelayMaxMs));
+  if (cfg.spotCheckRatio !== undefined) {
+    if (!Number.isFinite(cfg.spotCheckRatio) || cfg.spotCheckRatio < 0 || cfg.spotCheckRatio > 1) {
+      throw new RangeError('spotCheckRatio must be a number in [0, 1]');
+    }
+    engine.spotCheckRatio = cfg.spotCheckRatio;
+  }
   if (cfg.integrityPublicKey !== undefined) {
     if (typeof cfg.integrityPublicKey !== 'string' || !cfg.integrityPublicKey.startsWith('ed25519:')) {
       throw new RangeError('integrityPublicKey must be "ed25519:<base64>"');

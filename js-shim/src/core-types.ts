@@ -38,6 +38,8 @@ export interface EngineConfig {
   announceNumwant?: number;
   /** `ed25519:<base64>` key that must sign the integrity manifest (docs/MANIFEST.md). */
   integrityPublicKey?: string;
+  /** Fraction of peer-delivered segments no manifest vouched for that is re-fetched from the CDN and compared (0 = off). */
+  spotCheckRatio?: number;
 }
 
 export type CoreInput =
@@ -68,7 +70,9 @@ export type CoreInput =
   | { type: 'httpFailed'; id: number; status: number; reason: string }
   | { type: 'integrityManifest'; data: Uint8Array }
   /** Runtime consent / upload policy (the app's `setP2P`, metered link, hidden page). */
-  | { type: 'setPolicy'; p2pEnabled: boolean; uploadBytesPerSec: number };
+  | { type: 'setPolicy'; p2pEnabled: boolean; uploadBytesPerSec: number }
+  /** The tracker's count of other viewers in the swarm (announce answer). */
+  | { type: 'swarmPeers'; swarm: Hex40; peers: number };
 
 export type AnnounceEvent = 'started' | 'update' | 'stopped';
 export type CloseReason = 'rejected' | 'banned' | 'tooManyPeers' | 'duplicate' | 'idle' | 'p2pDisabled';
@@ -92,7 +96,8 @@ export type CoreEvent =
   | { kind: 'manifestRejected'; detail: string }
   | { kind: 'warning'; detail: string }
   | { kind: 'cdnDegraded'; reason: string }
-  | { kind: 'cdnRecovered' };
+  | { kind: 'cdnRecovered' }
+  | { kind: 'spotCheckFailed'; swarm: Hex40; seq: number; peers: Hex40[] };
 
 export type CoreOutput =
   | { type: 'startHttp'; id: number; url: string; range: ByteRange | null }

@@ -389,6 +389,10 @@ export class Driver {
           this.feed({ type: 'peerCandidate', conn, swarm, peer, inbound: true });
         }),
       onWarning: (url, detail) => this.hooks.error(new ShoalError('tracker', `${url}: ${detail}`, { fatal: false })),
+      onSwarmPeers: (swarm, others) =>
+        this.guard(() => {
+          if (this.p2pActive) this.feed({ type: 'swarmPeers', swarm, peers: Math.min(others, 0xffffffff) });
+        }),
     });
     return this.tracker;
   }
@@ -494,6 +498,8 @@ export class Driver {
         try {
           outs = feedEngine(engine, now(), input);
         } catch (err) {
+          // An engine that predates `swarmPeers` only loses the hint.
+          if (input.type === 'swarmPeers') continue;
           if (input.type !== 'setPolicy') {
             this.failOpen('core', err);
             return;
@@ -545,6 +551,7 @@ export class Driver {
     this.timer = setTimeout(() => {
       this.timer = null;
       this.timerAt = -1;
+      this.counters.inputs.timeout = (this.counters.inputs.timeout ?? 0) + 1;
       this.run((e) => e.handleTimeout(now()));
     }, Math.max(0, at - now()));
   }

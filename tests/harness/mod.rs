@@ -159,6 +159,12 @@ pub enum Ev {
         viewer: usize,
         segments: Vec<SegmentInfo>,
     },
+    /// The tracker's answer to an announce: how many others are in the swarm.
+    SwarmPeers {
+        viewer: usize,
+        swarm: SwarmId,
+        peers: u32,
+    },
     Candidate {
         viewer: usize,
         conn: ConnId,
@@ -263,6 +269,8 @@ pub struct ViewerLog {
     pub closed_banned: Vec<usize>,
     pub banned_events: Vec<(PeerId, BanReason)>,
     pub verification_failed: u32,
+    /// `SpotCheckFailed` events: the segment and the peers it blamed.
+    pub spot_check_failed: Vec<(u64, Vec<PeerId>)>,
     pub warnings: Vec<String>,
     /// Inputs the engine echoed wrongly (unknown HttpId / RequestId / ConnId).
     pub bad_ids: Vec<String>,
@@ -515,6 +523,17 @@ impl Sim {
                     self.tracker
                         .announce(i, swarm, event, numwant, &self.net, &mut self.rng);
                 let d = self.tracker.delay_ms;
+                if event != shoal::AnnounceEvent::Stopped {
+                    let count = self.tracker.others(swarm, i);
+                    self.q.push(
+                        now + d,
+                        Ev::SwarmPeers {
+                            viewer: i,
+                            swarm,
+                            peers: count,
+                        },
+                    );
+                }
                 let my_id = self.peer_id(i);
                 for u in peers {
                     let their_id = self.peer_id(u);
@@ -699,6 +718,9 @@ impl Sim {
                         log.banned_events.push((peer, reason))
                     }
                     Event::VerificationFailed { .. } => log.verification_failed += 1,
+                    Event::SpotCheckFailed { seq, peers, .. } => {
+                        log.spot_check_failed.push((seq, peers))
+                    }
                     Event::Warning { detail } => log.warnings.push(detail),
                     Event::ManifestRejected { detail } => {
                         log.warnings.push(format!("manifest rejected: {detail}"))
@@ -874,6 +896,11 @@ impl Sim {
                 self.q.push(now + self.sc.player_tick_ms, Ev::PlayerTick(i));
             }
             Ev::PlayerPoke(i) => self.player_step(i),
+            Ev::SwarmPeers {
+                viewer,
+                swarm,
+                peers,
+            } => self.input(viewer, Input::SwarmPeers { swarm, peers }),
             // The tracker relayed it: delivered even if the link already died (a
             // `PeerClosed` follows then).
             Ev::Candidate {
