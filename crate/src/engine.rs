@@ -4024,10 +4024,21 @@ mod tests {
         e.handle_input(now, playlist(20));
         e.handle_input(now, playhead(0));
         e.handle_input(now, request(1, 10));
-        let id = std::iter::from_fn(|| e.poll_output()).find_map(|o| match o {
-            Output::StartHttp { id, .. } => Some(id),
-            _ => None,
-        });
+        let mut id = None;
+        let mut now = now;
+        for _ in 0..10 {
+            id = std::iter::from_fn(|| e.poll_output()).find_map(|o| match o {
+                Output::StartHttp { id, .. } => Some(id),
+                _ => None,
+            });
+            match (id, e.poll_timeout()) {
+                (None, Some(t)) => {
+                    now = t;
+                    e.handle_timeout(t);
+                }
+                _ => break,
+            }
+        }
         let Some(id) = id else { panic!("no http") };
         e.handle_input(now, Input::SegmentAborted { req: RequestId(1) });
         let outs: Vec<Output> = std::iter::from_fn(|| e.poll_output()).collect();
