@@ -9,14 +9,12 @@
 // media/dash/manifest.json is written last and marks the set complete (idempotent; gen-media's
 // --force wipes media/, which simply makes this run again).
 // Usage: node scripts/gen-dash-media.mjs [--force] [--seconds 60] [--out DIR (default media/dash)]
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { SEG_S, ffmpeg, runCli, setComplete, synthClipArgs, writeSetManifest, x264CbrArgs } from './gen-media.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const SEG_S = 2;
-const FPS = 30;
 export const DASH_RENDITIONS = [
   { id: 'v360', width: 640, height: 360, vkbps: 800 },
   { id: 'v720', width: 1280, height: 720, vkbps: 2000 },
@@ -24,21 +22,8 @@ export const DASH_RENDITIONS = [
 const AUDIO_KBPS = 128;
 export const DASH_FLAVOURS = ['number', 'time', 'ranges'];
 
-function ffmpeg(args, label) {
-  const t0 = Date.now();
-  const r = spawnSync('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-y', ...args], { stdio: ['ignore', 'inherit', 'inherit'] });
-  if (r.error) throw new Error(`ffmpeg not runnable (${r.error.message}); install ffmpeg`);
-  if (r.status !== 0) throw new Error(`ffmpeg failed (${label}), exit ${r.status}`);
-  console.log(`  ${label}: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-}
-
 export function dashMediaComplete(outDir = path.join(ROOT, 'media', 'dash')) {
-  try {
-    const m = JSON.parse(fs.readFileSync(path.join(outDir, 'manifest.json'), 'utf8'));
-    return Array.isArray(m.files) && m.files.length > 0 && m.files.every((f) => fs.existsSync(path.join(outDir, f)));
-  } catch {
-    return false;
-  }
+  return setComplete(outDir);
 }
 
 export function generateDashMedia({ outDir = path.join(ROOT, 'media', 'dash'), seconds = 60, force = false } = {}) {
@@ -50,25 +35,8 @@ export function generateDashMedia({ outDir = path.join(ROOT, 'media', 'dash'), s
   const mezz = path.join(outDir, '.mezzanine');
   fs.mkdirSync(mezz, { recursive: true });
   console.log(`dash media: encoding ${seconds} s, ${DASH_RENDITIONS.map((r) => r.id).join(' + ')} + audio (${SEG_S} s GOPs)`);
-  const split = DASH_RENDITIONS.map((_, i) => `[v${i}]`).join('');
-  const scales = DASH_RENDITIONS.map((r, i) => `[v${i}]scale=${r.width}:${r.height}[o${i}]`).join(';');
-  const enc = [
-    '-f', 'lavfi', '-i', `testsrc2=size=1280x720:rate=${FPS}:duration=${seconds}`,
-    '-f', 'lavfi', '-i', `sine=frequency=440:beep_factor=4:sample_rate=48000:duration=${seconds}`,
-    '-filter_complex', `[0:v]split=${DASH_RENDITIONS.length}${split};${scales}`,
-  ];
-  DASH_RENDITIONS.forEach((r, i) => {
-    const k = r.vkbps;
-    enc.push(
-      '-map', `[o${i}]`, '-an',
-      '-c:v', 'libx264', '-preset', 'veryfast', '-profile:v', 'main', '-level', '3.1', '-pix_fmt', 'yuv420p',
-      '-b:v', `${k}k`, '-minrate', `${k}k`, '-maxrate', `${k}k`, '-bufsize', `${k}k`,
-      '-x264-params', 'nal-hrd=cbr:scenecut=0',
-      '-g', String(FPS * SEG_S), '-keyint_min', String(FPS * SEG_S),
-      '-force_key_frames', `expr:gte(t,n_forced*${SEG_S})`,
-      path.join(mezz, `${r.id}.mp4`),
-    );
-  });
+  const enc = synthClipArgs(seconds, DASH_RENDITIONS);
+  DASH_RENDITIONS.forEach((r, i) => enc.push('-map', `[o${i}]`, '-an', ...x264CbrArgs(r.vkbps), path.join(mezz, `${r.id}.mp4`)));
   enc.push('-map', '1:a', '-vn', '-c:a', 'aac', '-b:a', `${AUDIO_KBPS}k`, '-ac', '2', path.join(mezz, 'audio.mp4'));
   ffmpeg(enc, 'encode');
 
@@ -112,10 +80,7 @@ export function generateDashMedia({ outDir = path.join(ROOT, 'media', 'dash'), s
     mpds: Object.fromEntries(DASH_FLAVOURS.map((f) => [f, `${f}/manifest.mpd`])),
     files: files.sort(),
   };
-  fs.writeFileSync(path.join(outDir, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
-  let bytes = 0;
-  for (const f of files) bytes += fs.statSync(path.join(outDir, f)).size;
-  console.log(`dash media: wrote ${files.length} files, ${(bytes / 1e6).toFixed(1)} MB under ${path.relative(process.cwd(), outDir) || outDir}/`);
+  writeSetManifest(outDir, manifest, 'dash media');
   return manifest;
 }
 
@@ -125,20 +90,4 @@ export function ensureDashMedia({ outDir = path.join(ROOT, 'media', 'dash'), sec
   return outDir;
 }
 
-if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const argv = process.argv.slice(2);
-  const opt = (name, def) => {
-    const i = argv.indexOf(name);
-    return i >= 0 ? argv[i + 1] : def;
-  };
-  try {
-    generateDashMedia({
-      outDir: path.resolve(opt('--out', path.join(ROOT, 'media', 'dash'))),
-      seconds: Number(opt('--seconds', 60)),
-      force: argv.includes('--force'),
-    });
-  } catch (e) {
-    console.error(`gen-dash-media: ${e.message}`);
-    process.exit(1);
-  }
-}
+runCli(import.meta.url, 'gen-dash-media', path.join(ROOT, 'media', 'dash'), generateDashMedia);

@@ -549,3 +549,110 @@ fn seed_sweep_live_swarm() {
         "seeds failing the live scenario: {failures:?}"
     );
 }
+
+/// Live, 4 viewers at 1 Mbit/s (125 kB/s); viewer 0's CDN path carries `bytes_per_sec`
+/// from 20 s to 40 s, its peers' paths stay fast.
+fn throttled_run(seed: u64, bytes_per_sec: u64) -> (Sim, Scenario) {
+    const END: u64 = 55_000;
+    let viewers = (0..4).map(|i| ViewerCfg::new(i * 500)).collect();
+    let fault = CdnFault {
+        viewer: Some(0),
+        from_ms: 20_000,
+        until_ms: 40_000,
+        kind: FaultKind::Throttle { bytes_per_sec },
+    };
+    let sc = Scenario {
+        cdn_faults: vec![fault],
+        ..Scenario::live(seed, viewers)
+    };
+    let mut sim = Sim::new(sc.clone());
+    sim.run_until(END);
+    (sim, sc)
+}
+
+#[test]
+fn viewer_whose_cdn_is_throttled_below_the_bitrate_keeps_playing_from_peers() {
+    const END: u64 = 55_000;
+    // 50 kB/s: 0.4x what the media plays at.
+    let (sim, sc) = throttled_run(0xCD2, 50_000);
+    let s = print(
+        &sim,
+        "live, 4 viewers, viewer 0's CDN at 0.4 Mbit/s 20-40 s",
+    );
+    assert_contract(&sim);
+    assert!(
+        sim.cdn.fault_hits[0] > 0,
+        "viewer 0 had no CDN transfer during the throttle: nothing tested"
+    );
+    let events = &sim.viewers[0].log.cdn_events;
+    println!("viewer 0 CDN events: {events:?}");
+    let (at, reason) = events
+        .iter()
+        .find_map(|(t, r)| r.as_ref().map(|r| (*t, r.clone())))
+        .expect("viewer 0 never reported its CDN degraded");
+    assert!(
+        reason.starts_with("throughput"),
+        "degraded for another reason: {reason}"
+    );
+    assert!(
+        (20_000..24_000).contains(&at),
+        "degraded at {at} ms, the throttle began at 20 s"
+    );
+    assert!(
+        matches!(events.last(), Some((t, None)) if *t >= 40_000),
+        "viewer 0 did not recover after the throttle: {events:?}"
+    );
+    let during: u64 = sim.viewers[0]
+        .player
+        .deliveries
+        .iter()
+        .filter(|d| (21_000..40_000).contains(&d.at_ms))
+        .map(|d| d.p2p_bytes)
+        .sum();
+    assert!(
+        during > 0,
+        "viewer 0 took nothing from peers while throttled"
+    );
+    for v in &s.viewers {
+        assert_eq!(
+            v.stalls, 0,
+            "viewer {} stalled {} ms",
+            v.index, v.stalled_ms
+        );
+        assert!(
+            v.delivered >= min_segments(&sc, v.joined_ms, END),
+            "viewer {} played {}",
+            v.index,
+            v.delivered
+        );
+    }
+    // The other viewers' paths were fine all along.
+    for v in sim.viewers.iter().skip(1) {
+        assert!(v.log.cdn_events.is_empty(), "{:?}", v.log.cdn_events);
+    }
+}
+
+#[test]
+fn cdn_slower_than_usual_but_above_the_bitrate_is_not_degraded() {
+    // 200 kB/s: 1.6x the media rate, a twelfth of the viewer's usual 2.5 MB/s.
+    let (sim, _) = throttled_run(0xCD2, 200_000);
+    let s = print(
+        &sim,
+        "live, 4 viewers, viewer 0's CDN at 1.6 Mbit/s 20-40 s",
+    );
+    assert_contract(&sim);
+    assert!(
+        sim.cdn.fault_hits[0] >= 20,
+        "viewer 0 fetched too little over the slow path to tell: {} pieces",
+        sim.cdn.fault_hits[0]
+    );
+    for v in &sim.viewers {
+        assert!(
+            v.log.cdn_events.is_empty(),
+            "viewer {:?} reported {:?}",
+            v.cfg.join_ms,
+            v.log.cdn_events
+        );
+    }
+    assert_eq!(s.stalls(), 0);
+}

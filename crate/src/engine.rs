@@ -28,6 +28,8 @@
 //! nothing (an empty availability), so peers do not count on it, and answers any
 //! `Request` with `Busy{retry_after_ms: 65535}`.
 
+use crate::health;
+use crate::integrity::spot_check::{SpotChecker, Verdict as SpotVerdict};
 use crate::integrity::{self, Manifest, ManifestEntry};
 use crate::peers::session::{MAX_DOWN_REQUESTS, MAX_UP_REQUESTS};
 use crate::peers::{Avail, Ewma, PeerState, Session, TokenBucket, UpRequest};
@@ -103,6 +105,8 @@ struct Swarm {
     conns: Vec<ConnId>,
     next_announce: Option<Instant>,
     max_requested: Option<Seq>,
+    /// Nominal bitrate from the playlist, bit/s (0 = unknown).
+    bitrate: u32,
 }
 
 impl Swarm {
@@ -313,6 +317,11 @@ struct HttpXfer {
     last_at: Instant,
     /// Already reported to the CDN health check (once per transfer).
     flagged: bool,
+    /// First body piece (its bytes measure latency, not rate).
+    first_at: Option<Instant>,
+    /// Body time and bytes after the first piece, silences capped (`health::GAP_MS`).
+    flow_ms: u64,
+    flow_bytes: u64,
 }
 
 struct P2pReq {
@@ -364,10 +373,13 @@ pub struct Engine {
     upload_wake: Option<Instant>,
     uploaders: VecDeque<ConnId>,
     manifest: Option<Manifest>,
+    /// Re-fetches a sample of peer-delivered segments from the CDN (no manifest needed).
+    spot: SpotChecker,
     counters: Counters,
     http_ttfb: Ewma,
     p2p_ttfb: Ewma,
     cdn: CdnHealth,
+    goodput: health::Goodput,
     out: VecDeque<Output>,
     next_wake: Option<Instant>,
     /// No Ready session is due for a Ping before this (a lower bound, tightened in
@@ -389,6 +401,7 @@ impl Engine {
         Engine {
             bucket: TokenBucket::new(config.upload_bytes_per_sec, burst, now),
             store: Store::new(config.cache_bytes),
+            spot: SpotChecker::new(config.spot_check_ratio, seed),
             config,
             rng,
             our_id: PeerId(id),
@@ -412,6 +425,7 @@ impl Engine {
             http_ttfb: Ewma::default(),
             p2p_ttfb: Ewma::default(),
             cdn: CdnHealth::default(),
+            goodput: health::Goodput::default(),
             out: VecDeque::new(),
             next_wake: None,
             ping_at: None,
@@ -436,14 +450,20 @@ impl Engine {
     }
 
     pub fn handle_input(&mut self, now: Instant, input: Input) {
+        self.note_http_flow(now);
         match input {
             Input::Playlist {
                 swarm,
                 live,
                 container,
-                bitrate: _,
+                bitrate,
                 segments,
-            } => self.on_playlist(now, swarm, live, container, segments),
+            } => {
+                self.on_playlist(now, swarm, live, container, segments);
+                if let Some(s) = self.swarms.get_mut(&swarm) {
+                    s.bitrate = bitrate;
+                }
+            }
             Input::Playhead {
                 swarm,
                 position_ms,
@@ -589,6 +609,10 @@ impl Engine {
     }
 
     pub fn handle_timeout(&mut self, now: Instant) {
+        if let Some(id) = self.spot.stalled(now) {
+            self.out.push_back(Output::CancelHttp { id });
+        }
+        self.note_http_flow(now);
         let stalled: Vec<(ConnId, u32)> = self
             .p2p_reqs
             .iter()
@@ -845,6 +869,7 @@ impl Engine {
                     conns: Vec::new(),
                     next_announce,
                     max_requested: None,
+                    bitrate: 0,
                 },
             );
             if self.config.p2p_enabled {
@@ -1005,6 +1030,7 @@ impl Engine {
         }
         self.prefetch(now);
         self.pump_uploads(now);
+        self.pump_spot_check(now);
     }
 
     /// Peers that can serve `key` now, best first, with the request windows each may
@@ -1086,7 +1112,11 @@ impl Engine {
         let Some(d) = self.downloads.get(&key) else {
             return;
         };
-        if d.is_complete() || d.http.is_some() {
+        if d.is_complete() {
+            return;
+        }
+        if d.http.is_some() {
+            self.race_http(now, key);
             return;
         }
         let wanted = !d.reqs.is_empty();
@@ -1150,13 +1180,24 @@ impl Engine {
         match d.wait_until {
             None => {
                 let candidates = self.ready_conns(key.swarm).len();
-                let cap = live_edge::delay_cap(
-                    self.config.live_edge_delay_max_ms,
-                    self.config.urgent_window_ms,
-                    deadline,
-                    candidates,
-                );
-                let delay = live_edge::draw(cap, self.rng.next_u64());
+                let delay = if avoid_http {
+                    // Our CDN path is degraded: leave the fetch to peers with a healthy one
+                    // as long as the deadline allows (then `p2p_rescue` or HTTP).
+                    live_edge::delay_cap(
+                        u64::MAX,
+                        self.config.urgent_window_ms,
+                        deadline,
+                        candidates,
+                    )
+                } else {
+                    let cap = live_edge::delay_cap(
+                        self.config.live_edge_delay_max_ms,
+                        self.config.urgent_window_ms,
+                        deadline,
+                        candidates,
+                    );
+                    live_edge::draw(cap, self.rng.next_u64())
+                };
                 if delay == 0 {
                     self.start_http(now, key);
                 } else if let Some(d) = self.downloads.get_mut(&key) {
@@ -1344,7 +1385,10 @@ impl Engine {
     }
 
     fn start_http(&mut self, now: Instant, key: SegmentKey) {
-        let sharing = self.sharing() && self.swarms.contains_key(&key.swarm);
+        // A viewer with a degraded CDN path would be a slow relay: it keeps its fetches to
+        // itself (peers then fetch from their own CDN) and shares the finished segment.
+        let sharing =
+            self.sharing() && self.swarms.contains_key(&key.swarm) && self.cdn.degraded.is_none();
         let Some(d) = self.downloads.get_mut(&key) else {
             return;
         };
@@ -1407,6 +1451,9 @@ impl Engine {
                 received: 0,
                 last_at: now,
                 flagged: false,
+                first_at: None,
+                flow_ms: 0,
+                flow_bytes: 0,
             },
         );
         self.out.push_back(Output::StartHttp { id, url, range });
@@ -1475,6 +1522,11 @@ impl Engine {
     // ---------------------------------------------------------------- HTTP
 
     fn on_http_progress(&mut self, now: Instant, id: HttpId, bytes: &[u8], total: Option<u64>) {
+        if self.spot.owns(id) {
+            self.counters.http_down = self.counters.http_down.saturating_add(bytes.len() as u64);
+            self.spot.progress(id, bytes, total, now);
+            return;
+        }
         let Some(x) = self.http.get_mut(&id) else {
             self.warn(format!("progress for unknown http {}", id.0));
             return;
@@ -1487,9 +1539,26 @@ impl Engine {
             let ttfb = now.as_millis().saturating_sub(x.last_at.as_millis());
             self.http_ttfb.sample(ttfb as f64);
         }
+        let first_piece = !bytes.is_empty() && x.first_at.is_none();
+        if first_piece {
+            x.first_at = Some(now);
+        } else if !bytes.is_empty() {
+            let gap = now.as_millis().saturating_sub(x.last_at.as_millis());
+            x.flow_ms = x.flow_ms.saturating_add(gap.min(health::GAP_MS));
+            x.flow_bytes = x.flow_bytes.saturating_add(bytes.len() as u64);
+        }
         x.received = x.received.saturating_add(bytes.len() as u64);
         x.last_at = now;
-        let sharing = self.sharing() && self.swarms.contains_key(&key.swarm);
+        if first_piece {
+            self.goodput.first_byte(now);
+        } else if !bytes.is_empty() {
+            self.goodput.bytes(now, bytes.len() as u64);
+            self.check_goodput(now);
+        }
+        // A viewer with a degraded CDN path would be a slow relay: it keeps its fetches to
+        // itself (peers then fetch from their own CDN) and shares the finished segment.
+        let sharing =
+            self.sharing() && self.swarms.contains_key(&key.swarm) && self.cdn.degraded.is_none();
         let Some(d) = self.downloads.get_mut(&key) else {
             return;
         };
@@ -1548,9 +1617,28 @@ impl Engine {
         if self.downloads.get(&key).is_some_and(|d| d.announced) {
             self.pump_uploads(now);
         }
+        if self
+            .downloads
+            .get(&key)
+            .is_some_and(|d| d.is_complete() && d.p2p_bytes > 0)
+        {
+            // HTTP caught up with peers that raced it (`race_http`): done before its end.
+            self.finalize(now, key);
+            self.schedule_all(now);
+            return;
+        }
+        self.race_http(now, key);
     }
 
     fn on_http_done(&mut self, now: Instant, id: HttpId) {
+        if self.spot.owns(id) {
+            if let Some(verdict) = self.spot.done(id) {
+                self.on_spot_verdict(now, verdict);
+            } else {
+                self.schedule_all(now);
+            }
+            return;
+        }
         let Some(x) = self.http.remove(&id) else {
             return;
         };
@@ -1580,7 +1668,10 @@ impl Engine {
             self.schedule_all(now);
             return;
         }
-        self.cdn_ok();
+        // A transfer that merely finished, slower than the media plays, is no recovery.
+        if health::transfer_healthy(x.flow_ms, x.flow_bytes, self.play_rate_bps(x.key)) {
+            self.cdn_ok();
+        }
         if self.downloads.get(&x.key).is_some_and(|d| d.is_complete()) {
             self.finalize(now, x.key);
         }
@@ -1588,6 +1679,10 @@ impl Engine {
     }
 
     fn on_http_failed(&mut self, now: Instant, id: HttpId, status: u16, reason: &str) {
+        if self.spot.failed(id) {
+            self.schedule_all(now);
+            return;
+        }
         let Some(x) = self.http.remove(&id) else {
             return;
         };
@@ -1629,14 +1724,115 @@ impl Engine {
         if self.cdn.degraded.is_none() {
             self.cdn.degraded = Some(now);
             self.event(Event::CdnDegraded { reason });
+            // Peers waiting on our relay of a CDN fetch would wait on a bad path: withdraw
+            // those announcements so they fetch elsewhere (running relays continue).
+            let withdrawn: Vec<SegmentKey> = self
+                .downloads
+                .iter_mut()
+                .filter(|(_, d)| d.announced && d.http.is_some())
+                .map(|(k, d)| {
+                    d.announced = false;
+                    *k
+                })
+                .collect();
+            for key in withdrawn {
+                self.broadcast(key.swarm, &Message::Lost { seq: key.seq });
+            }
         }
     }
 
     fn cdn_ok(&mut self) {
         self.cdn.probe_at = None;
+        self.goodput.reset();
         if self.cdn.degraded.take().is_some() {
             self.event(Event::CdnRecovered {});
         }
+    }
+
+    /// Rate at which `key` plays, bit/s: its origin-known size over its duration, else the
+    /// playlist's nominal bitrate. `None` when neither is known.
+    fn play_rate_bps(&self, key: SegmentKey) -> Option<f64> {
+        let swarm = self.swarms.get(&key.swarm)?;
+        let dur = swarm.segment(key.seq).map_or(0, |s| s.duration_ms);
+        let size = self
+            .downloads
+            .get(&key)
+            .filter(|d| d.size_src == SizeSrc::Origin)
+            .and_then(|d| d.size);
+        match size {
+            Some(size) if dur > 0 => Some(size as f64 * 8_000.0 / dur as f64),
+            _ => (swarm.bitrate > 0).then_some(swarm.bitrate as f64),
+        }
+    }
+
+    /// Tells the goodput window how long HTTP bodies flowed since the last input, and for
+    /// which play rate (state is constant between inputs, so this is exact).
+    fn note_http_flow(&mut self, now: Instant) {
+        let need = self
+            .http
+            .values()
+            .filter(|x| x.first_at.is_some())
+            .filter_map(|x| self.play_rate_bps(x.key))
+            .reduce(f64::max);
+        self.goodput.advance(now, need);
+    }
+
+    /// HTTP bodies arrive slower than the media plays: the CDN path is degraded even though
+    /// every transfer is moving.
+    fn check_goodput(&mut self, now: Instant) {
+        if self.cdn.degraded.is_some() {
+            return;
+        }
+        if let Some(slow) = self.goodput.verdict(now) {
+            self.cdn_trouble(
+                now,
+                format!(
+                    "throughput {:.2} Mbit/s below the {:.2} Mbit/s the media plays at",
+                    slow.goodput_bps / 1e6,
+                    slow.need_bps / 1e6
+                ),
+            );
+        }
+    }
+
+    /// While the CDN is degraded, an urgent segment still arriving over a slow HTTP transfer
+    /// is raced: peers holding it take the chunks the transfer will not reach before the
+    /// deadline (at its measured rate), HTTP keeps the front; the first copy of each chunk
+    /// wins and `finalize` cancels whatever still runs.
+    fn race_http(&mut self, now: Instant, key: SegmentKey) {
+        if self.cdn.degraded.is_none() || !self.config.p2p_enabled {
+            return;
+        }
+        let deadline = self.deadline_ms(now, key);
+        if !self.is_urgent(deadline) {
+            return;
+        }
+        let Some(d) = self.downloads.get(&key) else {
+            return;
+        };
+        let vouched = self.config.integrity_public_key.is_none()
+            || self.manifest_entry(&d.url, d.range).is_some();
+        if d.reqs.is_empty() || d.force_http || !vouched {
+            return;
+        }
+        let (Some(size), Some(x)) = (d.size, d.http.and_then(|id| self.http.get(&id))) else {
+            return;
+        };
+        let pos = x.offset.saturating_add(x.received).min(size);
+        let rate = x.flow_bytes as f64 * 1_000.0 / x.flow_ms.max(1) as f64;
+        let playback = self.playhead.map_or(1.0, |p| p.rate.max(0.1));
+        let budget_ms = (deadline.unwrap_or(0).saturating_sub(PACE_MARGIN_MS)).max(0) as f64;
+        let reach = pos.saturating_add((rate * budget_ms / 1_000.0 / playback) as u64);
+        let reach_chunk = n_chunks(reach.min(size)).max(n_chunks(pos.saturating_add(1)));
+        let (a, b) = d.http_chunks;
+        if reach_chunk < b {
+            if let Some(d) = self.downloads.get_mut(&key) {
+                d.http_chunks = (a, reach_chunk.max(a));
+            }
+        }
+        // Also hands chunks given up earlier to holders that were busy then.
+        let holders = self.holders(now, key);
+        self.assign(now, key, &holders);
     }
 
     /// The engine cannot serve this segment: requests fail over to the host's own HTTP.
@@ -1682,6 +1878,7 @@ impl Engine {
         };
         let mut verdict =
             integrity::check_segment(container, &d.data).map_err(|e| format!("{e:?}"));
+        let vouched = self.manifest_entry(&d.url, d.range).is_some();
         if verdict.is_ok() {
             if let Some(entry) = self.manifest_entry(&d.url, d.range) {
                 verdict = verify_whole(entry, &d.data);
@@ -1715,6 +1912,11 @@ impl Engine {
         let Some(d) = self.downloads.remove(&key) else {
             return;
         };
+        if let Some(id) = d.http {
+            // Peers won a race with a slow transfer (`race_http`): stop it.
+            self.http.remove(&id);
+            self.out.push_back(Output::CancelHttp { id });
+        }
         let timing = timing_of(&d, now);
         self.counters.p2p_down = self.counters.p2p_down.saturating_add(d.p2p_bytes);
         for (conn, id) in &d.p2p {
@@ -1728,6 +1930,9 @@ impl Engine {
             p2p_bytes: d.p2p_bytes,
         });
         self.deliver_all(&d.reqs, &d.data, &timing);
+        if !vouched {
+            self.spot_offer(key, &d);
+        }
         let size = d.data.len() as u64;
         let evicted = self.store.insert(key, d.data);
         let kept = !evicted.contains(&key);
@@ -2586,6 +2791,82 @@ impl Engine {
         }
     }
 
+    // ---------------------------------------------------------------- spot checks
+
+    /// A segment no manifest vouched for was delivered: maybe sample it for a spot check.
+    fn spot_offer(&mut self, key: SegmentKey, d: &Download) {
+        if !self.spot.enabled() {
+            return;
+        }
+        let senders: Vec<Option<PeerId>> = d
+            .slots
+            .iter()
+            .map(|s| match s {
+                Slot::Got { from, .. } => usize::from(*from)
+                    .checked_sub(1)
+                    .and_then(|i| d.contributors.get(i))
+                    .map(|c| c.1),
+                _ => None,
+            })
+            .collect();
+        self.spot.offer(key, &d.url, d.range, &d.data, &senders);
+    }
+
+    /// Low priority: a spot-check transfer starts only while no transfer for the player runs
+    /// and the CDN looks healthy, so it never competes with playback.
+    fn pump_spot_check(&mut self, now: Instant) {
+        if !self.spot.wants_transfer() || !self.http.is_empty() || self.cdn.degraded.is_some() {
+            return;
+        }
+        let id = HttpId(self.next_http);
+        if let Some((url, range)) = self.spot.start(id, now) {
+            self.next_http = self.next_http.wrapping_add(1).max(1);
+            self.out.push_back(Output::StartHttp { id, url, range });
+        }
+    }
+
+    /// The CDN's copy differed: ban the peers that sent the differing chunks (connected or
+    /// not), stop sharing the segment, report it.
+    fn on_spot_verdict(&mut self, now: Instant, verdict: SpotVerdict) {
+        let SpotVerdict::Mismatch { sample, liars } = verdict else {
+            self.schedule_all(now);
+            return;
+        };
+        let key = sample.key;
+        for &peer in &liars {
+            let conns: Vec<ConnId> = self
+                .sessions
+                .values()
+                .filter(|s| s.peer == peer)
+                .map(|s| s.conn)
+                .collect();
+            // Gone since: banned all the same, so it is refused if it comes back.
+            if conns.is_empty() && self.banned.insert(peer) {
+                self.counters.peers_banned = self.counters.peers_banned.saturating_add(1);
+                self.event(Event::PeerBanned {
+                    swarm: key.swarm,
+                    peer,
+                    reason: BanReason::CorruptData,
+                });
+            }
+            for conn in conns {
+                self.ban(conn, BanReason::CorruptData);
+            }
+        }
+        if self.store.remove(&key).is_some() {
+            self.timings.remove(&key);
+            if self.sharing() {
+                self.broadcast(key.swarm, &Message::Lost { seq: key.seq });
+            }
+        }
+        self.event(Event::SpotCheckFailed {
+            swarm: key.swarm,
+            seq: key.seq,
+            peers: liars,
+        });
+        self.schedule_all(now);
+    }
+
     // ---------------------------------------------------------------- timers
 
     fn recompute_wake(&mut self, now: Instant) {
@@ -3339,6 +3620,109 @@ mod tests {
         assert_eq!(s.p2p_down, 0);
     }
 
+    /// Flips one payload byte that is not a TS sync byte: the structural checks pass it.
+    fn subtle_flip(from: usize, msg: &Message) -> Option<Message> {
+        match msg {
+            Message::Data {
+                id,
+                chunk,
+                total_size,
+                payload,
+            } if from == 0 && payload.len() > 100 => {
+                let mut p = payload.clone();
+                p[100] ^= 0x01;
+                Some(Message::Data {
+                    id: *id,
+                    chunk: *chunk,
+                    total_size: *total_size,
+                    payload: p,
+                })
+            }
+            other => Some(other.clone()),
+        }
+    }
+
+    #[test]
+    fn spot_check_bans_a_subtle_corrupter_after_delivery() {
+        let cfg = Config {
+            spot_check_ratio: 1.0,
+            ..quiet()
+        };
+        let mut m = two(cfg);
+        m.input(0, request(1, 6));
+        m.advance(m.now.as_millis() + 2_000);
+        m.tamper = Some(Box::new(subtle_flip));
+        let http_before = m.engines[1].stats().http_down;
+        m.input(1, request(2, 6));
+        m.advance(m.now.as_millis() + 1_000);
+        // The flips pass the structural checks: the player got the altered bytes (the
+        // weakness of a check after delivery) ...
+        let d1: Vec<_> = m.delivered.iter().filter(|d| d.0 == 1).collect();
+        assert_eq!(d1.len(), 1);
+        assert_ne!(d1[0].2, m.cdn[&url(6)]);
+        assert!(d1[0].3.p2p_bytes > 0);
+        // ... then the spot check fetched the CDN's copy, which differs: the sender is banned.
+        assert_eq!(m.http_urls(1), vec![url(6)]);
+        let peer0 = m.engines[0].peer_id();
+        assert!(m.events.iter().any(|(i, e)| *i == 1
+            && matches!(e, Event::SpotCheckFailed { seq: 6, peers, .. } if *peers == vec![peer0])));
+        assert_eq!(m.banned(1), vec![BanReason::CorruptData]);
+        let s = m.engines[1].stats();
+        assert_eq!(s.peers_banned, 1);
+        // Spot-check bytes are CDN bytes, but not a delivery.
+        assert_eq!(s.http_down - http_before, m.cdn[&url(6)].len() as u64);
+        assert_eq!(s.segments_http, 0);
+        // The altered copy is no longer offered to other peers.
+        assert!(!m.engines[1]
+            .store
+            .contains(&SegmentKey { swarm: SW, seq: 6 }));
+    }
+
+    #[test]
+    fn spot_check_of_honest_bytes_changes_nothing_and_waits_for_an_idle_cdn() {
+        let cfg = Config {
+            spot_check_ratio: 1.0,
+            ..quiet()
+        };
+        let mut m = two(cfg.clone());
+        m.input(0, request(1, 6));
+        m.advance(m.now.as_millis() + 2_000);
+        // Viewer 1 is also loading segment 0 over HTTP (held): the spot check must wait.
+        m.auto_http = false;
+        m.input(1, request(3, 0));
+        assert_eq!(m.http_urls(1), vec![url(0)]);
+        m.input(1, request(2, 6));
+        assert_eq!(m.delivered.iter().filter(|d| d.0 == 1).count(), 1);
+        assert_eq!(
+            m.http_urls(1),
+            vec![url(0)],
+            "spot check started beside a player transfer"
+        );
+        m.serve_pending(0, 0, usize::MAX);
+        assert_eq!(m.http_urls(1), vec![url(0), url(6)]);
+        let k = m.pending_http.len() - 1;
+        m.serve_pending(k, 0, usize::MAX);
+        assert!(m
+            .events
+            .iter()
+            .all(|(_, e)| !matches!(e, Event::SpotCheckFailed { .. })));
+        assert!(m.banned(1).is_empty());
+        assert!(m.engines[1]
+            .store
+            .contains(&SegmentKey { swarm: SW, seq: 6 }));
+
+        // Ratio 0: never.
+        let mut m = two(Config {
+            spot_check_ratio: 0.0,
+            ..quiet()
+        });
+        m.input(0, request(1, 6));
+        m.advance(m.now.as_millis() + 2_000);
+        m.input(1, request(2, 6));
+        m.advance(m.now.as_millis() + 1_000);
+        assert!(m.http_urls(1).is_empty());
+    }
+
     #[test]
     fn stalled_peer_is_abandoned_for_http_before_the_deadline() {
         let mut m = two(quiet());
@@ -3673,5 +4057,79 @@ mod tests {
         assert!(m.cancelled.is_empty());
         m.serve_pending(0, 0, usize::MAX);
         assert_eq!(m.delivered.len(), 1);
+    }
+
+    #[test]
+    fn slow_cdn_is_degraded_for_throughput_and_raced_by_peers() {
+        let mut m = two(quiet());
+        m.input(0, request(1, 1));
+        m.auto_http = false;
+        m.input(1, playhead(0));
+        // Urgent for viewer 1: HTTP at once. The body trickles at about a third of the rate
+        // the segment plays at (94 kB per 2 s = 47 kB/s), never silent long enough to stall.
+        m.input(1, request(2, 1));
+        assert_eq!(m.http_urls(1), vec![url(1)]);
+        let (id, size) = (m.pending_http[0].1, m.cdn[&url(1)].len());
+        let t0 = m.now.as_millis();
+        let mut sent = 0;
+        let mut degraded_at = None;
+        for k in 1..=20u64 {
+            m.advance(t0 + 100 + k * 250);
+            m.now = Instant::from_millis(t0 + 100 + k * 250);
+            m.serve_pending(0, sent, 4_000);
+            sent += 4_000;
+            if degraded_at.is_none() {
+                degraded_at = m.events.iter().find_map(|(i, e)| match e {
+                    Event::CdnDegraded { reason } if *i == 1 => Some((m.now, reason.clone())),
+                    _ => None,
+                });
+            }
+            if !m.delivered.iter().any(|d| d.0 == 1) {
+                continue;
+            }
+            let (at, reason) = degraded_at.expect("delivered without a degraded CDN");
+            assert!(reason.starts_with("throughput"), "{reason}");
+            // First piece at t0+350 (latency only), then 500 ms of evidence.
+            assert!(at.as_millis() <= t0 + 350 + 500, "noticed at {at:?}");
+            let d1: Vec<_> = m.delivered.iter().filter(|d| d.0 == 1).collect();
+            assert_eq!(d1[0].2, m.cdn[&url(1)]);
+            assert!(
+                d1[0].3.http_bytes > 0 && d1[0].3.p2p_bytes > 0,
+                "{:?}",
+                d1[0].3
+            );
+            assert!(sent < size, "peers did not finish first");
+            // Peers won the race: the transfer is stopped.
+            assert_eq!(m.cancelled, vec![(1, id)]);
+            assert!(m.engines[1].stats().cdn_degraded);
+            return;
+        }
+        panic!("segment not delivered; events {:?}", m.events);
+    }
+
+    #[test]
+    fn slow_but_sufficient_cdn_is_not_degraded() {
+        let mut m = two(quiet());
+        m.input(0, request(1, 1));
+        m.auto_http = false;
+        m.input(1, request(2, 1));
+        let size = m.cdn[&url(1)].len();
+        let t0 = m.now.as_millis();
+        // 1.5x the rate the segment plays at: 94 kB in about 1.4 s.
+        let mut sent = 0;
+        let mut k = 0;
+        while sent < size {
+            k += 1;
+            m.advance(t0 + 100 + k * 57);
+            m.now = Instant::from_millis(t0 + 100 + k * 57);
+            m.serve_pending(0, sent, 4_000);
+            sent += 4_000;
+        }
+        assert_eq!(m.delivered.iter().filter(|d| d.0 == 1).count(), 1);
+        assert!(m
+            .events
+            .iter()
+            .all(|(_, e)| !matches!(e, Event::CdnDegraded { .. })));
+        assert!(!m.engines[1].stats().cdn_degraded);
     }
 }

@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 pub mod engine;
+pub mod health;
 pub mod integrity;
 pub mod peers;
 pub mod scheduler;

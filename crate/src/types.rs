@@ -246,6 +246,13 @@ pub struct Config {
     /// (yet) listed in the verified manifest is never taken from peers: at the live edge it
     /// comes over HTTP until a manifest refresh lists it.
     pub integrity_public_key: Option<String>,
+    /// Spot checks (`integrity::spot_check`): the fraction of segments that peers
+    /// contributed to and no manifest vouched for which is fetched again from the CDN after
+    /// delivery and compared chunk by chunk (SHA-256 per wire chunk); the peers that sent
+    /// chunks that differ are banned (`Event::SpotCheckFailed`). Catches what the structural
+    /// checks miss, but only after the player got the bytes. 0 disables; values outside
+    /// `[0, 1]` are clamped.
+    pub spot_check_ratio: f64,
 }
 
 impl Default for Config {
@@ -266,6 +273,7 @@ impl Default for Config {
             announce_interval_ms: 20_000,
             announce_numwant: 10,
             integrity_public_key: None,
+            spot_check_ratio: 0.05,
         }
     }
 }
@@ -472,6 +480,15 @@ pub enum Event {
     },
     /// An HTTP transfer completed again after `CdnDegraded`.
     CdnRecovered {},
+    /// A spot check (`Config::spot_check_ratio`) found that the CDN's copy of a segment
+    /// differs from the one peers delivered: `peers` sent the chunks that differ (all of the
+    /// segment's peers if its length differs) and are banned. The player already had the
+    /// bytes.
+    SpotCheckFailed {
+        swarm: SwarmId,
+        seq: Seq,
+        peers: Vec<PeerId>,
+    },
 }
 
 /// Commands the engine gives the host. Drain with `poll_output()` after every call.

@@ -60,6 +60,12 @@ export interface ShoalConfig {
    * for live it is fetched again on each refresh of a live media playlist.
    */
   integrityManifestUrl?: string;
+  /**
+   * Spot checks without a manifest: this fraction (0..1) of the segments peers delivered is
+   * fetched again from the CDN after delivery and compared chunk by chunk; the peers that sent
+   * chunks that differ are banned (`spotCheckFailed` event). Default 0.05; 0 disables.
+   */
+  spotCheckRatio?: number;
   /** Where to fetch `shoal_bg.wasm` from (default: next to the package's `wasm/shoal.js`). */
   wasmUrl?: string | URL;
   /** From accepting a peer to an open data channel. Default 10000. */
@@ -79,9 +85,9 @@ export interface ShoalConfig {
    * `'corrupt-upload'` inverts every byte of the payload of each `Data` it sends (structurally
    * broken), `'corrupt-upload-subtle'` flips one byte inside a TS packet per chunk (passes the
    * structural checks; only a manifest catches it), `'lie-have'` announces a `Have` for the next
-   * segments after each one it really has.
+   * segments after each one it really has. A list combines them (e.g. a corrupter that also lies).
    */
-  testFault?: TestFault;
+  testFault?: TestFault | TestFault[];
 }
 
 export interface ResolvedConfig {
@@ -102,7 +108,8 @@ export interface ResolvedConfig {
   peerConnectTimeoutMs: number;
   engine: EngineConfig;
   engineModule: ShoalConfig['engineModule'];
-  testFault: ShoalConfig['testFault'];
+  /** The test faults in effect (usually none). */
+  testFault: TestFault[];
 }
 
 /** The engine's own default upload budget (crate/src/types.rs `Config::default`). */
@@ -128,6 +135,12 @@ export function resolveConfig(cfg: ShoalConfig = {}): ResolvedConfig {
   set('urgentWindowMs', nonNegative('urgentWindowMs', cfg.urgentWindowMs));
   set('prefetchWindowMs', nonNegative('prefetchWindowMs', cfg.prefetchWindowMs));
   set('liveEdgeDelayMaxMs', nonNegative('liveEdgeDelayMaxMs', cfg.liveEdgeDelayMaxMs));
+  if (cfg.spotCheckRatio !== undefined) {
+    if (!Number.isFinite(cfg.spotCheckRatio) || cfg.spotCheckRatio < 0 || cfg.spotCheckRatio > 1) {
+      throw new RangeError('spotCheckRatio must be a number in [0, 1]');
+    }
+    engine.spotCheckRatio = cfg.spotCheckRatio;
+  }
   if (cfg.integrityPublicKey !== undefined) {
     if (typeof cfg.integrityPublicKey !== 'string' || !cfg.integrityPublicKey.startsWith('ed25519:')) {
       throw new RangeError('integrityPublicKey must be "ed25519:<base64>"');
@@ -140,8 +153,9 @@ export function resolveConfig(cfg: ShoalConfig = {}): ResolvedConfig {
   engine.p2pEnabled = p2p;
   const uploadBytesPerSec = engine.uploadBytesPerSec ?? DEFAULT_UPLOAD_BYTES_PER_SEC;
   const globalFault = (globalThis as { __shoalTestFault?: unknown }).__shoalTestFault;
-  const fault =
-    cfg.testFault ?? (typeof globalFault === 'string' && TEST_FAULTS.includes(globalFault) ? (globalFault as TestFault) : undefined);
+  const fault: TestFault[] = (
+    cfg.testFault !== undefined ? [cfg.testFault].flat() : typeof globalFault === 'string' ? [globalFault as TestFault] : []
+  ).filter((f) => TEST_FAULTS.includes(f));
   return {
     trackers,
     iceServers: cfg.iceServers ?? [],

@@ -38,6 +38,8 @@ export interface EngineConfig {
   announceNumwant?: number;
   /** `ed25519:<base64>` key that must sign the integrity manifest (docs/MANIFEST.md). */
   integrityPublicKey?: string;
+  /** Fraction of peer-delivered segments no manifest vouched for that is re-fetched from the CDN and compared (0 = off). */
+  spotCheckRatio?: number;
 }
 
 export type CoreInput =
@@ -92,7 +94,8 @@ export type CoreEvent =
   | { kind: 'manifestRejected'; detail: string }
   | { kind: 'warning'; detail: string }
   | { kind: 'cdnDegraded'; reason: string }
-  | { kind: 'cdnRecovered' };
+  | { kind: 'cdnRecovered' }
+  | { kind: 'spotCheckFailed'; swarm: Hex40; seq: number; peers: Hex40[] };
 
 export type CoreOutput =
   | { type: 'startHttp'; id: number; url: string; range: ByteRange | null }

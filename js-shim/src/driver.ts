@@ -106,11 +106,12 @@ const TS_PACKET = 188;
  * malicious peer would send instead of `data`. Offsets follow docs/PROTOCOL.md (type byte
  * first; `Data` = 0x12 with a 13-byte header; `Have` = 0x03 seq u64 size u32).
  */
-export function tamperOutgoing(fault: ResolvedConfig['testFault'], data: Uint8Array): Uint8Array[] {
-  if (fault === 'corrupt-upload' || fault === 'corrupt-upload-subtle') {
+export function tamperOutgoing(faults: ResolvedConfig['testFault'], data: Uint8Array): Uint8Array[] {
+  const corrupt = faults.includes('corrupt-upload') ? 'corrupt-upload' : faults.includes('corrupt-upload-subtle') ? 'corrupt-upload-subtle' : null;
+  if (corrupt) {
     if (data.length <= 13 || data[0] !== 0x12) return [data];
     const out = data.slice();
-    if (fault === 'corrupt-upload') {
+    if (corrupt === 'corrupt-upload') {
       for (let i = 13; i < out.length; i++) out[i] = (out[i] ?? 0) ^ 0xff;
       return [out];
     }
@@ -121,7 +122,7 @@ export function tamperOutgoing(fault: ResolvedConfig['testFault'], data: Uint8Ar
     if (i < out.length) out[i] = (out[i] ?? 0) ^ 0x01;
     return [out];
   }
-  if (fault === 'lie-have' && data.length === 13 && data[0] === 0x03) {
+  if (faults.includes('lie-have') && data.length === 13 && data[0] === 0x03) {
     const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
     const seq = view.getBigUint64(1);
     const lies = [1n, 2n, 3n].map((k) => {
@@ -314,7 +315,7 @@ export class Driver {
         );
       }
       this.enginePolicy = { p2pEnabled: config.p2pEnabled, uploadBytesPerSec: config.uploadBytesPerSec };
-      if (this.cfg.testFault === 'core-throws') engine = faulty(engine);
+      if (this.cfg.testFault.includes('core-throws')) engine = faulty(engine);
       this.module = mod;
       this.engine = engine;
     } catch (err) {
@@ -592,7 +593,7 @@ export class Driver {
         this.hub?.close(out.conn);
         return;
       case 'sendToPeer':
-        if (this.cfg.testFault && this.cfg.testFault !== 'core-throws') {
+        if (this.cfg.testFault.some((f) => f !== 'core-throws')) {
           for (const m of tamperOutgoing(this.cfg.testFault, out.data)) this.hub?.send(out.conn, m);
         } else {
           this.hub?.send(out.conn, out.data);

@@ -1,15 +1,54 @@
 // Malicious-viewer browser tests (issue 7 item 4), registered into tests/e2e/run.mjs.
 // The attacker is an ordinary viewer page (demo-page/viewer.html) whose shim runs with the
 // test-only `testFault` (js-shim/src/config.ts): 'corrupt-upload' inverts the payload of every
-// Data message it sends. The honest viewers check every fragment hls.js receives against the
-// origin's SHA-256 (demo-page/player.mjs), so "0 corrupted" is measured at the player, after
-// whatever the engine accepted.
+// Data message it sends; 'corrupt-upload-subtle' flips one byte inside a TS packet per chunk
+// (the structural checks pass it); 'lie-have' announces segments it does not have. The honest
+// viewers check every fragment hls.js receives against the origin's SHA-256
+// (demo-page/player.mjs), so "0 corrupted" is measured at the player, after whatever the
+// engine accepted.
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { launchViewer } from '../../scripts/lib/viewers.mjs';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
 // One rendition for everyone (the viewer page's video is small), so all share one swarm.
 const HLS = { capLevelToPlayerSize: true, startLevel: 0 };
 
-export function registerAttackTests({ test, check, waitFor, sleep, Skip }) {
+/**
+ * The shoal-manifest binary: $SHOAL_MANIFEST_BIN, else the debug build, which `cargo test`
+ * (CI step 2d, same features) has already produced, so this cargo call only checks freshness.
+ */
+function manifestTool() {
+  if (process.env.SHOAL_MANIFEST_BIN) return process.env.SHOAL_MANIFEST_BIN;
+  execFileSync('cargo', ['build', '--quiet', '--features', 'sim', '--bin', 'shoal-manifest'], { cwd: ROOT, stdio: 'inherit' });
+  return path.join(process.env.CARGO_TARGET_DIR ? path.resolve(ROOT, process.env.CARGO_TARGET_DIR) : path.join(ROOT, 'target'), 'debug', 'shoal-manifest');
+}
+
+/**
+ * A fresh key pair and signed manifests of the TS media, written beside its playlists (media/
+ * is generated and gitignored). Returns the 360p rendition's manifest path and the public key:
+ * the renditions reuse segment names, so there is no combined master manifest (PROTECT.md).
+ */
+function signMedia(mediaDir) {
+  const tool = manifestTool();
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'shoal-e2e-key-'));
+  try {
+    const key = path.join(tmp, 'stream.key');
+    const publicKey = execFileSync(tool, ['keygen', '--out', key], { encoding: 'utf8' }).trim();
+    execFileSync(tool, ['sign', '--key', key, path.join(mediaDir, 'ts')], { stdio: ['ignore', 'ignore', 'inherit'] });
+    const manifest = path.join(mediaDir, 'ts/360p/index.m3u8.shoal');
+    execFileSync(tool, ['verify', '--public-key', publicKey, manifest, '--dir', path.join(mediaDir, 'ts/360p')], { stdio: ['ignore', 'ignore', 'inherit'] });
+    return { publicKey, urlPath: '/media/ts/360p/index.m3u8.shoal', text: fs.readFileSync(manifest, 'utf8') };
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+export function registerAttackTests({ test, check, waitFor, sleep }) {
   /** The engine's per-peer counters, read through the shim's internals (test only). */
   const perPeer = (v) => v.page.evaluate(() => window.shoalViewer.shoal.driver.coreStats()?.perPeer ?? []);
 
@@ -76,8 +115,38 @@ export function registerAttackTests({ test, check, waitFor, sleep, Skip }) {
     return `attacker up ${r.evilUp} B to ${r.servedTo.size} peer(s); ${lines.join('; ')}`;
   });
 
-  test('attack: subtle in-packet flips with a signed manifest: 0 corrupted, attacker banned', { engine: 'real' }, async (env) => {
-    // Needs the shim's integrityPublicKey and a signed manifest of the test media.
-    throw new Skip('needs integrityPublicKey in the shim config and a signed manifest of media/ (not wired yet)');
+  test('attack: subtle in-packet flips + lying haves, signed manifest: 0 corrupted, attacker banned at its first chunk, no stall', { engine: 'real' }, async (env) => {
+    const signed = signMedia(env.origin.mediaDir);
+    const chunks = signed.text.split('\n').filter((l) => l.startsWith('segment ')).map((l) => l.split(' ')[4]?.split(',').length ?? 0);
+    check(chunks.length > 0 && chunks.every((n) => n > 0), 'the signed manifest has no chunk hashes');
+    const r = await attackRun(env, {
+      prefix: 'sig',
+      fault: ['corrupt-upload-subtle', 'lie-have'],
+      shoal: { integrityManifestUrl: `${env.origin.url}${signed.urlPath}`, integrityPublicKey: signed.publicKey },
+    });
+    r.ids.forEach((id, i) => { if (r.evs[i].some((e) => e.kind === 'verificationFailed' && e.peer === r.evilId)) r.servedTo.add(id); });
+    check(r.servedTo.size > 0, `no honest viewer received data from the attacker (up ${r.evilUp} B): nothing was attacked`);
+    const lines = [];
+    r.honest.forEach((v, i) => {
+      const m = r.ms[i];
+      const ev = r.evs[i];
+      check(!ev.some((e) => e.kind === 'manifestRejected'), `${v.id}: manifest rejected: ${JSON.stringify(ev.filter((e) => e.kind === 'manifestRejected'))}`);
+      check(m.corrupted === 0, `${v.id}: ${m.corrupted} corrupted fragment(s) reached hls.js: ${m.errors.filter((e) => e.startsWith('corrupted')).join('; ')}`);
+      check(m.verified > 0, `${v.id}: no fragment verified against the origin`);
+      check(m.stalls === 0, `${v.id}: ${m.stalls} stall(s), ${Math.round(m.stalledMs)} ms`);
+      const bannedHonest = ev.filter((e) => e.kind === 'peerBanned' && e.peer !== r.evilId);
+      check(bannedHonest.length === 0, `${v.id}: banned an honest peer: ${JSON.stringify(bannedHonest)}`);
+      const failed = ev.filter((e) => e.kind === 'verificationFailed' && e.peer === r.evilId);
+      const ban = ev.find((e) => e.kind === 'peerBanned' && e.peer === r.evilId);
+      if (!r.servedTo.has(r.ids[i])) { lines.push(`${v.id}: ${m.verified} verified, not served by the attacker`); return; }
+      check(ban, `${v.id}: received data from the attacker but did not ban it (events ${JSON.stringify(ev.slice(-5))})`);
+      check(ban.reason === 'corruptData', `${v.id}: attacker banned for ${ban.reason}, not corrupt data`);
+      // The flips keep every TS sync byte: only the manifest's chunk hashes can catch them, and
+      // every chunk the attacker sends is bad, so its first chunk is the one that gets it banned.
+      check(failed.length === 1, `${v.id}: ${failed.length} failed checks from the attacker (want exactly 1: its first chunk)`);
+      check(/chunk \d+ sha256 mismatch/.test(failed[0].detail), `${v.id}: caught by "${failed[0].detail}", not by a chunk hash`);
+      lines.push(`${v.id}: ${m.verified} verified, p2p ${m.shoal?.p2pDown ?? 0} B, banned attacker (${failed[0].detail}) ${ban.t - failed[0].t} ms after its first bad chunk`);
+    });
+    return `attacker up ${r.evilUp} B to ${r.servedTo.size} peer(s); ${lines.join('; ')}`;
   });
 }

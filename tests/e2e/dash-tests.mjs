@@ -8,11 +8,37 @@ const MPD = (flavour) => `/media/dash/${flavour}/manifest.mpd`;
 // A short buffer keeps dash.js loading while it plays (so requests are in flight to abort).
 const SHORT_BUFFER = { streaming: { buffer: { bufferTimeAtTopQuality: 4, bufferTimeAtTopQualityLongForm: 4, stableBufferTime: 4 } } };
 
-export function registerDashTests({ test, openHarness, playsOn, assertGenuine, check, sleep }) {
+// Runs in the page before its scripts: counts RTCPeerConnection constructions (`__pcs`) and
+// catches the harness's ShoalDash as it is stored (`Object.assign(h, {player, shoal, fake})`)
+// through a one-shot `shoal` setter on Object.prototype (`__dash`).
+const WATCH_PAGE = () => {
+  window.__pcs = 0;
+  const Pc = window.RTCPeerConnection;
+  window.RTCPeerConnection = new Proxy(Pc, { construct: (t, a, n) => (window.__pcs++, Reflect.construct(t, a, n)) });
+  Object.defineProperty(Object.prototype, 'shoal', {
+    configurable: true,
+    set(v) {
+      if (v && typeof v.setP2P === 'function') window.__dash = v;
+      Object.defineProperty(this, 'shoal', { value: v, writable: true, enumerable: true, configurable: true });
+    },
+  });
+};
+
+export function registerDashTests({ test, openHarness, playsOn, assertGenuine, check, waitFor, sleep }) {
   const open = (env, id, opts = {}) => {
     ensureDashMedia();
     return openHarness(env, id, { page: 'dash-harness.html', src: MPD('number'), ...opts });
   };
+  /** `open` with WATCH_PAGE installed in the page's context. */
+  const openWatched = (env, id, opts) => open({
+    ...env,
+    browser: { newContext: async (o) => { const c = await env.browser.newContext(o); await c.addInitScript(WATCH_PAGE); return c; } },
+  }, id, opts);
+  const pcs = (v) => v.page.evaluate(() => window.__pcs);
+  const swarmKeys = (env) => new Set(Object.keys(env.tracker.counts().perSwarm));
+  /** Swarms (info hash → viewers) the tracker learnt of since `before`: this test's, its swarm id being unique. */
+  const newSwarms = (env, before) => Object.entries(env.tracker.counts().perSwarm).filter(([k]) => !before.has(k));
+  const unique = (name) => `dash-${name}-${Date.now()}-${Math.random().toString(16).slice(2)}`;
   // playsOn, with the stall history in the failure message (when and where playback stalled).
   const playsOnLogged = (v, seconds) => playsOn(v, seconds, 60_000).catch(async (e) => {
     const s = await v.snap().catch(() => null);
@@ -117,4 +143,60 @@ export function registerDashTests({ test, openHarness, playsOn, assertGenuine, c
     return `aborts=${s2.diag.adapter.aborted}, cancelHttp=${s2.diag.outputs.cancelHttp ?? 0}`;
   });
 
+  test('dash: p2p off → no RTCPeerConnection, no announce; setP2P(true) later joins the swarm', { engine: 'real' }, async (env) => {
+    const before = swarmKeys(env);
+    const shoal = { swarmId: unique('consent'), peerConnectTimeoutMs: 8000 };
+    const a = await openWatched(env, 'dcons-a', { shoal });
+    await waitFor('viewer a announced', async () => {
+      const mine = newSwarms(env, before);
+      return mine.length > 0 ? { ok: true, value: mine } : { ok: false, why: 'no announce yet' };
+    }, 30_000);
+    const b = await openWatched(env, 'dcons-b', { shoal: { ...shoal, p2p: false } });
+    const off = await playsOn(b, 6);
+    assertGenuine(off, b.id);
+    check((await pcs(b)) === 0, `${await pcs(b)} RTCPeerConnection(s) constructed with p2p off`);
+    check(newSwarms(env, before).every(([, n]) => n <= 1), `b announced while off: ${JSON.stringify(newSwarms(env, before))}`);
+    check(off.diag.trackersConnected === 0 && off.diag.peerConns === 0, `tracker/peer sockets open while off: ${JSON.stringify(off.diag)}`);
+    check(off.stats.p2pActive === false && off.stats.p2pDown === 0, 'P2P active while off');
+    check(off.diag.adapter.fragmentsEngine > 0, 'the engine served nothing with p2p off (it should, over HTTP)');
+    await b.page.evaluate(() => window.__dash.setP2P(true));
+    const on = await b.until('a peer after setP2P(true)', (s) => s.stats.peers >= 1 || `peers=${s.stats.peers} errors=${s.errors.slice(-2).join('; ')}`, 45_000);
+    check((await pcs(b)) > 0, 'no RTCPeerConnection after setP2P(true)');
+    check(newSwarms(env, before).some(([, n]) => n >= 2), `the tracker never saw b: ${JSON.stringify(newSwarms(env, before))}`);
+    await playsOn(b, 4);
+    assertGenuine(await b.snap(), b.id);
+    assertGenuine(await a.snap(), a.id);
+    return `off: 0 RTCPeerConnection, 0 announces over ${off.currentTime.toFixed(0)} s; on: ${on.stats.peers} peer(s)`;
+  });
+
+  test('dash: qoe() after playback: startup, TTFB, bitrate, bytes by source add up; qoe events', {}, async (env) => {
+    const v = await openWatched(env, 'dqoe', { trackers: [], shoal: { statsIntervalMs: 500 } });
+    await v.page.evaluate(() => {
+      window.__qoeEvents = 0;
+      window.__dash.on('qoe', () => window.__qoeEvents++);
+    });
+    await playsOn(v, 6);
+    // One evaluation: the QoE figures and the counters they derive from, at the same instant.
+    const [q, s, events] = await v.page.evaluate(() => [window.__dash.qoe(), window.harness.snapshot(), window.__qoeEvents]);
+    const fin = (x) => typeof x === 'number' && Number.isFinite(x);
+    check(fin(q.startupMs) && q.startupMs > 0 && q.startupMs < 30_000, `startupMs=${q.startupMs}`);
+    check(q.rebufferCount === s.stalls, `rebufferCount=${q.rebufferCount}, page saw ${s.stalls} stalls`);
+    check(fin(q.rebufferRatio) && q.rebufferRatio >= 0 && q.rebufferRatio < 1, `rebufferRatio=${q.rebufferRatio}`);
+    check(q.playingMs >= 5000, `playingMs=${q.playingMs}`);
+    check(fin(q.ttfb.http) && q.ttfb.http > 0 && q.ttfbSamples.http >= 3, `ttfb.http=${q.ttfb.http} (${q.ttfbSamples.http} samples)`);
+    check(q.ttfb.p2p === null && q.ttfbSamples.p2p === 0, `p2p TTFB without peers: ${q.ttfb.p2p}`);
+    check(fin(q.effectiveBitrate) && q.effectiveBitrate > 50_000 && q.effectiveBitrate < 50_000_000, `effectiveBitrate=${q.effectiveBitrate}`);
+    check(fin(q.levelBitrate) && q.levelBitrate > 0, `levelBitrate=${q.levelBitrate}`);
+    // Bytes by source: the same counters as stats(), and they cover every media byte dash.js got.
+    check(q.bytes.http === s.stats.httpDown + s.stats.fallbackHttp && q.bytes.p2p === s.stats.p2pDown && q.bytes.upload === s.stats.p2pUp,
+      `qoe bytes ${JSON.stringify(q.bytes)} vs stats ${JSON.stringify(s.stats)}`);
+    const a = s.diag.adapter;
+    check(a.deliveredHttp + a.deliveredP2p <= s.stats.httpDown + s.stats.p2pDown, `delivered ${a.deliveredHttp}+${a.deliveredP2p} > engine downloads`);
+    check(s.fragBytes > 0 && s.fragBytes <= a.deliveredHttp + a.deliveredP2p + a.fallbackHttp,
+      `dash.js got ${s.fragBytes} media bytes, sources account for ${a.deliveredHttp + a.deliveredP2p + a.fallbackHttp}`);
+    check(q.bytes.p2p === 0 && q.offload === 0 && q.peers === 0, `p2p without peers: ${JSON.stringify(q.bytes)}`);
+    check(events >= 2, `${events} 'qoe' events`);
+    return `startup ${q.startupMs.toFixed(0)} ms, ttfb.http ${q.ttfb.http.toFixed(1)} ms (${q.ttfbSamples.http}), ` +
+      `${(q.effectiveBitrate / 1000).toFixed(0)} kbit/s (rep ${(q.levelBitrate / 1000).toFixed(0)}), media ${s.fragBytes} B of ${q.bytes.http} B HTTP`;
+  });
 }

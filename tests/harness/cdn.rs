@@ -22,6 +22,9 @@ pub enum FaultKind {
     Fail,
     /// No bytes flow during the window; transfers resume afterwards.
     Stall,
+    /// The viewer's CDN path carries at most this many bytes/s during the window (shared by
+    /// its concurrent transfers, like the link).
+    Throttle { bytes_per_sec: u64 },
 }
 
 #[derive(Clone, Debug)]
@@ -80,7 +83,8 @@ pub struct Cdn {
     pub served_engine: Vec<u64>,
     pub served_player: Vec<u64>,
     pub requests: Vec<u64>,
-    /// Transfers a `Stall` fault held up / a `Fail` fault failed, per viewer.
+    /// Transfers a `Stall` fault held up / a `Fail` fault failed / pieces a `Throttle`
+    /// fault slowed, per viewer.
     pub fault_hits: Vec<u64>,
 }
 
@@ -148,6 +152,25 @@ impl Cdn {
                 && f.from_ms <= now_ms
                 && now_ms < f.until_ms
         })
+    }
+
+    /// The viewer's bandwidth at `now_ms`: its link, or less while a `Throttle` fault holds.
+    fn bandwidth(&self, viewer: usize, now_ms: u64) -> (u64, bool) {
+        let link = self.links[viewer].bytes_per_sec;
+        let throttle = self.faults.iter().find_map(|f| match f.kind {
+            FaultKind::Throttle { bytes_per_sec }
+                if f.viewer.is_none_or(|v| v == viewer)
+                    && f.from_ms <= now_ms
+                    && now_ms < f.until_ms =>
+            {
+                Some(bytes_per_sec)
+            }
+            _ => None,
+        });
+        match throttle {
+            Some(t) if t < link => (t, true),
+            _ => (link, false),
+        }
     }
 
     /// Starts a transfer; its pieces (or its failure) arrive as queued events.
@@ -224,7 +247,7 @@ impl Cdn {
             self.by_http.insert((viewer, id), tid);
         }
         self.active[viewer] += 1;
-        let share = (self.links[viewer].bytes_per_sec / self.active[viewer] as u64).max(1);
+        let share = (self.bandwidth(viewer, now_ms).0 / self.active[viewer] as u64).max(1);
         let first = ((end - start).min(PIECE) as u64 * 1000).div_ceil(share);
         q.push(now_ms + latency + first, Ev::HttpPiece { tid });
     }
@@ -287,7 +310,11 @@ impl Cdn {
             );
             return None;
         }
-        let share = (self.links[viewer].bytes_per_sec / self.active[viewer].max(1) as u64).max(1);
+        let (bw, throttled) = self.bandwidth(viewer, now_ms);
+        if throttled {
+            self.fault_hits[viewer] += 1;
+        }
+        let share = (bw / self.active[viewer].max(1) as u64).max(1);
         let t = self.transfers.get_mut(&tid)?;
         let total = if t.sent == 0 {
             Some((t.end - t.start) as u64)

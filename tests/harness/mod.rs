@@ -263,10 +263,14 @@ pub struct ViewerLog {
     pub closed_banned: Vec<usize>,
     pub banned_events: Vec<(PeerId, BanReason)>,
     pub verification_failed: u32,
+    /// `SpotCheckFailed` events: the segment and the peers it blamed.
+    pub spot_check_failed: Vec<(u64, Vec<PeerId>)>,
     pub warnings: Vec<String>,
     /// Inputs the engine echoed wrongly (unknown HttpId / RequestId / ConnId).
     pub bad_ids: Vec<String>,
     pub http_failed_seen: u32,
+    /// `CdnDegraded` (with its reason) and `CdnRecovered` (`None`), with the time.
+    pub cdn_events: Vec<(u64, Option<String>)>,
 }
 
 pub struct Viewer {
@@ -697,10 +701,15 @@ impl Sim {
                         log.banned_events.push((peer, reason))
                     }
                     Event::VerificationFailed { .. } => log.verification_failed += 1,
+                    Event::SpotCheckFailed { seq, peers, .. } => {
+                        log.spot_check_failed.push((seq, peers))
+                    }
                     Event::Warning { detail } => log.warnings.push(detail),
                     Event::ManifestRejected { detail } => {
                         log.warnings.push(format!("manifest rejected: {detail}"))
                     }
+                    Event::CdnDegraded { reason } => log.cdn_events.push((now, Some(reason))),
+                    Event::CdnRecovered {} => log.cdn_events.push((now, None)),
                     _ => {}
                 }
             }

@@ -7,10 +7,13 @@
 //!
 //! The structural checks are deliberately shallow: a false alarm bans an honest peer, so
 //! they only reject what no encoder writes (a TS packet without its sync byte, ISO-BMFF
-//! boxes that do not tile the data). Proof of content needs the manifest.
+//! boxes that do not tile the data). Proof of content needs the manifest; without one,
+//! `spot_check` compares a sample of peer-delivered segments with the CDN's copy after the
+//! fact.
 
 mod manifest;
 mod signature;
+pub mod spot_check;
 
 pub use manifest::{
     manifest_key, verify_against, verify_chunk, Manifest, ManifestEntry, ManifestError,

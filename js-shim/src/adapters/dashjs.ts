@@ -23,10 +23,11 @@
  */
 import type { Container, DeliveryTiming, Hex40, SegmentInfo } from '../core-types.js';
 import type { Driver, RequestSink } from '../driver.js';
-import type { AdapterCounters } from './hlsjs.js';
+import type { DashQoePlayer } from '../qoe.js';
+import { PlayheadReporter, byteLength, newAdapterCounters, stripQuery, toArrayBuffer, type AdapterCounters } from './common.js';
 
 /** The part of `dashjs.MediaPlayerClass` Shoal uses (a dash.js 5 `MediaPlayer` fits it). */
-export interface DashPlayer {
+export interface DashPlayer extends DashQoePlayer {
   extend(name: string, child: object, override: boolean): void;
   getVideoElement?(): HTMLVideoElement;
   getSettings?(): unknown;
@@ -37,6 +38,8 @@ export interface DashAdapterCounters extends AdapterCounters {
   passthrough: number;
   /** Deliveries whose completion was held to clear dash.js's cache threshold. */
   held: number;
+  /** Live: next-period swarms joined before their first request (see `joinNextPeriod`). */
+  periodsJoinedEarly: number;
 }
 
 /** dash.js `ProgressEvent`-like object its HTTPLoader reads (`time` overrides the wall clock). */
@@ -129,14 +132,10 @@ interface Route {
   mediaType: 'video' | 'audio';
 }
 
-const PLAYHEAD_INTERVAL_MS = 250;
 const LIVE_LOOKAHEAD = 6;
 const MAX_SEGMENTS = 20_000;
-
-function stripQuery(url: string): string {
-  const q = url.search(/[?#]/);
-  return q < 0 ? url : url.slice(0, q);
-}
+/** Live: how long before a period ends its successor's swarm is joined (announce + peer set-up). */
+const NEXT_PERIOD_LEAD_S = 20;
 
 function queryOf(url: string): string {
   const q = url.search(/[?#]/);
@@ -167,20 +166,6 @@ export function fillTemplate(t: string, id: string, number: number, bandwidth: n
   });
 }
 
-function toArrayBuffer(data: Uint8Array): ArrayBuffer {
-  if (data.byteOffset === 0 && data.byteLength === data.buffer.byteLength && data.buffer instanceof ArrayBuffer) {
-    return data.buffer;
-  }
-  return data.slice().buffer as ArrayBuffer;
-}
-
-function byteLength(data: unknown): number {
-  if (data instanceof ArrayBuffer) return data.byteLength;
-  if (ArrayBuffer.isView(data)) return data.byteLength;
-  if (typeof data === 'string') return data.length;
-  return 0;
-}
-
 function get(obj: unknown, key: string | number): unknown {
   return obj !== null && typeof obj === 'object' ? (obj as Record<string | number, unknown>)[key] : undefined;
 }
@@ -196,29 +181,22 @@ interface SwarmState {
 
 export class DashAdapter {
   private player: DashPlayer | null = null;
-  private media: HTMLMediaElement | null = null;
-  private mediaDetach: (() => void) | null = null;
-  private interval: ReturnType<typeof setInterval> | null = null;
-  private lastPlayheadAt = 0;
+  private readonly playhead: PlayheadReporter;
   private mpdUrl: string | null = null;
   private readonly swarms = new Map<Hex40, SwarmState>();
   private playheadSwarm: Hex40 | null = null;
   private playheadSwarmIsVideo = false;
-  readonly counters: DashAdapterCounters = {
-    fallbackHttp: 0,
-    deliveredHttp: 0,
-    deliveredP2p: 0,
-    fragmentsEngine: 0,
-    fragmentsFallback: 0,
-    aborted: 0,
-    passthrough: 0,
-    held: 0,
-  };
+  readonly counters: DashAdapterCounters = { ...newAdapterCounters(), passthrough: 0, held: 0, periodsJoinedEarly: 0 };
+
+  /** Called for every segment the engine delivered, keyed by dash.js's `FragmentRequest` (QoE). */
+  onDelivery: ((timing: DeliveryTiming, request: object) => void) | null = null;
 
   constructor(
     private readonly driver: Driver,
     private readonly swarmIdOverride: string | undefined,
-  ) {}
+  ) {
+    this.playhead = new PlayheadReporter(driver, { swarm: () => (this.player ? this.playheadSwarm : null), pausedIsStopped: true });
+  }
 
   /** Installs the loader override; must run before `player.initialize()` / `attachSource()`. */
   attach(player: DashPlayer): void {
@@ -251,7 +229,7 @@ export class DashAdapter {
   }
 
   detach(): void {
-    this.detachMedia();
+    this.playhead.detach();
     this.player = null;
     this.swarms.clear();
     this.playheadSwarm = null;
@@ -272,7 +250,7 @@ export class DashAdapter {
     }
     try {
       this.watchMedia();
-      this.sendPlayhead(true);
+      this.playhead.send(true);
       const job = new Job(this, this.driver, req, res, route, parentLoad, jobs);
       job.start();
     } catch {
@@ -387,6 +365,52 @@ export class DashAdapter {
       for (const k of keep.slice(0, Math.max(0, keep.length - maxKeep))) st.segments.delete(k);
     }
     this.feedPlaylist(route.swarm, st, live);
+    if (live) {
+      try {
+        this.joinNextPeriod(route, fr, rep);
+      } catch {
+        /* an optimisation: the next period's swarm is joined at its first request otherwise */
+      }
+    }
+  }
+
+  /**
+   * Live with several periods (a new one at each ad break or loop): each period's
+   * representation is its own swarm, and a swarm first joined at its first request has no
+   * peer for the seconds the tracker round trip and WebRTC set-up take, so every viewer
+   * fetches the period's first segments from the CDN. Joining the next period's swarm for the
+   * same representation id `NEXT_PERIOD_LEAD_S` before the boundary (an empty segment list:
+   * the engine announces it, nothing is fetched) has the peers connected when it starts.
+   */
+  private joinNextPeriod(route: Route, fr: DashFragmentRequest, rep: DashRepresentation): void {
+    const period = rep.adaptation?.period;
+    const periods = period?.mpd?.manifest?.Period;
+    const index = num(period?.index);
+    const end = (num(period?.start) ?? NaN) + (num(period?.duration) ?? NaN);
+    const at = num(fr.startTime);
+    if (!Array.isArray(periods) || index === undefined || at === undefined || !Number.isFinite(end)) return;
+    if (end - at > NEXT_PERIOD_LEAD_S) return;
+    const next = periods[index + 1];
+    if (next === undefined) return;
+    const repId = String(rep.id);
+    let nextRep: unknown;
+    const sets = get(next, 'AdaptationSet');
+    for (const set of Array.isArray(sets) ? sets : []) {
+      const reps = get(set, 'Representation');
+      nextRep = (Array.isArray(reps) ? reps : []).find((r) => String(get(r, 'id')) === repId) ?? nextRep;
+    }
+    if (nextRep === undefined) return;
+    // dash.js names a period without @id `defaultId_<index>` (its getPeriodId).
+    const rawId = get(next, 'id');
+    const periodKey = rawId !== undefined && rawId !== null && String(rawId).length > 0 ? String(rawId) : `defaultId_${index + 1}`;
+    const streamKey = this.streamKey(rep);
+    if (streamKey === null) return;
+    const swarm = this.driver.swarmFor(streamKey, `${periodKey}/${repId}`);
+    if (!swarm || swarm === route.swarm || this.swarms.has(swarm)) return;
+    const bitrate = Math.max(0, Math.min(0xffffffff, Math.round(num(get(nextRep, 'bandwidth')) ?? 0)));
+    this.swarms.set(swarm, { live: true, bitrate, segments: new Map(), expanded: false, lastFedSize: -1 });
+    this.driver.playlist({ type: 'playlist', swarm, live: true, container: 'fmp4', bitrate, segments: [] });
+    this.counters.periodsJoinedEarly++;
   }
 
   /**
@@ -489,72 +513,14 @@ export class DashAdapter {
   // ------------------------------------------------------------------------- playhead
 
   private watchMedia(): void {
-    if (this.media || !this.player?.getVideoElement) return;
+    if (this.playhead.attached || !this.player?.getVideoElement) return;
     let media: HTMLMediaElement | null = null;
     try {
       media = this.player.getVideoElement() ?? null;
     } catch {
       media = null; // not attached yet
     }
-    if (!media) return;
-    this.media = media;
-    const tick = () => this.sendPlayhead(true);
-    const play = () => this.startInterval();
-    const pause = () => this.stopInterval();
-    media.addEventListener('timeupdate', tick);
-    media.addEventListener('seeking', tick);
-    media.addEventListener('ratechange', tick);
-    media.addEventListener('playing', play);
-    media.addEventListener('pause', pause);
-    media.addEventListener('ended', pause);
-    this.mediaDetach = () => {
-      media.removeEventListener('timeupdate', tick);
-      media.removeEventListener('seeking', tick);
-      media.removeEventListener('ratechange', tick);
-      media.removeEventListener('playing', play);
-      media.removeEventListener('pause', pause);
-      media.removeEventListener('ended', pause);
-    };
-    if (!media.paused) this.startInterval();
-  }
-
-  private detachMedia(): void {
-    this.stopInterval();
-    this.mediaDetach?.();
-    this.mediaDetach = null;
-    this.media = null;
-  }
-
-  private startInterval(): void {
-    if (this.interval) return;
-    this.interval = setInterval(() => this.sendPlayhead(false), PLAYHEAD_INTERVAL_MS);
-  }
-
-  private stopInterval(): void {
-    if (this.interval) clearInterval(this.interval);
-    this.interval = null;
-  }
-
-  private sendPlayhead(force: boolean): void {
-    const media = this.media;
-    const swarm = this.playheadSwarm;
-    if (!media || !swarm || !this.player) return;
-    const t = performance.now();
-    if (!force && t - this.lastPlayheadAt < PLAYHEAD_INTERVAL_MS * 0.8) return;
-    const pos = media.currentTime;
-    let ahead = 0;
-    const b = media.buffered;
-    for (let i = 0; i < b.length; i++) {
-      if (b.start(i) <= pos + 0.1 && b.end(i) > pos) ahead = Math.max(ahead, b.end(i) - pos);
-    }
-    this.lastPlayheadAt = t;
-    this.driver.playhead({
-      type: 'playhead',
-      swarm,
-      positionMs: Math.max(0, Math.round(pos * 1000)),
-      bufferedAheadMs: Math.round(ahead * 1000),
-      rate: media.paused ? 0 : media.playbackRate || 1,
-    });
+    if (media) this.playhead.attach(media);
   }
 }
 
@@ -650,6 +616,12 @@ class Job {
     const wait = threshold + 2 - (performance.now() - this.startedAt);
     const held = transferMs > threshold && wait > 0;
     if (held) c.held++;
+    const fr = this.request.customData?.request;
+    try {
+      if (fr) this.adapter.onDelivery?.(timing, fr);
+    } catch {
+      /* metrics must not break loading */
+    }
     // Always asynchronous (an XHR never completes inside send()); held, if the transfer took
     // longer than the threshold but the player asked for it less than that ago.
     const complete = () => {

@@ -21,11 +21,11 @@ import type {
   LoaderCallbacks,
   LoaderConfiguration,
   LoaderContext,
-  LoaderResponse,
   LoaderStats,
 } from 'hls.js';
 import type { Container, DeliveryTiming, Hex40, SegmentInfo } from '../core-types.js';
 import type { Driver, RequestSink } from '../driver.js';
+import { PlayheadReporter, byteLength, newAdapterCounters, stripQuery, toArrayBuffer, type AdapterCounters } from './common.js';
 
 /**
  * How a delivered segment's timing is reported to hls.js's bandwidth estimator.
@@ -37,30 +37,12 @@ import type { Driver, RequestSink } from '../driver.js';
  */
 export type AbrTiming = 'transfer' | 'request';
 
-export interface AdapterCounters {
-  /** Bytes of fragments loaded by hls.js's own loader (fallback, init segments, other types). */
-  fallbackHttp: number;
-  /** Bytes delivered by the engine, by source. */
-  deliveredHttp: number;
-  deliveredP2p: number;
-  /** Fragments delivered by the engine / loaded by the fallback. */
-  fragmentsEngine: number;
-  fragmentsFallback: number;
-  /** Requests hls.js aborted while the engine was loading them. */
-  aborted: number;
-}
+export type { AdapterCounters } from './common.js';
 
 export interface HlsAdapterCounters extends AdapterCounters {
   /** Level playlists seen, and those held back until the engine loaded. */
   playlists: number;
   playlistsDeferred: number;
-}
-
-const PLAYHEAD_INTERVAL_MS = 250;
-
-function stripQuery(url: string): string {
-  const q = url.search(/[?#]/);
-  return q < 0 ? url : url.slice(0, q);
 }
 
 function containerOf(url: string, hasInit: boolean): Container {
@@ -69,19 +51,6 @@ function containerOf(url: string, hasInit: boolean): Container {
   if (path.endsWith('.ts')) return 'ts';
   if (/\.(m4s|mp4|m4v|m4a|cmfv|cmfa)$/.test(path)) return 'fmp4';
   return 'unknown';
-}
-
-function byteLength(data: LoaderResponse['data']): number {
-  if (data instanceof ArrayBuffer) return data.byteLength;
-  if (typeof data === 'string') return data.length;
-  return 0;
-}
-
-function toArrayBuffer(data: Uint8Array): ArrayBuffer {
-  if (data.byteOffset === 0 && data.byteLength === data.buffer.byteLength && data.buffer instanceof ArrayBuffer) {
-    return data.buffer;
-  }
-  return data.slice().buffer as ArrayBuffer;
 }
 
 function resetStats(s: LoaderStats): void {
@@ -104,23 +73,12 @@ function newStats(): LoaderStats {
 
 export class HlsAdapter {
   private hls: Hls | null = null;
-  private media: HTMLMediaElement | null = null;
   private readonly levelSwarms = new Map<number, Hex40>();
   /** Level playlists loaded before the engine was ready, by level index. */
   private readonly waiting = new Map<number, LevelLoadedData>();
-  private interval: ReturnType<typeof setInterval> | null = null;
-  private lastPlayheadAt = 0;
+  private readonly playhead: PlayheadReporter;
   private readonly detachers: Array<() => void> = [];
-  readonly counters: HlsAdapterCounters = {
-    fallbackHttp: 0,
-    deliveredHttp: 0,
-    deliveredP2p: 0,
-    fragmentsEngine: 0,
-    fragmentsFallback: 0,
-    aborted: 0,
-    playlists: 0,
-    playlistsDeferred: 0,
-  };
+  readonly counters: HlsAdapterCounters = { ...newAdapterCounters(), playlists: 0, playlistsDeferred: 0 };
 
   /** Called for every fragment the engine delivered (QoE: time to first byte by source). */
   onDelivery: ((timing: DeliveryTiming, context: FragmentLoaderContext) => void) | null = null;
@@ -129,7 +87,9 @@ export class HlsAdapter {
     private readonly driver: Driver,
     private readonly swarmIdOverride: string | undefined,
     private readonly abrTiming: AbrTiming = 'transfer',
-  ) {}
+  ) {
+    this.playhead = new PlayheadReporter(driver, { swarm: () => this.playheadSwarm(), pausedIsStopped: false });
+  }
 
   /** The swarm of hls.js level `index`, or null if it cannot be derived (yet). */
   swarmForLevel(index: number): Hex40 | null {
@@ -160,15 +120,15 @@ export class HlsAdapter {
     }) as never);
     on('hlsLevelsUpdated' as never, (() => this.levelSwarms.clear()) as never);
     on('hlsLevelLoaded' as never, ((_e: string, data: LevelLoadedData) => this.onLevelLoaded(data)) as never);
-    on('hlsMediaAttached' as never, ((_e: string, data: { media: HTMLMediaElement }) => this.attachMedia(data.media)) as never);
-    on('hlsMediaDetaching' as never, (() => this.detachMedia()) as never);
-    on('hlsLevelSwitching' as never, (() => this.sendPlayhead(true)) as never);
+    on('hlsMediaAttached' as never, ((_e: string, data: { media: HTMLMediaElement }) => this.playhead.attach(data.media)) as never);
+    on('hlsMediaDetaching' as never, (() => this.playhead.detach()) as never);
+    on('hlsLevelSwitching' as never, (() => this.playhead.send(true)) as never);
     on('hlsDestroying' as never, (() => this.detach()) as never);
-    if (hls.media) this.attachMedia(hls.media);
+    if (hls.media) this.playhead.attach(hls.media);
   }
 
   detach(): void {
-    this.detachMedia();
+    this.playhead.detach();
     for (const d of this.detachers.splice(0)) d();
     this.hls = null;
     this.levelSwarms.clear();
@@ -219,75 +179,14 @@ export class HlsAdapter {
       bitrate: Math.max(0, Math.min(0xffffffff, Math.round(data.levelInfo?.bitrate ?? 0))),
       segments,
     });
-    this.sendPlayhead(true);
+    this.playhead.send(true);
   }
 
-  private attachMedia(media: HTMLMediaElement): void {
-    if (this.media === media) return;
-    this.detachMedia();
-    this.media = media;
-    const tick = () => this.sendPlayhead(true);
-    media.addEventListener('timeupdate', tick);
-    media.addEventListener('seeking', tick);
-    media.addEventListener('ratechange', tick);
-    const play = () => this.startInterval();
-    const pause = () => this.stopInterval();
-    media.addEventListener('playing', play);
-    media.addEventListener('pause', pause);
-    media.addEventListener('ended', pause);
-    this.mediaDetach = () => {
-      media.removeEventListener('timeupdate', tick);
-      media.removeEventListener('seeking', tick);
-      media.removeEventListener('ratechange', tick);
-      media.removeEventListener('playing', play);
-      media.removeEventListener('pause', pause);
-      media.removeEventListener('ended', pause);
-    };
-    if (!media.paused) this.startInterval();
-  }
-
-  private mediaDetach: (() => void) | null = null;
-
-  private detachMedia(): void {
-    this.stopInterval();
-    this.mediaDetach?.();
-    this.mediaDetach = null;
-    this.media = null;
-  }
-
-  private startInterval(): void {
-    if (this.interval) return;
-    this.interval = setInterval(() => this.sendPlayhead(false), PLAYHEAD_INTERVAL_MS);
-  }
-
-  private stopInterval(): void {
-    if (this.interval) clearInterval(this.interval);
-    this.interval = null;
-  }
-
-  private sendPlayhead(force: boolean): void {
-    const { hls, media } = this;
-    if (!hls || !media) return;
-    const t = performance.now();
-    if (!force && t - this.lastPlayheadAt < PLAYHEAD_INTERVAL_MS * 0.8) return;
-    // The level whose fragments are being loaded is the one prefetch should target.
-    const level = hls.loadLevel >= 0 ? hls.loadLevel : hls.currentLevel;
-    const swarm = this.swarmForLevel(level);
-    if (!swarm) return;
-    const pos = media.currentTime;
-    let ahead = 0;
-    const b = media.buffered;
-    for (let i = 0; i < b.length; i++) {
-      if (b.start(i) <= pos + 0.1 && b.end(i) > pos) ahead = Math.max(ahead, b.end(i) - pos);
-    }
-    this.lastPlayheadAt = t;
-    this.driver.playhead({
-      type: 'playhead',
-      swarm,
-      positionMs: Math.max(0, Math.round(pos * 1000)),
-      bufferedAheadMs: Math.round(ahead * 1000),
-      rate: media.playbackRate || 1,
-    });
+  /** The level whose fragments are being loaded is the one prefetch should target. */
+  private playheadSwarm(): Hex40 | null {
+    const hls = this.hls;
+    if (!hls) return null;
+    return this.swarmForLevel(hls.loadLevel >= 0 ? hls.loadLevel : hls.currentLevel);
   }
 
   /** What the engine should load for this context, or null to use hls.js's own loader. */
