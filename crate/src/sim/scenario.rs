@@ -380,7 +380,7 @@ impl Scenario {
         }
         for o in &self.cdn.outages {
             frac("cdn.outages.fraction", o.fraction)?;
-            if o.kind == OutageKind::Throttle && !(o.mbps > 0.0) {
+            if o.kind == OutageKind::Throttle && (o.mbps.is_nan() || o.mbps <= 0.0) {
                 return Err("cdn.outages: a throttle needs mbps > 0".into());
             }
             if o.duration_s < 0.0 || o.from_s < 0.0 {
