@@ -25,13 +25,13 @@ const hasBaseline = base.length > 0;
 
 const W = 900;
 const PANEL_H = 230;
-const M = { left: 70, right: 190, top: 50, gap: 60, bottom: 45 };
+const M = { left: 70, right: 190, top: 75, gap: 60, bottom: 45 };
 const plotW = W - M.left - M.right;
 const H = M.top + 2 * PANEL_H + M.gap + M.bottom;
 const tMax = Math.max(report.durationS ?? 0, ...shoal.map((r) => r.tS));
 
 const esc = (s) => String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
-const fmt = (v) => (Math.abs(v) >= 100 ? v.toFixed(0) : Math.abs(v) >= 10 ? v.toFixed(1) : v.toFixed(2));
+const fmt = (v) => (Number.isInteger(v) || Math.abs(v) >= 100 ? v.toFixed(0) : Math.abs(v) >= 10 ? v.toFixed(1) : v.toFixed(2));
 
 /** A "nice" upper bound and tick step for an axis from 0 to max. */
 function niceScale(max) {
@@ -49,8 +49,11 @@ function panel(y0, title, unit, series) {
   const y = (v) => y0 + PANEL_H - (v / top) * PANEL_H;
   const out = [];
   for (const o of report.outages ?? []) {
-    const a = x(Math.max(0, o.fromS));
-    const b = x(Math.min(tMax, o.fromS + o.durationS));
+    // The scenario's own field names (snake_case, as in the TOML).
+    const from = o.from_s ?? o.fromS ?? 0;
+    const dur = o.duration_s ?? o.durationS ?? 0;
+    const a = x(Math.max(0, from));
+    const b = x(Math.min(tMax, from + dur));
     const label = `CDN ${o.kind}${o.kind === 'throttle' ? ` ${o.mbps} Mb/s` : ''}, ${Math.round(o.fraction * 100)}% of viewers`;
     out.push(`<rect x="${a}" y="${y0}" width="${Math.max(0, b - a)}" height="${PANEL_H}" fill="#f4c7c3" opacity="0.55"><title>${esc(label)}</title></rect>`);
     out.push(`<text x="${a + 4}" y="${y0 + 14}" font-size="11" fill="#a33">${esc(label)}</text>`);
@@ -105,7 +108,8 @@ const svg = `<?xml version="1.0" encoding="UTF-8"?>
 <svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif">
 <rect width="${W}" height="${H}" fill="#fff"/>
 <text x="${M.left}" y="20" font-size="15" font-weight="bold">${esc(`shoal-sim: ${report.scenario}`)}</text>
-<text x="${M.left}" y="36" font-size="11" fill="#444">${esc(subtitle)}</text>
+<text x="${M.left}" y="38" font-size="11" fill="#444">${esc(subtitle.split(' — ')[0])}</text>
+<text x="${M.left}" y="54" font-size="11" fill="#444">${esc(subtitle.split(' — ')[1] ?? '')}</text>
 ${panel(y1, 'CDN egress', 'Mbit/s', cdnSeries)}
 ${panel(y2, 'Stalled viewers (sampled)', 'viewers', stallSeries)}
 <text x="${M.left + plotW / 2}" y="${H - 8}" font-size="11" text-anchor="middle">simulated time (s)</text>
