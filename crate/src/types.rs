@@ -368,6 +368,10 @@ pub enum Input {
         p2p_enabled: bool,
         upload_bytes_per_sec: u64,
     },
+    /// The tracker's count of other viewers in the swarm (from an announce response).
+    /// A viewer that just joined waits briefly for them rather than fetch non-urgent
+    /// segments over HTTP; with 0 it does not wait.
+    SwarmPeers { swarm: SwarmId, peers: u32 },
 }
 
 fn default_rate() -> f32 {
