@@ -50,7 +50,12 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 const CHUNK: u64 = CHUNK_SIZE as u64;
 /// Chunks in the largest allowed segment: "all chunks" when the size is not known yet.
 const MAX_CHUNKS: u32 = MAX_SEGMENT_SIZE.div_ceil(CHUNK_SIZE as u32);
-const PING_INTERVAL_MS: u64 = 5_000;
+/// RTT probes per session. Only the score uses the RTT (the browser's ICE consent checks
+/// keep the connection alive), so a slow probe rate is enough and keeps idle swarms quiet.
+const PING_INTERVAL_MS: u64 = 15_000;
+/// A Ping still unanswered after this long is replaced; before that a new Ping is not sent,
+/// so a Pong queued behind a busy uplink still matches and is never taken for a violation.
+const PING_REPLACE_MS: u64 = 60_000;
 /// How often an urgent segment that peers are delivering is re-checked for pace.
 const PACE_CHECK_MS: u64 = 250;
 /// Margin kept between the estimated P2P finish and the deadline.
@@ -388,6 +393,9 @@ pub struct Engine {
     goodput: health::Goodput,
     out: VecDeque<Output>,
     next_wake: Option<Instant>,
+    /// No Ready session is due for a Ping before this (a lower bound, tightened in
+    /// `handle_timeout`), so `recompute_wake` need not walk the sessions after every input.
+    ping_at: Option<Instant>,
 }
 
 impl Engine {
@@ -431,6 +439,7 @@ impl Engine {
             goodput: health::Goodput::default(),
             out: VecDeque::new(),
             next_wake: None,
+            ping_at: None,
         }
     }
 
@@ -694,14 +703,30 @@ impl Engine {
                 });
             }
             let mut pings = Vec::new();
-            for s in self.sessions.values_mut() {
-                if s.state == PeerState::Ready && now >= s.next_ping {
-                    let nonce = self.next_nonce;
-                    self.next_nonce = self.next_nonce.wrapping_add(1);
-                    s.ping = Some((nonce, now));
-                    s.next_ping = now + ms(PING_INTERVAL_MS);
-                    pings.push((s.conn, nonce));
+            if self.ping_at.is_some_and(|t| now >= t) {
+                // Once one probe is due, every session due within half an interval is
+                // probed too: N peers cost one wake per half interval, not N.
+                let horizon = now + ms(PING_INTERVAL_MS / 2);
+                let mut next: Option<Instant> = None;
+                for s in self.sessions.values_mut() {
+                    if s.state != PeerState::Ready {
+                        continue;
+                    }
+                    if s.next_ping <= horizon {
+                        s.next_ping = now + ms(PING_INTERVAL_MS);
+                        let waiting = s
+                            .ping
+                            .is_some_and(|(_, sent)| now < sent + ms(PING_REPLACE_MS));
+                        if !waiting {
+                            let nonce = self.next_nonce;
+                            self.next_nonce = self.next_nonce.wrapping_add(1);
+                            s.ping = Some((nonce, now));
+                            pings.push((s.conn, nonce));
+                        }
+                    }
+                    next = Some(next.map_or(s.next_ping, |t| t.min(s.next_ping)));
                 }
+                self.ping_at = next;
             }
             for (conn, nonce) in pings {
                 self.send(conn, &Message::Ping { nonce });
@@ -2249,6 +2274,7 @@ impl Engine {
                 if let Some(s) = self.sessions.get_mut(&conn) {
                     s.state = PeerState::Ready;
                     s.next_ping = now;
+                    self.ping_at = Some(self.ping_at.map_or(now, |t| t.min(now)));
                     let (swarm, peer) = (s.swarm, s.peer);
                     self.event(Event::PeerJoined { swarm, peer });
                 }
@@ -2961,10 +2987,8 @@ impl Engine {
             }
         }
         if self.config.p2p_enabled {
-            for s in self.sessions.values() {
-                if s.state == PeerState::Ready {
-                    at(s.next_ping);
-                }
+            if let Some(t) = self.ping_at {
+                at(t);
             }
         }
         let stall = ms(self.config.peer_stall_timeout_ms);

@@ -16,6 +16,7 @@ import { registerDashTests } from './dash-tests.mjs';
 import { registerAttackTests } from './attack-tests.mjs';
 import { registerCdnTests } from './cdn-tests.mjs';
 import { registerPrivacyTests } from './privacy-tests.mjs';
+import { registerTrackerInteropTests } from './tracker-interop-tests.mjs';
 import { ensureMedia, startOrigin, startTracker, launchBrowser } from '../../scripts/lib/index.mjs';
 import { sleep, Skip, check, waitFor, openHarness, playsOn, assertGenuine, SEG_MS } from './lib.mjs';
 
@@ -186,6 +187,7 @@ registerDashTests({ test, openHarness, playsOn, assertGenuine, check, waitFor, s
 registerAttackTests({ test, check, waitFor, sleep, Skip });
 registerCdnTests({ test, check, waitFor, sleep });
 registerPrivacyTests({ test, openHarness, playsOn, assertGenuine, check, waitFor, sleep, Skip });
+registerTrackerInteropTests({ test, openHarness, playsOn, assertGenuine, check, waitFor, sleep, Skip });
 
 // ---- runner -------------------------------------------------------------------------------
 const t0 = Date.now();
