@@ -391,6 +391,9 @@ pub struct RunOutput {
     pub cdn_per_s: Vec<u64>,
 }
 
+/// First and last seq of a playlist window.
+type SeqWindow = (u64, u64);
+
 pub struct World<'a> {
     sc: &'a Scenario,
     p2p: bool,
@@ -415,7 +418,7 @@ pub struct World<'a> {
     scratch: Vec<Output>,
     /// Manifest text of the current playlist window (`manifest = true`), rebuilt when the
     /// window moves: (window, bytes).
-    manifest: Option<((u64, u64), Rc<Vec<u8>>)>,
+    manifest: Option<(SeqWindow, Rc<Vec<u8>>)>,
     /// Manifest lines already hashed, by (rendition, seq).
     manifest_lines: BTreeMap<(usize, u64), String>,
     /// Adversaries banned by at least one peer.
