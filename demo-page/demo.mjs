@@ -47,11 +47,43 @@ for (const b of document.querySelectorAll('button[data-fault]')) {
 }
 $('clear').onclick = () => fetch('/_shoal/fault', { method: 'DELETE' });
 
-const player = await startPlayer({ video: $('video'), src, p2p, trackers });
+// `npm run demo -- --protect`: the origin names a signed manifest and its public key.
+const integ = cfg.integrity && playerKind === 'hlsjs' && (!q.get('src') || q.get('src') === cfg.src) ? cfg.integrity : null;
+const shoalConfig = integ ? { integrityManifestUrl: new URL(integ.manifestPath, location.href).href, integrityPublicKey: integ.publicKey } : {};
+const player = await startPlayer({ video: $('video'), src, p2p, trackers, shoalConfig });
 window.shoalDemo = player;
 $('mode').textContent = player.shoal
   ? `Shoal loaded, P2P ${p2p ? 'on' : 'off'}`
   : 'Shoal shim not available (js-shim/dist not built?): plain hls.js, CDN only';
+showIntegrity(player.shoal, integ);
+
+/** The integrity line: what checks peers' bytes, and what they caught so far. */
+function showIntegrity(sh, integ) {
+  const el = $('integrity');
+  if (!sh) return;
+  const n = { manifestRejected: 0, verificationFailed: 0, peerBanned: 0, spotCheckFailed: 0 };
+  let manifestError = '';
+  try {
+    sh.on('event', (ev) => { if (ev && ev.kind in n) n[ev.kind]++; });
+    sh.on('error', (e) => { if (e && e.code === 'manifest') manifestError = e.message; });
+  } catch { return; }
+  const render = () => {
+    const st = sh.stats();
+    const caught = `bad chunks ${n.verificationFailed}, failed spot checks ${n.spotCheckFailed}, peers banned ${n.peerBanned}`;
+    if (integ) {
+      const ok = n.manifestRejected === 0 && !manifestError;
+      el.className = `row ${ok ? 'ok' : 'err'}`;
+      el.textContent = `🔒 integrity ON: every chunk from a peer is checked against the signed manifest ${integ.manifestPath} ` +
+        `(key ${integ.publicKey.slice(0, 20)}…) before the player sees it; ${(st.p2pDown / 1e6).toFixed(1)} MB from peers verified; ${caught}` +
+        (ok ? '' : `; manifest problem: ${manifestError || `${n.manifestRejected} rejected`} (peers unused until it is fixed)`);
+    } else {
+      el.className = 'row mut';
+      el.textContent = `integrity: structural checks + spot checks (no signed manifest; run the demo with --protect); ${caught}`;
+    }
+  };
+  render();
+  setInterval(render, 1000);
+}
 
 const MAXPTS = 300;
 const series = { t: [], p2pRate: [], cdnRate: [], swarmP2p: [], swarmCdn: [], offPage: [], offSwarm: [], peers: [], buf: [] };

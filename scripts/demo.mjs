@@ -3,6 +3,8 @@
 //   node scripts/demo.mjs [--vod] [--viewers N] [--port 8080] [--tracker-port 8000]
 //        [--host 127.0.0.1] [--flavour ts|fmp4|byterange] [--media DIR] [--viewers-p2p 0]
 //        [--player hlsjs|dashjs]   (dashjs: media/dash/<--flavour number|time|ranges>/manifest.mpd)
+//        [--protect]   signed integrity manifests, every viewer checks peers' bytes against them
+//                      (hls.js; key in .cache/demo-protect/, see scripts/demo-protect.mjs)
 //
 // Layout: the origin and the tracker run here, on the host's loopback, where the person's
 // browser opens the page. Headless viewers (--viewers N) run inside a private network
@@ -20,6 +22,7 @@ import path from 'node:path';
 import { ensureMedia, startOrigin, startTracker, readMasters, ROOT } from './lib/index.mjs';
 import { unixToTcp } from './lib/bridge.mjs';
 import { ensureDashMedia } from './gen-dash-media.mjs';
+import { setupProtection } from './demo-protect.mjs';
 
 const argv = process.argv.slice(2);
 const opt = (n, d) => (argv.includes(n) ? argv[argv.indexOf(n) + 1] : d);
@@ -33,13 +36,24 @@ const tracker = await startTracker({ host, port: Number(opt('--tracker-port', 80
 const masters = readMasters(mediaDir);
 const player = opt('--player', 'hlsjs');
 if (player === 'dashjs') ensureDashMedia({ outDir: path.join(mediaDir, 'dash') });
-const src = player === 'dashjs'
+const protect = argv.includes('--protect');
+if (protect && player !== 'hlsjs') {
+  console.error('demo: --protect is implemented for --player hlsjs (the tool also signs DASH VOD: docs/PROTECT.md)');
+  process.exit(2);
+}
+const protection = protect ? setupProtection({ mediaDir, flavour, live }) : null;
+const src = protection ? protection.src : player === 'dashjs'
   ? `/${live ? 'live' : 'media'}/dash/${['number', 'time', 'ranges'].includes(flavour) ? flavour : 'number'}/manifest.mpd`
   : `/${live ? 'live' : 'media'}/${masters[flavour] || Object.values(masters)[0]}`;
 const origin = await startOrigin({
   mediaDir, live, hosts: [host], port: Number(opt('--port', 8080)), quiet: true,
-  config: { trackerPort: tracker.port, src, player },
+  config: {
+    trackerPort: tracker.port, src, player,
+    // Read by the demo page and the headless viewers (demo-page/viewer.html).
+    integrity: protection ? { manifestPath: protection.manifestPath, publicKey: protection.publicKey } : undefined,
+  },
 });
+if (protection) await protection.start(origin);
 origin.src = src;
 const pageUrl = `${origin.url}/demo/`;
 console.log(`
@@ -47,6 +61,7 @@ console.log(`
   open:     ${pageUrl}
   origin:   ${origin.url}   (stats ${origin.url}/_shoal/stats, faults POST ${origin.url}/_shoal/fault)
   tracker:  ${tracker.url}
+  integrity: ${protection ? `signed manifest ${protection.manifestPath}, public key ${protection.publicKey} (secret: ${protection.keyFile})` : 'structural checks + spot checks (add --protect for a signed manifest)'}
   shim:     ${fs.existsSync(path.join(ROOT, 'js-shim/dist/index.js')) ? 'js-shim/dist (P2P)' : 'NOT BUILT: pages play plain hls.js (npm run build)'}
   Remote machine? ssh -L ${origin.port}:127.0.0.1:${origin.port} -L ${tracker.port}:127.0.0.1:${tracker.port} <host>
   Ctrl-C stops everything.
@@ -95,6 +110,7 @@ async function stop() {
   if (stopping) return;
   stopping = true;
   clearInterval(timer);
+  protection?.stop();
   console.log('\ndemo: stopping');
   if (child) {
     const c = child;

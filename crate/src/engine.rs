@@ -20,7 +20,10 @@
 //!   HTTP at once, unless peers already deliver them on pace for the deadline;
 //! - other player requests come from peers that announced them (`Have`/`Downloading`);
 //!   if nobody did, the viewer waits the live-edge delay, then fetches over HTTP and
-//!   announces `Downloading`;
+//!   announces `Downloading`; a viewer that just joined and has no peer yet waits for the
+//!   ones the tracker counted (`scheduler::live_edge::join_wait`);
+//! - a segment's deadline is the time until the playhead reaches it, or, while nothing is
+//!   buffered at the playhead (startup, seek, live join), now;
 //! - prefetch (ahead of the player's latest request, within `prefetch_window_ms`) only
 //!   ever uses peers.
 //!
@@ -87,6 +90,9 @@ struct Playhead {
     buffered_ahead_ms: u64,
     rate: f64,
     at: Instant,
+    /// A segment was delivered to the player since this report: an empty buffer in it may
+    /// be filled by now.
+    filled: bool,
 }
 
 impl Playhead {
@@ -105,6 +111,10 @@ struct Swarm {
     conns: Vec<ConnId>,
     next_announce: Option<Instant>,
     max_requested: Option<Seq>,
+    /// When this viewer last announced `Started` in the swarm (its peers are being connected).
+    joined_at: Option<Instant>,
+    /// Other viewers in the swarm by the tracker's last count (`None`: not heard yet).
+    tracker_peers: Option<u32>,
     /// Nominal bitrate from the playlist, bit/s (0 = unknown).
     bitrate: u32,
 }
@@ -317,6 +327,7 @@ struct HttpXfer {
     last_at: Instant,
     /// Already reported to the CDN health check (once per transfer).
     flagged: bool,
+    started: Instant,
     /// First body piece (its bytes measure latency, not rate).
     first_at: Option<Instant>,
     /// Body time and bytes after the first piece, silences capped (`health::GAP_MS`).
@@ -481,6 +492,7 @@ impl Engine {
                     buffered_ahead_ms,
                     rate,
                     at: now,
+                    filled: false,
                 });
                 if let Some(seq) = self.swarms.get(&swarm).and_then(|s| s.seq_at(position_ms)) {
                     self.store.set_playhead(swarm, seq);
@@ -534,6 +546,12 @@ impl Engine {
                 p2p_enabled,
                 upload_bytes_per_sec,
             } => self.set_policy(now, p2p_enabled, upload_bytes_per_sec),
+            Input::SwarmPeers { swarm, peers } => {
+                if let Some(s) = self.swarms.get_mut(&swarm) {
+                    s.tracker_peers = Some(peers);
+                }
+                self.schedule_all(now);
+            }
         }
         self.recompute_wake(now);
     }
@@ -575,6 +593,7 @@ impl Engine {
             for swarm in swarms {
                 if let Some(s) = self.swarms.get_mut(&swarm) {
                     s.next_announce = Some(now + interval);
+                    s.joined_at = Some(now);
                 }
                 self.out.push_back(Output::Announce {
                     swarm,
@@ -665,16 +684,22 @@ impl Engine {
                     if now >= t {
                         s.next_announce = Some(now + interval);
                         if s.conns.len() < self.config.max_peers {
-                            announces.push(*id);
+                            // Each wanted peer costs the host an offer (a peer connection
+                            // and its ICE gathering): ask only for viewers the tracker
+                            // counted that we are not connected to. Newcomers offer to us.
+                            let unmet = s.tracker_peers.map_or(u32::MAX, |n| {
+                                n.saturating_sub(s.conns.len().min(u32::MAX as usize) as u32)
+                            });
+                            announces.push((*id, self.config.announce_numwant.min(unmet)));
                         }
                     }
                 }
             }
-            for swarm in announces {
+            for (swarm, numwant) in announces {
                 self.out.push_back(Output::Announce {
                     swarm,
                     event: AnnounceEvent::Update,
-                    numwant: self.config.announce_numwant,
+                    numwant,
                 });
             }
             let mut pings = Vec::new();
@@ -806,11 +831,25 @@ impl Engine {
     }
 
     /// Milliseconds of media before the playhead reaches the segment (`None` = unknown).
+    /// Time until the player needs `key`: when the playhead reaches its start; but with
+    /// nothing buffered at the playhead (startup, seek, live join) a segment further than
+    /// one segment away is the one the player waits for to start: due now. Only an empty
+    /// buffer that no delivery has filled since the report counts as a gap: a report taken
+    /// while the player fills its buffer in a burst is soon stale, and would make every
+    /// later segment look late. Both forms shrink at the playback rate, and which one
+    /// applies changes only on a report or a delivery.
     fn deadline_ms(&self, now: Instant, key: SegmentKey) -> Option<i64> {
         let ph = self.playhead?;
+        let buffer_left = ph.buffered_ahead_ms as f64 - ph.elapsed_media_ms(now);
         match self.swarms.get(&key.swarm).and_then(|s| s.segment(key.seq)) {
-            Some(seg) => Some((seg.start_ms as f64 - ph.position(now)) as i64),
-            None => Some((ph.buffered_ahead_ms as f64 - ph.elapsed_media_ms(now)) as i64),
+            Some(seg) => {
+                let to_start = seg.start_ms as f64 - ph.position(now);
+                let past_gap = ph.buffered_ahead_ms == 0
+                    && !ph.filled
+                    && to_start > buffer_left + seg.duration_ms as f64;
+                Some(if past_gap { buffer_left } else { to_start } as i64)
+            }
+            None => Some(buffer_left as i64),
         }
     }
 
@@ -869,6 +908,8 @@ impl Engine {
                     conns: Vec::new(),
                     next_announce,
                     max_requested: None,
+                    joined_at: self.config.p2p_enabled.then_some(now),
+                    tracker_peers: None,
                     bitrate: 0,
                 },
             );
@@ -930,6 +971,7 @@ impl Engine {
             });
             timing.from_cache = true;
             self.counters.delivered(&timing);
+            self.mark_filled();
             self.out
                 .push_back(Output::DeliverSegment { req, data, timing });
             return;
@@ -969,8 +1011,6 @@ impl Engine {
         let Some(key) = self.requests.remove(&req) else {
             return;
         };
-        let deadline = self.deadline_ms(now, key);
-        let urgent = self.is_urgent(deadline);
         let Some(d) = self.downloads.get_mut(&key) else {
             return;
         };
@@ -978,15 +1018,16 @@ impl Engine {
         if !d.reqs.is_empty() {
             return;
         }
-        let relayed = self
-            .sessions
-            .values()
-            .any(|s| s.up.iter().any(|u| u.key == key));
-        if d.http.is_some() {
-            if urgent && !relayed {
-                self.drop_download(key);
-            }
-        } else {
+        // Nobody wants it any more (a seek or level switch): stop its transfers, unless
+        // peers are reading our HTTP relay of it, which then completes for them. Peers that
+        // only saw it announced are told it is lost (`drop_download`). The player's position
+        // is no guide here: the abort often arrives before the playhead of the seek.
+        let relayed = d.http.is_some()
+            && self
+                .sessions
+                .values()
+                .any(|s| s.up.iter().any(|u| u.key == key));
+        if !relayed {
             self.drop_download(key);
         }
         self.schedule_all(now);
@@ -1188,6 +1229,30 @@ impl Engine {
                         self.config.urgent_window_ms,
                         deadline,
                         candidates,
+                    )
+                } else if candidates == 0 {
+                    // Wait only if peers are coming: being connected, or counted by the
+                    // tracker (unknown until it answers). The first viewer of a swarm hears
+                    // 0 and must not hold back its own buffer.
+                    let expected = self.swarms.get(&key.swarm).is_some_and(|s| {
+                        s.tracker_peers.is_none_or(|n| n > 0)
+                            || s.conns.iter().any(|c| {
+                                self.sessions
+                                    .get(c)
+                                    .is_some_and(|x| x.state != PeerState::Ready)
+                            })
+                    });
+                    let since_join = self
+                        .swarms
+                        .get(&key.swarm)
+                        .and_then(|s| s.joined_at)
+                        .filter(|_| expected)
+                        .map(|t| now.as_millis().saturating_sub(t.as_millis()));
+                    live_edge::join_wait(
+                        since_join,
+                        live_edge::JOIN_WAIT_MS,
+                        self.config.urgent_window_ms,
+                        deadline,
                     )
                 } else {
                     let cap = live_edge::delay_cap(
@@ -1451,6 +1516,7 @@ impl Engine {
                 received: 0,
                 last_at: now,
                 flagged: false,
+                started: now,
                 first_at: None,
                 flow_ms: 0,
                 flow_bytes: 0,
@@ -1566,6 +1632,7 @@ impl Engine {
         d.http_bytes = d.http_bytes.saturating_add(bytes.len() as u64);
         d.first_byte.get_or_insert(now);
         let mut announce = None;
+        let mut unsized_restart = false;
         if full {
             match (d.size, total) {
                 (_, Some(t)) if t > MAX_SEGMENT_SIZE as u64 && pos == 0 => {
@@ -1597,6 +1664,21 @@ impl Engine {
                         d.contributors.clear();
                     }
                 }
+                (Some(_), None) if pos == 0 && d.size_src != SizeSrc::Origin => {
+                    // Only a peer vouched for that size and the origin sends none: the
+                    // body's own length decides (`on_http_done`). Chunks sized by the claim
+                    // are dropped, and the requests for them cancelled below.
+                    d.size = None;
+                    d.size_src = SizeSrc::Announced;
+                    d.data = Vec::new();
+                    d.slots = Vec::new();
+                    d.got_chunks = 0;
+                    d.got_bytes = 0;
+                    d.p2p_bytes = 0;
+                    d.contributors.clear();
+                    d.http_chunks = (0, MAX_CHUNKS);
+                    unsized_restart = true;
+                }
                 _ => {}
             }
         }
@@ -1609,6 +1691,16 @@ impl Engine {
                 d.data.extend_from_slice(bytes);
             }
             Some(size) => write_http(d, size, offset.saturating_add(pos), bytes),
+        }
+        if unsized_restart {
+            self.cancel_p2p(key);
+            let lost = self
+                .downloads
+                .get_mut(&key)
+                .is_some_and(|d| std::mem::take(&mut d.announced));
+            if lost {
+                self.broadcast(key.swarm, &Message::Lost { seq: key.seq });
+            }
         }
         if let Some(size) = announce {
             self.broadcast(key.swarm, &Message::Downloading { seq: key.seq, size });
@@ -1669,7 +1761,9 @@ impl Engine {
             return;
         }
         // A transfer that merely finished, slower than the media plays, is no recovery.
-        if health::transfer_healthy(x.flow_ms, x.flow_bytes, self.play_rate_bps(x.key)) {
+        let total_ms = now.as_millis().saturating_sub(x.started.as_millis());
+        let flows = ((x.flow_ms, x.flow_bytes), (total_ms, x.received));
+        if health::transfer_healthy(flows.0, flows.1, self.play_rate_bps(x.key)) {
             self.cdn_ok();
         }
         if self.downloads.get(&x.key).is_some_and(|d| d.is_complete()) {
@@ -1723,6 +1817,9 @@ impl Engine {
     fn cdn_trouble(&mut self, now: Instant, reason: String) {
         if self.cdn.degraded.is_none() {
             self.cdn.degraded = Some(now);
+            // Even a viewer that peers serve entirely probes the CDN now and then: without
+            // an HTTP transfer it could never see the path recover.
+            self.cdn.probe_at = Some(now + ms(CDN_RETRY_MS));
             self.event(Event::CdnDegraded { reason });
             // Peers waiting on our relay of a CDN fetch would wait on a bad path: withdraw
             // those announcements so they fetch elsewhere (running relays continue).
@@ -1971,7 +2068,16 @@ impl Engine {
         self.pump_uploads(now);
     }
 
+    fn mark_filled(&mut self) {
+        if let Some(p) = self.playhead.as_mut() {
+            p.filled = true;
+        }
+    }
+
     fn deliver_all(&mut self, reqs: &[RequestId], data: &[u8], timing: &DeliveryTiming) {
+        if !reqs.is_empty() {
+            self.mark_filled();
+        }
         for &req in reqs {
             self.requests.remove(&req);
             self.counters.delivered(timing);
@@ -3072,14 +3178,18 @@ mod tests {
         }
     }
 
+    /// A playing player at `pos` whose buffer reaches far ahead (no gap before any segment,
+    /// so a segment's deadline is the time until its start).
     fn playhead(pos: u64) -> Input {
         Input::Playhead {
             swarm: SW,
             position_ms: pos,
-            buffered_ahead_ms: 0,
+            buffered_ahead_ms: NO_GAP_MS,
             rate: 1.0,
         }
     }
+
+    const NO_GAP_MS: u64 = 600_000;
 
     fn request(req: u32, seq: u64) -> Input {
         Input::SegmentRequested {
@@ -3348,12 +3458,13 @@ mod tests {
         let t = m.now.as_millis();
         for i in 0..2 {
             m.input(i, playlist(20));
+            // Paused at 0 with no gap: deadlines stay the time until each segment's start.
             m.input(
                 i,
                 Input::Playhead {
                     swarm: SW,
                     position_ms: 0,
-                    buffered_ahead_ms: 0,
+                    buffered_ahead_ms: NO_GAP_MS,
                     rate: 0.0,
                 },
             );
@@ -3368,6 +3479,8 @@ mod tests {
         let mut m = Mesh::new(vec![Config::default()]).with_cdn(10, 500);
         m.input(0, playlist(10));
         m.input(0, playhead(0));
+        // Past the join window nobody is being connected: no wait.
+        m.advance(m.now.as_millis() + live_edge::JOIN_WAIT_MS);
         m.input(0, request(1, 4));
         assert_eq!(m.http_urls(0), vec![url(4)], "no peers: no live-edge wait");
         let (_, req, data, timing, _) = m.delivered[0].clone();
@@ -3452,6 +3565,46 @@ mod tests {
                 ..
             }
         )));
+    }
+
+    #[test]
+    fn reannounce_asks_only_for_peers_the_tracker_counted_and_we_lack() {
+        let cfg = Config::default();
+        let interval = cfg.announce_interval_ms;
+        let numwant_at = |e: &mut Engine, t: u64| {
+            e.handle_timeout(Instant::from_millis(t));
+            std::iter::from_fn(|| e.poll_output())
+                .find_map(|o| match o {
+                    Output::Announce {
+                        event: AnnounceEvent::Update,
+                        numwant,
+                        ..
+                    } => Some(numwant),
+                    _ => None,
+                })
+                .expect("a periodic announce")
+        };
+        let mut e = Engine::new(cfg.clone(), Instant::from_millis(0), 1);
+        e.handle_input(Instant::from_millis(0), playlist(5));
+        // Not heard from the tracker: ask for the configured number.
+        assert_eq!(numwant_at(&mut e, interval), cfg.announce_numwant);
+        // The tracker counts 3 others, none connected: ask for 3, then none when it counts 0.
+        e.handle_input(
+            Instant::from_millis(interval + 1),
+            Input::SwarmPeers {
+                swarm: SW,
+                peers: 3,
+            },
+        );
+        assert_eq!(numwant_at(&mut e, 2 * interval + 1), 3);
+        e.handle_input(
+            Instant::from_millis(2 * interval + 2),
+            Input::SwarmPeers {
+                swarm: SW,
+                peers: 0,
+            },
+        );
+        assert_eq!(numwant_at(&mut e, 3 * interval + 2), 0);
     }
 
     #[test]
@@ -3887,6 +4040,60 @@ mod tests {
     }
 
     #[test]
+    fn aborted_http_is_cancelled_unless_peers_read_it() {
+        // Far ahead of the playhead (not urgent), no peers: fetched at once, then aborted
+        // (a seek): nobody needs it, so the transfer stops.
+        let mut e = Engine::new(Config::default(), Instant::from_millis(0), 3);
+        let now = Instant::from_millis(0);
+        e.handle_input(now, playlist(20));
+        e.handle_input(now, playhead(0));
+        e.handle_input(now, request(1, 10));
+        let mut id = None;
+        let mut now = now;
+        for _ in 0..10 {
+            id = std::iter::from_fn(|| e.poll_output()).find_map(|o| match o {
+                Output::StartHttp { id, .. } => Some(id),
+                _ => None,
+            });
+            match (id, e.poll_timeout()) {
+                (None, Some(t)) => {
+                    now = t;
+                    e.handle_timeout(t);
+                }
+                _ => break,
+            }
+        }
+        let Some(id) = id else { panic!("no http") };
+        e.handle_input(now, Input::SegmentAborted { req: RequestId(1) });
+        let outs: Vec<Output> = std::iter::from_fn(|| e.poll_output()).collect();
+        assert!(outs.contains(&Output::CancelHttp { id }), "{outs:?}");
+
+        // A peer reads our relay of the transfer: it runs on for the peer.
+        let mut m = two(quiet());
+        m.auto_http = false;
+        m.input(0, request(1, 10));
+        m.advance(m.now.as_millis() + 1_000);
+        assert_eq!(m.pending_http.len(), 1, "viewer 0 did not fetch");
+        m.serve_pending(0, 0, 20_000);
+        m.input(1, request(2, 10));
+        assert!(m
+            .sent
+            .iter()
+            .any(|(i, msg)| *i == 1 && matches!(msg, Message::Request { seq: 10, .. })));
+        m.input(0, Input::SegmentAborted { req: RequestId(1) });
+        assert!(m.cancelled.is_empty(), "{:?}", m.cancelled);
+        m.serve_pending(0, 20_000, usize::MAX);
+        m.advance(m.now.as_millis() + 1_000);
+        let d1: Vec<_> = m.delivered.iter().filter(|d| d.0 == 1).collect();
+        assert_eq!(d1.len(), 1);
+        assert_eq!(d1[0].2, m.cdn[&url(10)]);
+        assert!(
+            !m.delivered.iter().any(|d| d.0 == 0),
+            "aborted request answered"
+        );
+    }
+
+    #[test]
     fn set_policy_p2p_off_closes_peers_and_goes_http() {
         let mut m = two(Config::default());
         m.engines[1].handle_input(
@@ -3964,11 +4171,56 @@ mod tests {
     }
 
     #[test]
+    fn a_joining_viewer_waits_for_its_first_peers_not_for_urgent_segments() {
+        let mut m = Mesh::new(vec![Config::default(), Config::default()]).with_cdn(20, 500);
+        m.input(0, playlist(20));
+        m.input(0, playhead(0));
+        m.input(0, request(1, 0));
+        m.input(0, request(2, 8));
+        // Segment 0 is needed now: HTTP at once. Segment 8 (16 s away) waits for peers.
+        assert_eq!(m.http_urls(0), vec![url(0)]);
+        // Viewer 1 holds segment 8 and connects within the join window: 8 comes from it.
+        m.input(1, playlist(20));
+        m.input(1, playhead(16_000));
+        m.input(1, request(9, 8));
+        m.advance(m.now.as_millis() + 1_000);
+        assert!(m.delivered.iter().any(|d| d.0 == 1 && d.1 == RequestId(9)));
+        m.connect(0, 1);
+        m.advance(m.now.as_millis() + 1_000);
+        assert_eq!(
+            m.http_urls(0),
+            vec![url(0)],
+            "segment 8 must not be fetched over HTTP"
+        );
+        let got: Vec<_> = m
+            .delivered
+            .iter()
+            .filter(|d| d.0 == 0)
+            .map(|d| d.1)
+            .collect();
+        assert_eq!(got, vec![RequestId(1), RequestId(2)]);
+        assert!(m.engines[0].stats().p2p_down > 0);
+    }
+
+    #[test]
+    fn a_joining_viewer_alone_fetches_over_http_when_the_join_window_ends() {
+        let mut m = Mesh::new(vec![Config::default()]).with_cdn(20, 500);
+        m.input(0, playlist(20));
+        m.input(0, playhead(0));
+        m.input(0, request(1, 8));
+        assert!(m.http_urls(0).is_empty());
+        m.advance(m.now.as_millis() + live_edge::JOIN_WAIT_MS - 10);
+        assert!(m.http_urls(0).is_empty());
+        m.advance(m.now.as_millis() + 20);
+        assert_eq!(m.http_urls(0), vec![url(8)]);
+    }
+
+    #[test]
     fn http_failure_fails_the_request_open() {
         let mut m = Mesh::new(vec![Config::default()]);
         m.input(0, playlist(5));
         m.input(0, playhead(0));
-        m.input(0, request(1, 2));
+        m.input(0, request(1, 1));
         assert_eq!(m.failed, vec![(0, RequestId(1))]);
     }
 

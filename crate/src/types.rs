@@ -273,7 +273,7 @@ impl Default for Config {
             announce_interval_ms: 20_000,
             announce_numwant: 10,
             integrity_public_key: None,
-            spot_check_ratio: 0.05,
+            spot_check_ratio: 0.02,
         }
     }
 }
@@ -368,6 +368,10 @@ pub enum Input {
         p2p_enabled: bool,
         upload_bytes_per_sec: u64,
     },
+    /// The tracker's count of other viewers in the swarm (from an announce response).
+    /// A viewer that just joined waits briefly for them rather than fetch non-urgent
+    /// segments over HTTP; with 0 it does not wait.
+    SwarmPeers { swarm: SwarmId, peers: u32 },
 }
 
 fn default_rate() -> f32 {

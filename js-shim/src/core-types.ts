@@ -70,7 +70,9 @@ export type CoreInput =
   | { type: 'httpFailed'; id: number; status: number; reason: string }
   | { type: 'integrityManifest'; data: Uint8Array }
   /** Runtime consent / upload policy (the app's `setP2P`, metered link, hidden page). */
-  | { type: 'setPolicy'; p2pEnabled: boolean; uploadBytesPerSec: number };
+  | { type: 'setPolicy'; p2pEnabled: boolean; uploadBytesPerSec: number }
+  /** The tracker's count of other viewers in the swarm (announce answer). */
+  | { type: 'swarmPeers'; swarm: Hex40; peers: number };
 
 export type AnnounceEvent = 'started' | 'update' | 'stopped';
 export type CloseReason = 'rejected' | 'banned' | 'tooManyPeers' | 'duplicate' | 'idle' | 'p2pDisabled';

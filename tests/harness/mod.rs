@@ -159,6 +159,12 @@ pub enum Ev {
         viewer: usize,
         segments: Vec<SegmentInfo>,
     },
+    /// The tracker's answer to an announce: how many others are in the swarm.
+    SwarmPeers {
+        viewer: usize,
+        swarm: SwarmId,
+        peers: u32,
+    },
     Candidate {
         viewer: usize,
         conn: ConnId,
@@ -517,6 +523,17 @@ impl Sim {
                     self.tracker
                         .announce(i, swarm, event, numwant, &self.net, &mut self.rng);
                 let d = self.tracker.delay_ms;
+                if event != shoal::AnnounceEvent::Stopped {
+                    let count = self.tracker.others(swarm, i);
+                    self.q.push(
+                        now + d,
+                        Ev::SwarmPeers {
+                            viewer: i,
+                            swarm,
+                            peers: count,
+                        },
+                    );
+                }
                 let my_id = self.peer_id(i);
                 for u in peers {
                     let their_id = self.peer_id(u);
@@ -879,6 +896,11 @@ impl Sim {
                 self.q.push(now + self.sc.player_tick_ms, Ev::PlayerTick(i));
             }
             Ev::PlayerPoke(i) => self.player_step(i),
+            Ev::SwarmPeers {
+                viewer,
+                swarm,
+                peers,
+            } => self.input(viewer, Input::SwarmPeers { swarm, peers }),
             // The tracker relayed it: delivered even if the link already died (a
             // `PeerClosed` follows then).
             Ev::Candidate {

@@ -33,6 +33,13 @@ impl Tracker {
     }
 
     /// Handles an announce and returns whom to introduce the announcer to.
+    /// Viewers in `swarm` other than `viewer` (what a tracker's announce answer counts).
+    pub fn others(&self, swarm: SwarmId, viewer: usize) -> u32 {
+        self.members
+            .get(&swarm)
+            .map_or(0, |m| m.iter().filter(|&&v| v != viewer).count() as u32)
+    }
+
     pub fn announce(
         &mut self,
         viewer: usize,

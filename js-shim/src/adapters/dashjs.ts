@@ -38,8 +38,6 @@ export interface DashAdapterCounters extends AdapterCounters {
   passthrough: number;
   /** Deliveries whose completion was held to clear dash.js's cache threshold. */
   held: number;
-  /** Live: next-period swarms joined before their first request (see `joinNextPeriod`). */
-  periodsJoinedEarly: number;
 }
 
 /** dash.js `ProgressEvent`-like object its HTTPLoader reads (`time` overrides the wall clock). */
@@ -134,8 +132,6 @@ interface Route {
 
 const LIVE_LOOKAHEAD = 6;
 const MAX_SEGMENTS = 20_000;
-/** Live: how long before a period ends its successor's swarm is joined (announce + peer set-up). */
-const NEXT_PERIOD_LEAD_S = 20;
 
 function queryOf(url: string): string {
   const q = url.search(/[?#]/);
@@ -186,7 +182,7 @@ export class DashAdapter {
   private readonly swarms = new Map<Hex40, SwarmState>();
   private playheadSwarm: Hex40 | null = null;
   private playheadSwarmIsVideo = false;
-  readonly counters: DashAdapterCounters = { ...newAdapterCounters(), passthrough: 0, held: 0, periodsJoinedEarly: 0 };
+  readonly counters: DashAdapterCounters = { ...newAdapterCounters(), passthrough: 0, held: 0 };
 
   /** Called for every segment the engine delivered, keyed by dash.js's `FragmentRequest` (QoE). */
   onDelivery: ((timing: DeliveryTiming, request: object) => void) | null = null;
@@ -365,52 +361,6 @@ export class DashAdapter {
       for (const k of keep.slice(0, Math.max(0, keep.length - maxKeep))) st.segments.delete(k);
     }
     this.feedPlaylist(route.swarm, st, live);
-    if (live) {
-      try {
-        this.joinNextPeriod(route, fr, rep);
-      } catch {
-        /* an optimisation: the next period's swarm is joined at its first request otherwise */
-      }
-    }
-  }
-
-  /**
-   * Live with several periods (a new one at each ad break or loop): each period's
-   * representation is its own swarm, and a swarm first joined at its first request has no
-   * peer for the seconds the tracker round trip and WebRTC set-up take, so every viewer
-   * fetches the period's first segments from the CDN. Joining the next period's swarm for the
-   * same representation id `NEXT_PERIOD_LEAD_S` before the boundary (an empty segment list:
-   * the engine announces it, nothing is fetched) has the peers connected when it starts.
-   */
-  private joinNextPeriod(route: Route, fr: DashFragmentRequest, rep: DashRepresentation): void {
-    const period = rep.adaptation?.period;
-    const periods = period?.mpd?.manifest?.Period;
-    const index = num(period?.index);
-    const end = (num(period?.start) ?? NaN) + (num(period?.duration) ?? NaN);
-    const at = num(fr.startTime);
-    if (!Array.isArray(periods) || index === undefined || at === undefined || !Number.isFinite(end)) return;
-    if (end - at > NEXT_PERIOD_LEAD_S) return;
-    const next = periods[index + 1];
-    if (next === undefined) return;
-    const repId = String(rep.id);
-    let nextRep: unknown;
-    const sets = get(next, 'AdaptationSet');
-    for (const set of Array.isArray(sets) ? sets : []) {
-      const reps = get(set, 'Representation');
-      nextRep = (Array.isArray(reps) ? reps : []).find((r) => String(get(r, 'id')) === repId) ?? nextRep;
-    }
-    if (nextRep === undefined) return;
-    // dash.js names a period without @id `defaultId_<index>` (its getPeriodId).
-    const rawId = get(next, 'id');
-    const periodKey = rawId !== undefined && rawId !== null && String(rawId).length > 0 ? String(rawId) : `defaultId_${index + 1}`;
-    const streamKey = this.streamKey(rep);
-    if (streamKey === null) return;
-    const swarm = this.driver.swarmFor(streamKey, `${periodKey}/${repId}`);
-    if (!swarm || swarm === route.swarm || this.swarms.has(swarm)) return;
-    const bitrate = Math.max(0, Math.min(0xffffffff, Math.round(num(get(nextRep, 'bandwidth')) ?? 0)));
-    this.swarms.set(swarm, { live: true, bitrate, segments: new Map(), expanded: false, lastFedSize: -1 });
-    this.driver.playlist({ type: 'playlist', swarm, live: true, container: 'fmp4', bitrate, segments: [] });
-    this.counters.periodsJoinedEarly++;
   }
 
   /**

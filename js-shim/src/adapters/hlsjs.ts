@@ -198,6 +198,9 @@ export class HlsAdapter {
     if (!swarm) return null;
     const rangeEnd = context.rangeEnd ?? 0;
     const range = rangeEnd > 0 ? { start: context.rangeStart ?? 0, end: rangeEnd } : null;
+    // The request's deadline depends on what is buffered now (the previous fragment may have
+    // been appended since the last report).
+    this.playhead.send(true);
     return { swarm, seq: frag.sn, url: context.url, range };
   }
 

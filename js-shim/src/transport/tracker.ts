@@ -63,6 +63,8 @@ export interface TrackerHooks<T> {
   onOffer(swarm: Hex40, peer: Hex40, offer: SessionDescription, reply: (answer: SessionDescription) => void): void;
   /** Non-fatal problems (tracker refused, socket errors): for logs and the app. */
   onWarning(url: string, detail: string): void;
+  /** An announce answer counted `others` other viewers in the swarm. */
+  onSwarmPeers?(swarm: Hex40, others: number): void;
 }
 
 interface SwarmState {
@@ -230,6 +232,7 @@ class TrackerSocket<T> {
     if (!swarm || !state) return;
     if (typeof m.complete === 'number' && typeof m.incomplete === 'number') {
       const others = Math.max(0, m.complete + m.incomplete - 1);
+      if (Number.isFinite(others) && m.offer === undefined && m.answer === undefined) this.hooks.onSwarmPeers?.(swarm, others);
       if (state.gated && Number.isFinite(others) && others >= this.minSwarmSize) {
         state.gated = false;
         this.sendAnnounce(swarm, 'update', state.numwant);
