@@ -391,9 +391,6 @@ pub struct RunOutput {
     pub cdn_per_s: Vec<u64>,
 }
 
-/// First and last seq of a playlist window.
-type SeqWindow = (u64, u64);
-
 pub struct World<'a> {
     sc: &'a Scenario,
     p2p: bool,
@@ -418,7 +415,7 @@ pub struct World<'a> {
     scratch: Vec<Output>,
     /// Manifest text of the current playlist window (`manifest = true`), rebuilt when the
     /// window moves: (window, bytes).
-    manifest: Option<(SeqWindow, Rc<Vec<u8>>)>,
+    manifest: Option<((u64, u64), Vec<u8>)>,
     /// Manifest lines already hashed, by (rendition, seq).
     manifest_lines: BTreeMap<(usize, u64), String>,
     /// Adversaries banned by at least one peer.
@@ -1091,12 +1088,12 @@ impl<'a> World<'a> {
                 }
             }
             self.manifest_lines.retain(|&(_, s), _| s >= lo);
-            self.manifest = Some(((lo, hi), Rc::new(text.into_bytes())));
+            self.manifest = Some(((lo, hi), text.into_bytes()));
         }
         let Some((_, data)) = self.manifest.as_ref() else {
             return;
         };
-        let data = data.as_ref().clone();
+        let data = data.clone();
         self.input(v, Input::IntegrityManifest { data });
     }
 
