@@ -1342,10 +1342,6 @@ proptest! {
         ops in prop::collection::vec(op(), 1..80),
     ) {
         let mut w = World::new(cfg, with_honest, manifest_mode, seed);
-        // The hard busy loop (busy_loop_while_http_slots_are_full) is fixed, but rare runs
-        // still see ~125 idle wakes/s for a few seconds (budget 100/s; not a spin, cause not
-        // yet found): counted in `spins`, not failed, until that is fixed.
-        w.check_spin = false;
         w.request(0);
         w.request(1);
         for op in &ops {
@@ -1664,4 +1660,40 @@ fn absurd_content_length_fails_open() {
     );
     w.input(Who::Victim, Input::HttpDone { id });
     assert!(w.reqs[&RequestId(1)].answered);
+}
+
+/// Found by the proptest (1,500 cases): a peer announces a segment with a wrong size, the
+/// player asks for it, the CDN's body arrives without a length.
+#[test]
+fn lying_have_then_unsized_http_body_delivers_the_cdn_bytes() {
+    let cfg = Config {
+        prefetch_window_ms: 0,
+        cache_bytes: 60_000,
+        strikes_to_ban: 2,
+        ..Config::default()
+    };
+    let mut w = World::new(cfg, true, 2, 0);
+    w.request(0);
+    w.request(1);
+    for op in [
+        Op::Request(12),
+        Op::Msg(Bad::Have {
+            seq: SeqPick::Real(18),
+            size_delta: -1,
+        }),
+        Op::Request(13),
+        Op::Request(18),
+        Op::Request(14),
+        Op::Advance(3_000),
+        Op::Request(19),
+        Op::ServeHttp {
+            pick: 4385130977526639433,
+            bytes: 1,
+            no_total: true,
+            junk: false,
+        },
+    ] {
+        w.apply(&op);
+    }
+    w.settle();
 }

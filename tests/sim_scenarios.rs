@@ -154,6 +154,82 @@ join_to_s = 2
 }
 
 #[test]
+fn with_the_manifest_stealth_corruption_is_caught_and_its_senders_banned() {
+    let mut sc = scenario(
+        r#"
+[[groups]]
+name = "stealth"
+count = 8
+role = "stealth_corrupter"
+join_from_s = 0
+join_to_s = 2
+"#,
+    );
+    sc.manifest = true;
+    sc.duration_s = 60;
+    let r = sim::run_once(&sc, true);
+    println!(
+        "stealth + manifest: corrupted {}, adversaries banned {}/{}, honest bans {}, offload {:.3}",
+        r.corrupted_delivered, r.adversaries_banned, r.adversaries, r.banned_honest, r.offload
+    );
+    assert_eq!(r.corrupted_delivered, 0);
+    assert_eq!(r.violations, 0, "{:?}", r.violation_notes);
+    assert!(
+        r.verification_failures > 0,
+        "no bad chunk was ever received"
+    );
+    assert_eq!(r.adversaries, 8);
+    assert!(
+        r.adversaries_banned >= 6,
+        "only {} of 8 stealth corrupters banned",
+        r.adversaries_banned
+    );
+    assert!(r.offload > 0.2, "the manifest stopped P2P: {}", r.offload);
+    assert!(
+        r.max_cache_bytes <= r.cache_budget_bytes,
+        "cache {} above budget {}",
+        r.max_cache_bytes,
+        r.cache_budget_bytes
+    );
+}
+
+#[test]
+fn throttled_viewers_are_reported_as_affected_and_peers_help_them() {
+    let r = sim::run(&scenario(
+        r#"
+[[cdn.outages]]
+from_s = 30
+duration_s = 40
+fraction = 0.5
+kind = "throttle"
+mbps = 0.6
+"#,
+    ));
+    let (s, b) = (&r.shoal, &r.baseline);
+    let (sa, ba) = (
+        s.affected.clone().unwrap_or_default(),
+        b.affected.clone().unwrap_or_default(),
+    );
+    println!(
+        "throttle: affected {} viewers, rebuffer {:.4} vs baseline {:.4}",
+        sa.viewers, sa.rebuffer_ratio, ba.rebuffer_ratio
+    );
+    assert!(sa.viewers > 4 && sa.viewers < 20, "affected {}", sa.viewers);
+    assert_eq!(sa.viewers, ba.viewers, "same world, same affected group");
+    assert!(
+        ba.rebuffer_ratio > 0.0,
+        "a 0.6 Mbit/s CDN must stall a 1.5 Mbit/s stream"
+    );
+    assert!(
+        sa.rebuffer_ratio < ba.rebuffer_ratio,
+        "{} vs {}",
+        sa.rebuffer_ratio,
+        ba.rebuffer_ratio
+    );
+    assert_eq!(s.violations, 0, "{:?}", s.violation_notes);
+}
+
+#[test]
 fn free_riders_upload_nothing() {
     let mut sc = scenario("");
     sc.groups[0].role = shoal::sim::scenario::Role::FreeRider;

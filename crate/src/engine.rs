@@ -50,7 +50,12 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 const CHUNK: u64 = CHUNK_SIZE as u64;
 /// Chunks in the largest allowed segment: "all chunks" when the size is not known yet.
 const MAX_CHUNKS: u32 = MAX_SEGMENT_SIZE.div_ceil(CHUNK_SIZE as u32);
-const PING_INTERVAL_MS: u64 = 5_000;
+/// RTT probes per session. Only the score uses the RTT (the browser's ICE consent checks
+/// keep the connection alive), so a slow probe rate is enough and keeps idle swarms quiet.
+const PING_INTERVAL_MS: u64 = 15_000;
+/// A Ping still unanswered after this long is replaced; before that a new Ping is not sent,
+/// so a Pong queued behind a busy uplink still matches and is never taken for a violation.
+const PING_REPLACE_MS: u64 = 60_000;
 /// How often an urgent segment that peers are delivering is re-checked for pace.
 const PACE_CHECK_MS: u64 = 250;
 /// Margin kept between the estimated P2P finish and the deadline.
@@ -322,6 +327,7 @@ struct HttpXfer {
     last_at: Instant,
     /// Already reported to the CDN health check (once per transfer).
     flagged: bool,
+    started: Instant,
     /// First body piece (its bytes measure latency, not rate).
     first_at: Option<Instant>,
     /// Body time and bytes after the first piece, silences capped (`health::GAP_MS`).
@@ -387,6 +393,9 @@ pub struct Engine {
     goodput: health::Goodput,
     out: VecDeque<Output>,
     next_wake: Option<Instant>,
+    /// No Ready session is due for a Ping before this (a lower bound, tightened in
+    /// `handle_timeout`), so `recompute_wake` need not walk the sessions after every input.
+    ping_at: Option<Instant>,
 }
 
 impl Engine {
@@ -430,6 +439,7 @@ impl Engine {
             goodput: health::Goodput::default(),
             out: VecDeque::new(),
             next_wake: None,
+            ping_at: None,
         }
     }
 
@@ -693,14 +703,30 @@ impl Engine {
                 });
             }
             let mut pings = Vec::new();
-            for s in self.sessions.values_mut() {
-                if s.state == PeerState::Ready && now >= s.next_ping {
-                    let nonce = self.next_nonce;
-                    self.next_nonce = self.next_nonce.wrapping_add(1);
-                    s.ping = Some((nonce, now));
-                    s.next_ping = now + ms(PING_INTERVAL_MS);
-                    pings.push((s.conn, nonce));
+            if self.ping_at.is_some_and(|t| now >= t) {
+                // Once one probe is due, every session due within half an interval is
+                // probed too: N peers cost one wake per half interval, not N.
+                let horizon = now + ms(PING_INTERVAL_MS / 2);
+                let mut next: Option<Instant> = None;
+                for s in self.sessions.values_mut() {
+                    if s.state != PeerState::Ready {
+                        continue;
+                    }
+                    if s.next_ping <= horizon {
+                        s.next_ping = now + ms(PING_INTERVAL_MS);
+                        let waiting = s
+                            .ping
+                            .is_some_and(|(_, sent)| now < sent + ms(PING_REPLACE_MS));
+                        if !waiting {
+                            let nonce = self.next_nonce;
+                            self.next_nonce = self.next_nonce.wrapping_add(1);
+                            s.ping = Some((nonce, now));
+                            pings.push((s.conn, nonce));
+                        }
+                    }
+                    next = Some(next.map_or(s.next_ping, |t| t.min(s.next_ping)));
                 }
+                self.ping_at = next;
             }
             for (conn, nonce) in pings {
                 self.send(conn, &Message::Ping { nonce });
@@ -985,8 +1011,6 @@ impl Engine {
         let Some(key) = self.requests.remove(&req) else {
             return;
         };
-        let deadline = self.deadline_ms(now, key);
-        let urgent = self.is_urgent(deadline);
         let Some(d) = self.downloads.get_mut(&key) else {
             return;
         };
@@ -994,15 +1018,16 @@ impl Engine {
         if !d.reqs.is_empty() {
             return;
         }
-        let relayed = self
-            .sessions
-            .values()
-            .any(|s| s.up.iter().any(|u| u.key == key));
-        if d.http.is_some() {
-            if urgent && !relayed {
-                self.drop_download(key);
-            }
-        } else {
+        // Nobody wants it any more (a seek or level switch): stop its transfers, unless
+        // peers are reading our HTTP relay of it, which then completes for them. Peers that
+        // only saw it announced are told it is lost (`drop_download`). The player's position
+        // is no guide here: the abort often arrives before the playhead of the seek.
+        let relayed = d.http.is_some()
+            && self
+                .sessions
+                .values()
+                .any(|s| s.up.iter().any(|u| u.key == key));
+        if !relayed {
             self.drop_download(key);
         }
         self.schedule_all(now);
@@ -1491,6 +1516,7 @@ impl Engine {
                 received: 0,
                 last_at: now,
                 flagged: false,
+                started: now,
                 first_at: None,
                 flow_ms: 0,
                 flow_bytes: 0,
@@ -1606,6 +1632,7 @@ impl Engine {
         d.http_bytes = d.http_bytes.saturating_add(bytes.len() as u64);
         d.first_byte.get_or_insert(now);
         let mut announce = None;
+        let mut unsized_restart = false;
         if full {
             match (d.size, total) {
                 (_, Some(t)) if t > MAX_SEGMENT_SIZE as u64 && pos == 0 => {
@@ -1637,6 +1664,21 @@ impl Engine {
                         d.contributors.clear();
                     }
                 }
+                (Some(_), None) if pos == 0 && d.size_src != SizeSrc::Origin => {
+                    // Only a peer vouched for that size and the origin sends none: the
+                    // body's own length decides (`on_http_done`). Chunks sized by the claim
+                    // are dropped, and the requests for them cancelled below.
+                    d.size = None;
+                    d.size_src = SizeSrc::Announced;
+                    d.data = Vec::new();
+                    d.slots = Vec::new();
+                    d.got_chunks = 0;
+                    d.got_bytes = 0;
+                    d.p2p_bytes = 0;
+                    d.contributors.clear();
+                    d.http_chunks = (0, MAX_CHUNKS);
+                    unsized_restart = true;
+                }
                 _ => {}
             }
         }
@@ -1649,6 +1691,16 @@ impl Engine {
                 d.data.extend_from_slice(bytes);
             }
             Some(size) => write_http(d, size, offset.saturating_add(pos), bytes),
+        }
+        if unsized_restart {
+            self.cancel_p2p(key);
+            let lost = self
+                .downloads
+                .get_mut(&key)
+                .is_some_and(|d| std::mem::take(&mut d.announced));
+            if lost {
+                self.broadcast(key.swarm, &Message::Lost { seq: key.seq });
+            }
         }
         if let Some(size) = announce {
             self.broadcast(key.swarm, &Message::Downloading { seq: key.seq, size });
@@ -1709,7 +1761,9 @@ impl Engine {
             return;
         }
         // A transfer that merely finished, slower than the media plays, is no recovery.
-        if health::transfer_healthy(x.flow_ms, x.flow_bytes, self.play_rate_bps(x.key)) {
+        let total_ms = now.as_millis().saturating_sub(x.started.as_millis());
+        let flows = ((x.flow_ms, x.flow_bytes), (total_ms, x.received));
+        if health::transfer_healthy(flows.0, flows.1, self.play_rate_bps(x.key)) {
             self.cdn_ok();
         }
         if self.downloads.get(&x.key).is_some_and(|d| d.is_complete()) {
@@ -1763,6 +1817,9 @@ impl Engine {
     fn cdn_trouble(&mut self, now: Instant, reason: String) {
         if self.cdn.degraded.is_none() {
             self.cdn.degraded = Some(now);
+            // Even a viewer that peers serve entirely probes the CDN now and then: without
+            // an HTTP transfer it could never see the path recover.
+            self.cdn.probe_at = Some(now + ms(CDN_RETRY_MS));
             self.event(Event::CdnDegraded { reason });
             // Peers waiting on our relay of a CDN fetch would wait on a bad path: withdraw
             // those announcements so they fetch elsewhere (running relays continue).
@@ -2217,6 +2274,7 @@ impl Engine {
                 if let Some(s) = self.sessions.get_mut(&conn) {
                     s.state = PeerState::Ready;
                     s.next_ping = now;
+                    self.ping_at = Some(self.ping_at.map_or(now, |t| t.min(now)));
                     let (swarm, peer) = (s.swarm, s.peer);
                     self.event(Event::PeerJoined { swarm, peer });
                 }
@@ -2929,10 +2987,8 @@ impl Engine {
             }
         }
         if self.config.p2p_enabled {
-            for s in self.sessions.values() {
-                if s.state == PeerState::Ready {
-                    at(s.next_ping);
-                }
+            if let Some(t) = self.ping_at {
+                at(t);
             }
         }
         let stall = ms(self.config.peer_stall_timeout_ms);
@@ -3981,6 +4037,60 @@ mod tests {
             },
         );
         e.handle_input(now, Input::HttpDone { id });
+    }
+
+    #[test]
+    fn aborted_http_is_cancelled_unless_peers_read_it() {
+        // Far ahead of the playhead (not urgent), no peers: fetched at once, then aborted
+        // (a seek): nobody needs it, so the transfer stops.
+        let mut e = Engine::new(Config::default(), Instant::from_millis(0), 3);
+        let now = Instant::from_millis(0);
+        e.handle_input(now, playlist(20));
+        e.handle_input(now, playhead(0));
+        e.handle_input(now, request(1, 10));
+        let mut id = None;
+        let mut now = now;
+        for _ in 0..10 {
+            id = std::iter::from_fn(|| e.poll_output()).find_map(|o| match o {
+                Output::StartHttp { id, .. } => Some(id),
+                _ => None,
+            });
+            match (id, e.poll_timeout()) {
+                (None, Some(t)) => {
+                    now = t;
+                    e.handle_timeout(t);
+                }
+                _ => break,
+            }
+        }
+        let Some(id) = id else { panic!("no http") };
+        e.handle_input(now, Input::SegmentAborted { req: RequestId(1) });
+        let outs: Vec<Output> = std::iter::from_fn(|| e.poll_output()).collect();
+        assert!(outs.contains(&Output::CancelHttp { id }), "{outs:?}");
+
+        // A peer reads our relay of the transfer: it runs on for the peer.
+        let mut m = two(quiet());
+        m.auto_http = false;
+        m.input(0, request(1, 10));
+        m.advance(m.now.as_millis() + 1_000);
+        assert_eq!(m.pending_http.len(), 1, "viewer 0 did not fetch");
+        m.serve_pending(0, 0, 20_000);
+        m.input(1, request(2, 10));
+        assert!(m
+            .sent
+            .iter()
+            .any(|(i, msg)| *i == 1 && matches!(msg, Message::Request { seq: 10, .. })));
+        m.input(0, Input::SegmentAborted { req: RequestId(1) });
+        assert!(m.cancelled.is_empty(), "{:?}", m.cancelled);
+        m.serve_pending(0, 20_000, usize::MAX);
+        m.advance(m.now.as_millis() + 1_000);
+        let d1: Vec<_> = m.delivered.iter().filter(|d| d.0 == 1).collect();
+        assert_eq!(d1.len(), 1);
+        assert_eq!(d1[0].2, m.cdn[&url(10)]);
+        assert!(
+            !m.delivered.iter().any(|d| d.0 == 0),
+            "aborted request answered"
+        );
     }
 
     #[test]

@@ -155,17 +155,21 @@ impl Goodput {
     }
 }
 
-/// Whether one finished transfer shows a healthy path: `flow_ms` of flowing time carried
-/// `bytes` for segments playing at `need_bps`. Too short to measure counts as healthy.
-pub fn transfer_healthy(flow_ms: u64, bytes: u64, need_bps: Option<f64>) -> bool {
+/// Whether one finished transfer shows a healthy path for segments playing at `need_bps`:
+/// `bytes` in `total_ms` from request to end, of which `flow_bytes` came in `flow_ms` of
+/// flowing time after the first piece. Either rate at `RECOVER_RATIO` or better will do (the
+/// whole-transfer one judges small bodies that arrive in one piece, the flowing one a body
+/// that stalled once and then came fast). Unknown play rate: healthy.
+pub fn transfer_healthy(
+    (flow_ms, flow_bytes): (u64, u64),
+    (total_ms, bytes): (u64, u64),
+    need_bps: Option<f64>,
+) -> bool {
     let Some(need) = need_bps.filter(|n| n.is_finite() && *n > 0.0) else {
         return true;
     };
-    if flow_ms < BUCKET_MS {
-        return true;
-    }
-    let goodput = bytes as f64 * 8_000.0 / flow_ms as f64;
-    goodput >= RECOVER_RATIO * need
+    let fast = |ms: u64, b: u64| b as f64 * 8_000.0 / ms.max(1) as f64 >= RECOVER_RATIO * need;
+    fast(total_ms, bytes) || (flow_ms >= BUCKET_MS && fast(flow_ms, flow_bytes))
 }
 
 #[cfg(test)]
@@ -308,9 +312,17 @@ mod tests {
 
     #[test]
     fn transfer_health() {
-        assert!(transfer_healthy(50, 1, Some(BITRATE)), "too short to judge");
-        assert!(transfer_healthy(1_000, 200_000, Some(BITRATE)));
-        assert!(!transfer_healthy(1_000, 125_000, Some(BITRATE)));
-        assert!(transfer_healthy(1_000, 1, None));
+        let b = Some(BITRATE);
+        // 250 kB in 200 ms: fast.
+        assert!(transfer_healthy((150, 200_000), (200, 250_000), b));
+        // 1 s at exactly the bitrate: not enough margin.
+        assert!(!transfer_healthy((1_000, 125_000), (1_100, 130_000), b));
+        // A 16 kB body in one piece after 200 ms (throttled): no flowing time, and slow.
+        assert!(!transfer_healthy((0, 0), (200, 16_384), b));
+        // The same body after 20 ms: fine.
+        assert!(transfer_healthy((0, 0), (20, 16_384), b));
+        // Stalled for 5 s, then 250 kB at 4x: the flowing rate shows the path is back.
+        assert!(transfer_healthy((1_500, 240_000), (6_500, 250_000), b));
+        assert!(transfer_healthy((1_000, 1), (1_000, 1), None));
     }
 }

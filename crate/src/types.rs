@@ -273,7 +273,7 @@ impl Default for Config {
             announce_interval_ms: 20_000,
             announce_numwant: 10,
             integrity_public_key: None,
-            spot_check_ratio: 0.05,
+            spot_check_ratio: 0.02,
         }
     }
 }

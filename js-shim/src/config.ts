@@ -63,7 +63,7 @@ export interface ShoalConfig {
   /**
    * Spot checks without a manifest: this fraction (0..1) of the segments peers delivered is
    * fetched again from the CDN after delivery and compared chunk by chunk; the peers that sent
-   * chunks that differ are banned (`spotCheckFailed` event). Default 0.05; 0 disables.
+   * chunks that differ are banned (`spotCheckFailed` event). Default 0.02; 0 disables.
    */
   spotCheckRatio?: number;
   /** Where to fetch `shoal_bg.wasm` from (default: next to the package's `wasm/shoal.js`). */

@@ -19,6 +19,7 @@
  *   is not applied (warned once), and playback is unaffected.
  */
 import type {
+  AnnounceEvent,
   CoreInput,
   CoreOutput,
   CoreStats,
@@ -99,6 +100,8 @@ function faulty(engine: Engine): Engine {
 }
 
 const CHUNK_SIZE = 15360;
+/** Longest wait for the player's first frame before P2P starts anyway. */
+const P2P_START_HOLD_MS = 3000;
 const TS_PACKET = 188;
 
 /**
@@ -217,6 +220,11 @@ export class Driver {
       this.applyPolicy();
       return;
     }
+    if (this.holding) {
+      // Announces are held until the player starts; the engine makes them on setPolicy.
+      this.applyPolicy();
+      return;
+    }
     this.startP2p();
     const before = this.announces;
     this.applyPolicy();
@@ -260,6 +268,33 @@ export class Driver {
   }
 
   private started = false;
+
+  /**
+   * Until the player has started (first `playing`) or `P2P_START_HOLD_MS` passed, the driver
+   * makes no offer and contacts no tracker: peer connections cost CPU (certificates, ICE)
+   * that the first frames need, and the segments the player waits for at startup are due at
+   * once, so they come over HTTP anyway. Announces the engine asks for meanwhile are kept
+   * (the latest per swarm) and sent on release.
+   */
+  private holding = true;
+  private readonly heldAnnounces = new Map<Hex40, { event: AnnounceEvent; numwant: number }>();
+  private holdTimer: ReturnType<typeof setTimeout> | null = null;
+
+  /** The player showed its first frame: P2P may start. */
+  playerStarted(): void {
+    if (!this.holding) return;
+    this.holding = false;
+    if (this.holdTimer) clearTimeout(this.holdTimer);
+    this.holdTimer = null;
+    if (!this.p2pActive) {
+      this.heldAnnounces.clear();
+      return;
+    }
+    this.startP2p();
+    const held = [...this.heldAnnounces];
+    this.heldAnnounces.clear();
+    for (const [swarm, a] of held) this.trackerFor(swarm)?.announce(swarm, a.event, a.numwant);
+  }
 
   /** True until the engine is loaded or failed to load. */
   get loading(): boolean {
@@ -324,7 +359,8 @@ export class Driver {
     }
     // Consent may have changed while the wasm loaded.
     this.applyPolicy();
-    if (this.p2pActive) this.startP2p();
+    if (this.holding) this.holdTimer = setTimeout(() => this.playerStarted(), P2P_START_HOLD_MS);
+    else if (this.p2pActive) this.startP2p();
     for (const p of this.playlists.values()) this.feed(p);
     if (this.playheadInput) this.feed(this.playheadInput);
     this.run(() => []); // arm the timer even if nothing was replayed
@@ -591,7 +627,15 @@ export class Driver {
         return;
       case 'announce':
         this.announces++;
-        if (this.consent) this.trackerFor(out.swarm)?.announce(out.swarm, out.event, out.numwant);
+        if (!this.consent) return;
+        if (this.holding) {
+          const prev = this.heldAnnounces.get(out.swarm);
+          // A swarm first announced while held still needs its 'started'.
+          const event = prev?.event === 'started' && out.event === 'update' ? 'started' : out.event;
+          this.heldAnnounces.set(out.swarm, { event, numwant: out.numwant });
+          return;
+        }
+        this.trackerFor(out.swarm)?.announce(out.swarm, out.event, out.numwant);
         return;
       case 'connectPeer':
         if (this.hub && this.consent) this.hub.connect(out.conn);
@@ -658,6 +702,9 @@ export class Driver {
     this.queue.length = 0;
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
+    if (this.holdTimer) clearTimeout(this.holdTimer);
+    this.holdTimer = null;
+    this.heldAnnounces.clear();
     if (engine) {
       try {
         this.lastStats = engine.stats();

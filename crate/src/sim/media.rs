@@ -95,15 +95,16 @@ impl Media {
         ((bytes as usize) / TS_PACKET).max(1) * TS_PACKET
     }
 
+    /// The file name repeats the rendition: manifest keys are the last path component.
     pub fn url(r: usize, seq: u64) -> String {
-        format!("https://cdn.sim/r{r}/s{seq}.ts")
+        format!("https://cdn.sim/r{r}/r{r}-s{seq}.ts")
     }
 
     /// Inverse of `url`.
     pub fn parse_url(url: &str) -> Option<(usize, u64)> {
         let rest = url.strip_prefix("https://cdn.sim/r")?;
-        let (r, rest) = rest.split_once("/s")?;
-        let seq = rest.strip_suffix(".ts")?;
+        let (r, rest) = rest.split_once('/')?;
+        let seq = rest.strip_prefix(&format!("r{r}-s"))?.strip_suffix(".ts")?;
         Some((r.parse().ok()?, seq.parse().ok()?))
     }
 

@@ -5,7 +5,7 @@
 //! JSON is a pure function of the run outputs (no wall clock, ordered fields), so the same
 //! scenario and seed give byte-identical JSON.
 
-use super::scenario::{Role, Scenario};
+use super::scenario::{Outage, Role, Scenario};
 use super::world::{RunOutput, ViewerOutcome};
 use serde::Serialize;
 use std::fmt::Write as _;
@@ -61,6 +61,7 @@ pub struct SeriesRow {
     pub viewers: u32,
     pub playing: u32,
     pub stalled: u32,
+    pub stalled_affected: u32,
     pub cdn_mbps: f64,
     pub p2p_mbps: f64,
     pub conns_per_viewer: f64,
@@ -86,6 +87,14 @@ pub struct RunReport {
     /// Peer messages delivered, by type.
     pub messages: std::collections::BTreeMap<String, u64>,
     pub verification_failures: u64,
+    /// Adversary viewers (corrupters, liars, free-riders) banned by at least one peer, of
+    /// `adversaries` in the run.
+    pub adversaries_banned: u64,
+    pub adversaries: u64,
+    /// Largest engine segment cache observed in one viewer (checked every 10 s), and the
+    /// configured budget (real bytes).
+    pub max_cache_bytes: u64,
+    pub cache_budget_bytes: u64,
     /// Requests the engine failed over to the player's own HTTP load.
     pub failed_over: u64,
     /// Viewers that never played a frame.
@@ -101,7 +110,18 @@ pub struct RunReport {
     /// Same figures restricted to honest viewers (adversaries excluded).
     pub honest_rebuffer_ratio: f64,
     pub honest_offload: f64,
+    /// The viewers hit by the scenario's CDN outages (absent without outages).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub affected: Option<Affected>,
     pub timeseries: Vec<SeriesRow>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Affected {
+    pub viewers: u64,
+    pub rebuffer_ratio: f64,
+    pub stalls: u64,
 }
 
 #[derive(Clone, Debug, Serialize, PartialEq)]
@@ -112,6 +132,8 @@ pub struct Report {
     pub duration_s: u64,
     pub byte_scale: f64,
     pub live: bool,
+    /// The scenario's CDN faults, for plots.
+    pub outages: Vec<Outage>,
     pub shoal: RunReport,
     pub baseline: RunReport,
     /// CDN bytes without Shoal / with Shoal (the "divide by 4-10" figure).
@@ -148,6 +170,15 @@ pub fn summarize(sc: &Scenario, out: &RunOutput) -> RunReport {
     let h_stall: u64 = honest.iter().map(|v| v.stall_ms).sum();
     let h_watch: u64 = honest.iter().map(|v| v.watch_ms).sum();
     let h_p2p: u64 = honest.iter().map(|v| v.p2p_bytes).sum();
+    let hit: Vec<&ViewerOutcome> = vs.iter().filter(|v| v.affected).collect();
+    let affected = (!sc.cdn.outages.is_empty()).then(|| Affected {
+        viewers: hit.len() as u64,
+        rebuffer_ratio: round6(ratio(
+            hit.iter().map(|v| v.stall_ms).sum(),
+            hit.iter().map(|v| v.watch_ms).sum(),
+        )),
+        stalls: hit.iter().map(|v| v.stalls as u64).sum(),
+    });
     let h_cdn: u64 = honest.iter().map(|v| v.cdn_bytes).sum();
     let startups: Vec<f64> = vs
         .iter()
@@ -194,6 +225,7 @@ pub fn summarize(sc: &Scenario, out: &RunOutput) -> RunReport {
             viewers: s.viewers,
             playing: s.playing,
             stalled: s.stalled,
+            stalled_affected: s.stalled_affected,
             cdn_mbps: round3(unscale(s.cdn_bytes, scale) as f64 * 8.0 / 1e6 / per),
             p2p_mbps: round3(unscale(s.p2p_bytes, scale) as f64 * 8.0 / 1e6 / per),
             conns_per_viewer: if s.viewers > 0 {
@@ -222,6 +254,10 @@ pub fn summarize(sc: &Scenario, out: &RunOutput) -> RunReport {
             .map(|(k, n)| (kind_name(*k).to_string(), *n))
             .collect(),
         verification_failures: out.totals.verification_failures,
+        adversaries_banned: out.totals.adversaries_banned,
+        adversaries: out.totals.adversaries,
+        max_cache_bytes: unscale(out.totals.max_cache_bytes, scale),
+        cache_budget_bytes: sc.engine.cache_bytes,
         failed_over: out.totals.fail_segments,
         never_started: vs.iter().filter(|v| v.startup_ms.is_none()).count() as u64,
         skipped_segments: vs.iter().map(|v| v.skipped as u64).sum(),
@@ -237,6 +273,7 @@ pub fn summarize(sc: &Scenario, out: &RunOutput) -> RunReport {
         } else {
             0.0
         },
+        affected,
         timeseries,
     }
 }
@@ -273,6 +310,7 @@ impl Report {
             duration_s: sc.duration_s,
             byte_scale: sc.byte_scale,
             live: sc.stream.live,
+            outages: sc.cdn.outages.clone(),
             cdn_ratio: div(baseline.cdn_bytes as f64, shoal.cdn_bytes as f64),
             peak_ratio: div(baseline.cdn_peak_mbps_10s, shoal.cdn_peak_mbps_10s),
             shoal,
@@ -347,6 +385,20 @@ impl Report {
             ),
         );
         row(&mut s, "stalls", b.stalls.to_string(), h.stalls.to_string());
+        if let (Some(ba), Some(ha)) = (&b.affected, &h.affected) {
+            row(
+                &mut s,
+                &format!("affected ({}) rebuffer", ha.viewers),
+                format!("{:.4}%", ba.rebuffer_ratio * 100.0),
+                format!("{:.4}%", ha.rebuffer_ratio * 100.0),
+            );
+            row(
+                &mut s,
+                "affected stalls",
+                ba.stalls.to_string(),
+                ha.stalls.to_string(),
+            );
+        }
         row(
             &mut s,
             "offload p10/p50/p90 viewer",
@@ -369,6 +421,22 @@ impl Report {
             "bannedPeers (honest)",
             format!("{} ({})", b.banned_peers, b.banned_honest),
             format!("{} ({})", h.banned_peers, h.banned_honest),
+        );
+        row(
+            &mut s,
+            "adversaries banned",
+            format!("{}/{}", b.adversaries_banned, b.adversaries),
+            format!("{}/{}", h.adversaries_banned, h.adversaries),
+        );
+        row(
+            &mut s,
+            "max cache per viewer (MB)",
+            format!("{:.2}", b.max_cache_bytes as f64 / 1e6),
+            format!(
+                "{:.2} of {:.2}",
+                h.max_cache_bytes as f64 / 1e6,
+                h.cache_budget_bytes as f64 / 1e6
+            ),
         );
         row(
             &mut s,
@@ -408,12 +476,12 @@ impl Report {
     /// Time series of both runs, one row per sample.
     pub fn csv(&self) -> String {
         let mut s = String::from(
-            "t_s,viewers,shoal_playing,shoal_stalled,shoal_cdn_mbps,shoal_p2p_mbps,shoal_conns_per_viewer,base_stalled,base_cdn_mbps\n",
+            "t_s,viewers,shoal_playing,shoal_stalled,shoal_cdn_mbps,shoal_p2p_mbps,shoal_conns_per_viewer,base_stalled,base_cdn_mbps,shoal_stalled_affected,base_stalled_affected\n",
         );
         for (h, b) in self.shoal.timeseries.iter().zip(&self.baseline.timeseries) {
             let _ = writeln!(
                 s,
-                "{},{},{},{},{},{},{},{},{}",
+                "{},{},{},{},{},{},{},{},{},{},{}",
                 h.t_s,
                 h.viewers,
                 h.playing,
@@ -422,7 +490,9 @@ impl Report {
                 h.p2p_mbps,
                 h.conns_per_viewer,
                 b.stalled,
-                b.cdn_mbps
+                b.cdn_mbps,
+                h.stalled_affected,
+                b.stalled_affected
             );
         }
         s

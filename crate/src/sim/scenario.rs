@@ -35,6 +35,10 @@ pub struct Scenario {
     pub upload_fraction_of_uplink: Option<f64>,
     /// Time-series resolution, seconds.
     pub sample_s: u64,
+    /// The origin publishes an integrity manifest (docs/MANIFEST.md: size, SHA-256 and
+    /// per-chunk hashes of every segment, built from the published bytes); each viewer gets
+    /// it with every playlist load, so peers' chunks are checked against it.
+    pub manifest: bool,
 }
 
 impl Default for Scenario {
@@ -76,6 +80,7 @@ impl Default for Scenario {
             engine: Config::default(),
             upload_fraction_of_uplink: Some(0.8),
             sample_s: 5,
+            manifest: false,
         }
     }
 }
@@ -184,9 +189,11 @@ pub enum OutageKind {
     Error,
     /// Requests hang: no byte arrives, the loader times out.
     Stall,
+    /// The CDN path still works but at most `mbps` (per viewer).
+    Throttle,
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Outage {
     pub from_s: f64,
@@ -195,6 +202,8 @@ pub struct Outage {
     /// per-viewer draw, so the same viewers are affected by every outage with this fraction.
     pub fraction: f64,
     pub kind: OutageKind,
+    /// `throttle` only: the affected viewers' CDN throughput, Mbit/s.
+    pub mbps: f64,
 }
 
 impl Default for Outage {
@@ -204,6 +213,7 @@ impl Default for Outage {
             duration_s: 60.0,
             fraction: 1.0,
             kind: OutageKind::Error,
+            mbps: 1.0,
         }
     }
 }
@@ -370,6 +380,9 @@ impl Scenario {
         }
         for o in &self.cdn.outages {
             frac("cdn.outages.fraction", o.fraction)?;
+            if o.kind == OutageKind::Throttle && (o.mbps.is_nan() || o.mbps <= 0.0) {
+                return Err("cdn.outages: a throttle needs mbps > 0".into());
+            }
             if o.duration_s < 0.0 || o.from_s < 0.0 {
                 return Err("cdn.outages: from_s and duration_s >= 0".into());
             }

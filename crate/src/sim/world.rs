@@ -1,5 +1,5 @@
 //! The discrete-event loop: viewers (a real `Engine` behind a player model), their access
-//! links, the CDN, the tracker and the peer connections, stepped by one binary-heap queue.
+//! links, the CDN, the tracker and the peer connections, stepped by one event queue.
 //!
 //! Invariants:
 //! - Deterministic: every random draw comes from `Rng` streams derived from the scenario
@@ -17,7 +17,7 @@
 
 use super::media::Media;
 use super::rng::Rng;
-use super::scenario::{OutageKind, Role, Scenario};
+use super::scenario::{Outage, OutageKind, Role, Scenario};
 use crate::types::*;
 use crate::wire::{self, kind, Message, CHUNK_SIZE};
 use crate::Engine;
@@ -57,6 +57,44 @@ enum Ev {
     Sample,
 }
 
+impl Ev {
+    const NAMES: [&'static str; 15] = [
+        "join",
+        "leave",
+        "wake",
+        "playlist",
+        "player",
+        "retry",
+        "httpPiece",
+        "httpFail",
+        "tracker",
+        "connOpen",
+        "connFail",
+        "msg",
+        "closed",
+        "sample",
+        "staleWake",
+    ];
+    fn kind(&self) -> usize {
+        match self {
+            Ev::Join(_) => 0,
+            Ev::Leave(_) => 1,
+            Ev::Wake(_) => 2,
+            Ev::PlaylistTick(_) => 3,
+            Ev::PlayerTick(_) => 4,
+            Ev::PlayerRetry(_) => 5,
+            Ev::HttpPiece(_) => 6,
+            Ev::HttpFail { .. } => 7,
+            Ev::TrackerReply { .. } => 8,
+            Ev::ConnOpen(_) => 9,
+            Ev::ConnFail(_) => 10,
+            Ev::Msg { .. } => 11,
+            Ev::Closed { .. } => 12,
+            Ev::Sample => 13,
+        }
+    }
+}
+
 struct Entry {
     at: u64,
     order: u64,
@@ -78,6 +116,77 @@ impl Ord for Entry {
     // Reversed: the heap is a max-heap, the earliest event must come first.
     fn cmp(&self, o: &Self) -> Ordering {
         (o.at, o.order).cmp(&(self.at, self.order))
+    }
+}
+
+/// Milliseconds of future covered by `Queue`'s ring of buckets.
+const RING_MS: u64 = 4_096;
+
+/// The event queue: pops in (time, scheduling order), exactly as one binary heap would,
+/// but a heap of the whole swarm's pending events (hundreds of thousands at 10,000
+/// viewers) costs a cache miss per level on every pop. Events are bucketed by millisecond
+/// in a ring covering the next `RING_MS`; only the current millisecond's bucket is a heap
+/// (a few hundred entries); events further ahead wait in `far`.
+struct Queue {
+    /// The millisecond being served: `cur` holds its events, the ring the later ones.
+    now_ms: u64,
+    cur: BinaryHeap<Entry>,
+    ring: Vec<Vec<Entry>>,
+    far: BinaryHeap<Entry>,
+    len: usize,
+}
+
+impl Queue {
+    fn new() -> Self {
+        Queue {
+            now_ms: 0,
+            cur: BinaryHeap::new(),
+            ring: (0..RING_MS).map(|_| Vec::new()).collect(),
+            far: BinaryHeap::new(),
+            len: 0,
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    /// `e.at` is never before the current time (`World::push` clamps it).
+    fn push(&mut self, e: Entry) {
+        self.len += 1;
+        let ms = e.at / MS;
+        if ms <= self.now_ms {
+            self.cur.push(e);
+        } else if ms < self.now_ms + RING_MS {
+            self.ring[(ms % RING_MS) as usize].push(e);
+        } else {
+            self.far.push(e);
+        }
+    }
+
+    fn pop(&mut self) -> Option<Entry> {
+        loop {
+            if let Some(e) = self.cur.pop() {
+                self.len -= 1;
+                return Some(e);
+            }
+            if self.len == 0 {
+                return None;
+            }
+            self.now_ms += 1;
+            let bucket = &mut self.ring[(self.now_ms % RING_MS) as usize];
+            self.cur.extend(bucket.drain(..));
+            let horizon = self.now_ms + RING_MS;
+            while self.far.peek().is_some_and(|e| e.at / MS < horizon) {
+                let Some(e) = self.far.pop() else { break };
+                let ms = e.at / MS;
+                if ms <= self.now_ms {
+                    self.cur.push(e);
+                } else {
+                    self.ring[(ms % RING_MS) as usize].push(e);
+                }
+            }
+        }
     }
 }
 
@@ -233,6 +342,11 @@ pub struct Totals {
     pub fail_segments: u64,
     pub violations: u64,
     pub violation_notes: Vec<String>,
+    /// Largest segment cache seen in any viewer at the periodic checks (simulated bytes).
+    pub max_cache_bytes: u64,
+    /// Adversary viewers banned by at least one peer, and adversaries in the run.
+    pub adversaries_banned: u64,
+    pub adversaries: u64,
 }
 
 /// One time-series row (simulated bytes; the report rescales).
@@ -242,6 +356,8 @@ pub struct Sample {
     pub viewers: u32,
     pub playing: u32,
     pub stalled: u32,
+    /// Stalled viewers among those hit by the CDN outages.
+    pub stalled_affected: u32,
     pub cdn_bytes: u64,
     pub p2p_bytes: u64,
     pub peers: u64,
@@ -262,6 +378,9 @@ pub struct ViewerOutcome {
     pub corrupted: u32,
     pub skipped: u32,
     pub banned: u32,
+    /// In the group hit by the scenario's CDN outages (its per-viewer draw is below the
+    /// largest outage fraction).
+    pub affected: bool,
 }
 
 pub struct RunOutput {
@@ -277,7 +396,7 @@ pub struct World<'a> {
     p2p: bool,
     now: u64,
     order: u64,
-    queue: BinaryHeap<Entry>,
+    queue: Queue,
     media: Media,
     swarms: Vec<SwarmId>,
     viewers: Vec<Viewer>,
@@ -294,9 +413,19 @@ pub struct World<'a> {
     sample_p2p: u64,
     end_us: u64,
     scratch: Vec<Output>,
+    /// Manifest text of the current playlist window (`manifest = true`), rebuilt when the
+    /// window moves: (window, bytes).
+    manifest: Option<((u64, u64), Vec<u8>)>,
+    /// Manifest lines already hashed, by (rendition, seq).
+    manifest_lines: BTreeMap<(usize, u64), String>,
+    /// Adversaries banned by at least one peer.
+    banned_adversaries: std::collections::BTreeSet<u32>,
     /// `SHOAL_SIM_TRACE=<viewer>`: log that viewer's engine outputs and player events to
     /// stderr (debugging aid; never part of the report).
     trace: Option<u32>,
+    /// `SHOAL_SIM_PROFILE=1`: count events by kind and the queue's high-water mark, printed
+    /// to stderr at the end (profiling aid; never part of the report).
+    profile: Option<([u64; 16], usize)>,
 }
 
 fn scale_bps(mbps: f64, byte_scale: f64) -> f64 {
@@ -322,7 +451,7 @@ impl<'a> World<'a> {
             p2p,
             now: 0,
             order: 0,
-            queue: BinaryHeap::new(),
+            queue: Queue::new(),
             tracker: (0..media.renditions())
                 .map(|_| TrackerSwarm::default())
                 .collect(),
@@ -344,6 +473,10 @@ impl<'a> World<'a> {
             trace: std::env::var("SHOAL_SIM_TRACE")
                 .ok()
                 .and_then(|x| x.parse().ok()),
+            profile: std::env::var_os("SHOAL_SIM_PROFILE").map(|_| ([0; 16], 0)),
+            manifest: None,
+            manifest_lines: BTreeMap::new(),
+            banned_adversaries: std::collections::BTreeSet::new(),
         };
         let mut idx = 0u64;
         for (gi, g) in sc.groups.iter().enumerate() {
@@ -481,7 +614,17 @@ impl<'a> World<'a> {
             }
             self.now = e.at;
             self.totals.events += 1;
+            if let Some((kinds, high)) = self.profile.as_mut() {
+                kinds[e.ev.kind()] += 1;
+                *high = (*high).max(self.queue.len() + 1);
+            }
             self.handle(e.ev);
+        }
+        if let Some((kinds, high)) = &self.profile {
+            eprintln!(
+                "profile: queue high-water {high}; events by kind {:?}",
+                Ev::NAMES.iter().zip(kinds.iter()).collect::<Vec<_>>()
+            );
         }
         self.now = self.end_us;
         for v in 0..self.viewers.len() as u32 {
@@ -489,6 +632,13 @@ impl<'a> World<'a> {
                 self.finish_viewer(v);
             }
         }
+        let affected_fraction = self
+            .sc
+            .cdn
+            .outages
+            .iter()
+            .map(|o| o.fraction)
+            .fold(0.0, f64::max);
         let viewers = self
             .viewers
             .iter()
@@ -508,9 +658,16 @@ impl<'a> World<'a> {
                     corrupted: v.corrupted,
                     skipped: v.skipped,
                     banned: st.peers_banned,
+                    affected: v.isp_draw < affected_fraction,
                 }
             })
             .collect();
+        self.totals.adversaries_banned = self.banned_adversaries.len() as u64;
+        self.totals.adversaries = self
+            .viewers
+            .iter()
+            .filter(|v| v.join_us < self.end_us && v.role != Role::Honest)
+            .count() as u64;
         RunOutput {
             totals: self.totals,
             viewers,
@@ -534,6 +691,9 @@ impl<'a> World<'a> {
                 let now_ms = self.now / MS;
                 let vw = &mut self.viewers[v as usize];
                 if !vw.alive || vw.wake != Some(now_ms) {
+                    if let Some((kinds, _)) = self.profile.as_mut() {
+                        kinds[14] += 1;
+                    }
                     return;
                 }
                 vw.wake = None;
@@ -713,12 +873,12 @@ impl<'a> World<'a> {
                     .ban_reasons
                     .entry(format!("{reason:?}"))
                     .or_insert(0) += 1;
-                let honest = self
-                    .peer_index
-                    .get(&peer)
-                    .is_some_and(|&p| self.viewers[p as usize].role == Role::Honest);
+                let who = self.peer_index.get(&peer).copied();
+                let honest = who.is_some_and(|p| self.viewers[p as usize].role == Role::Honest);
                 if honest {
                     self.totals.bans_of_honest += 1;
+                } else if let Some(p) = who {
+                    self.banned_adversaries.insert(p);
                 }
             }
             Output::Event(Event::VerificationFailed { .. }) => {
@@ -895,6 +1055,48 @@ impl<'a> World<'a> {
         self.input(v, input);
     }
 
+    /// The origin's integrity manifest for the current window (all renditions), as the
+    /// viewer would fetch it beside the playlist.
+    fn send_manifest(&mut self, v: u32) {
+        let Some((lo, hi)) = self.viewers[v as usize].pl.known else {
+            return;
+        };
+        let fresh = self.manifest.as_ref().is_some_and(|(w, _)| *w == (lo, hi));
+        if !fresh {
+            let chunk = CHUNK_SIZE;
+            let mut text = format!("shoal-manifest 1\nchunk-size {chunk}\n");
+            for r in 0..self.media.renditions() {
+                for seq in lo..=hi {
+                    if let Some(line) = self.manifest_lines.get(&(r, seq)) {
+                        text.push_str(line);
+                        continue;
+                    }
+                    let data = self.media.bytes(r, seq);
+                    let chunks: Vec<String> = data
+                        .chunks(chunk)
+                        .map(|c| hex::encode(crate::integrity::sha256(c)))
+                        .collect();
+                    let line = format!(
+                        "segment {} {} {} {}\n",
+                        crate::integrity::manifest_key(&Media::url(r, seq), None),
+                        data.len(),
+                        hex::encode(crate::integrity::sha256(&data)),
+                        chunks.join(",")
+                    );
+                    text.push_str(&line);
+                    self.manifest_lines.insert((r, seq), line);
+                }
+            }
+            self.manifest_lines.retain(|&(_, s), _| s >= lo);
+            self.manifest = Some(((lo, hi), text.into_bytes()));
+        }
+        let Some((_, data)) = self.manifest.as_ref() else {
+            return;
+        };
+        let data = data.clone();
+        self.input(v, Input::IntegrityManifest { data });
+    }
+
     fn playlist_tick(&mut self, v: u32) {
         if !self.viewers[v as usize].alive {
             return;
@@ -927,6 +1129,9 @@ impl<'a> World<'a> {
         }
         if resend {
             self.send_playlist(v, rend);
+            if self.sc.manifest {
+                self.send_manifest(v);
+            }
         }
         if self.viewers[v as usize].role == Role::Liar {
             self.lie(v);
@@ -948,6 +1153,7 @@ impl<'a> World<'a> {
             self.viewers[v as usize].next_stats_check = self.now + STATS_CHECK_EVERY;
             let budget = self.viewers[v as usize].cache_budget;
             if let Some(st) = self.viewers[v as usize].engine.as_ref().map(|e| e.stats()) {
+                self.totals.max_cache_bytes = self.totals.max_cache_bytes.max(st.cache_bytes);
                 if st.cache_bytes > budget {
                     self.violation(format!(
                         "t={}ms viewer {v}: cache {} above budget {budget}",
@@ -1137,15 +1343,29 @@ impl<'a> World<'a> {
 
     // ------------------------------------------------------------ CDN
 
+    /// The failing outage hitting viewer `v` now (a throttle is not a failure).
     fn outage(&self, v: u32) -> Option<OutageKind> {
+        self.active_outage(v, false).map(|o| o.kind)
+    }
+
+    fn active_outage(&self, v: u32, throttle: bool) -> Option<&Outage> {
         let t = self.now as f64 / SEC as f64;
         let draw = self.viewers[v as usize].isp_draw;
-        self.sc
-            .cdn
-            .outages
-            .iter()
-            .find(|o| t >= o.from_s && t < o.from_s + o.duration_s && draw < o.fraction)
-            .map(|o| o.kind)
+        self.sc.cdn.outages.iter().find(|o| {
+            t >= o.from_s
+                && t < o.from_s + o.duration_s
+                && draw < o.fraction
+                && (o.kind == OutageKind::Throttle) == throttle
+        })
+    }
+
+    /// The viewer's CDN throughput now, simulated bytes/s.
+    fn cdn_bps(&self, v: u32) -> f64 {
+        let base = self.viewers[v as usize].cdn_bps;
+        match self.active_outage(v, true) {
+            Some(o) => base.min(scale_bps(o.mbps, self.sc.byte_scale)),
+            None => base,
+        }
     }
 
     fn start_xfer(
@@ -1194,7 +1414,7 @@ impl<'a> World<'a> {
                 let to = self.sc.player.http_timeout_ms * MS;
                 self.push(self.now + to, Ev::HttpFail { x, status: 0 })
             }
-            (true, None) => self.schedule_piece(x),
+            (true, None | Some(OutageKind::Throttle)) => self.schedule_piece(x),
         }
         x
     }
@@ -1204,8 +1424,9 @@ impl<'a> World<'a> {
             return;
         };
         let n = (t.end - t.pos).min(HTTP_PIECE);
+        let cdn_bps = self.cdn_bps(t.v);
         let vw = &mut self.viewers[t.v as usize];
-        let server = t.last + tx_us(n, vw.cdn_bps);
+        let server = t.last + tx_us(n, cdn_bps);
         let arrive = server.max(vw.down_busy.max(self.now) + tx_us(n, vw.down_bps));
         vw.down_busy = arrive;
         self.push(arrive, Ev::HttpPiece(x));
@@ -1222,7 +1443,7 @@ impl<'a> World<'a> {
         }
         if let Some(kind) = self.outage(v) {
             let (at, status) = match kind {
-                OutageKind::Error => (self.now, 0),
+                OutageKind::Error | OutageKind::Throttle => (self.now, 0),
                 OutageKind::Stall => (self.now + self.sc.player.http_timeout_ms * MS, 0),
             };
             self.push(at, Ev::HttpFail { x, status });
@@ -1511,6 +1732,14 @@ impl<'a> World<'a> {
 
     fn sample(&mut self) {
         let (mut viewers, mut playing, mut stalled, mut peers) = (0u32, 0u32, 0u32, 0u64);
+        let mut stalled_affected = 0u32;
+        let affected_fraction = self
+            .sc
+            .cdn
+            .outages
+            .iter()
+            .map(|o| o.fraction)
+            .fold(0.0, f64::max);
         for v in &self.viewers {
             if v.alive {
                 viewers += 1;
@@ -1519,6 +1748,9 @@ impl<'a> World<'a> {
                 }
                 if v.pl.stalled_since.is_some() {
                     stalled += 1;
+                    if v.isp_draw < affected_fraction {
+                        stalled_affected += 1;
+                    }
                 }
                 peers += v
                     .conns
@@ -1532,6 +1764,7 @@ impl<'a> World<'a> {
             viewers,
             playing,
             stalled,
+            stalled_affected,
             cdn_bytes: std::mem::take(&mut self.sample_cdn),
             p2p_bytes: std::mem::take(&mut self.sample_p2p),
             peers,

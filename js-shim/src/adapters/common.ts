@@ -82,7 +82,10 @@ export class PlayheadReporter {
     this.detach();
     this.media = media;
     const tick = () => this.send(true);
-    const play = () => this.startInterval();
+    const play = () => {
+      this.driver.playerStarted();
+      this.startInterval();
+    };
     const pause = () => this.stopInterval();
     const listeners: Array<[string, () => void]> = [
       ['timeupdate', tick],
@@ -96,6 +99,7 @@ export class PlayheadReporter {
     this.unlisten = () => {
       for (const [event, fn] of listeners) media.removeEventListener(event, fn);
     };
+    if (!media.paused && media.readyState >= 3) this.driver.playerStarted();
     if (!media.paused) this.startInterval();
   }
 
