@@ -31,7 +31,8 @@ export class ShoalDash extends ShoalPlayerBase<DashAdapterCounters> {
   }
 
   /**
-   * Hooks Shoal into a dash.js `MediaPlayer` (`player.extend('XHRLoader', …, true)`). Call it
+   * Hooks Shoal into a dash.js `MediaPlayer` (`player.extend('XHRLoader', …, true)`, and
+   * `'BufferController'` so a period ends only once its last segment is appended). Call it
    * before `player.initialize()`: dash.js builds its loaders then. One player per instance.
    */
   attach(player: DashPlayer): void {
