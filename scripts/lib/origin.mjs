@@ -7,7 +7,8 @@
 //                            segments; segment URIs are `<playlist>@<seq>.<ext>` (unique per
 //                            sequence number, so caches stay correct), mapped to VOD segment
 //                            seq % count; EXT-X-DISCONTINUITY where the loop restarts.
-//                            An .mpd becomes a dynamic MPD looping the VOD one (lib/dash-live.mjs)
+//                            An .mpd becomes a dynamic MPD looping the VOD one (lib/dash-live.mjs);
+//                            `?t0=<epoch ms>` sets that MPD's availabilityStartTime (tests)
 //   /demo/…                  demo-page/ ; /node_modules/{hls.js,uplot}/dist/… ; /js-shim/dist/… ;
 //                            /e2e/… tests/e2e/pages (browser-test harness pages)
 //   /_shoal/stats            JSON: bytes served per client (POST /_shoal/stats/reset clears)
@@ -164,7 +165,7 @@ export async function startOrigin({
   };
 
   /** Map a request path to {file, range?, kind, body?} or null. */
-  const resolve = async (urlPath) => {
+  const resolve = async (urlPath, query = null) => {
     if (urlPath.startsWith('/media/')) {
       const f = path.resolve(mediaDir, '.' + urlPath.slice(6));
       if (!isInside(mediaDir, f)) return null;
@@ -183,7 +184,11 @@ export async function startOrigin({
         return { file: s.file, range: s.range, kind: 'segment' };
       }
       if (path.extname(f) === '.mpd') {
-        const mpd = liveDashMpd(await fsp.readFile(f, 'utf8'), { t0Ms: liveT0, windowS: windowSegments * 2 });
+        // `?t0=<epoch ms>` moves this MPD's live clock (a test puts a period boundary where it
+        // wants it); dash.js keeps the query when it refreshes the MPD.
+        const t0q = Number(query?.get('t0'));
+        const t0Ms = Number.isSafeInteger(t0q) && t0q > 0 && t0q <= Date.now() ? t0q : liveT0;
+        const mpd = liveDashMpd(await fsp.readFile(f, 'utf8'), { t0Ms, windowS: windowSegments * 2 });
         return { body: Buffer.from(mpd), kind: 'playlist', type: TYPES['.mpd'], live: true };
       }
       if (path.extname(f) === '.m3u8') {
@@ -354,7 +359,7 @@ export async function startOrigin({
     const id = u.searchParams.get('viewer') || req.headers['x-shoal-viewer'] ||
       parseCookies(req.headers.cookie).shoal_viewer || `anon-${req.socket.remoteAddress}`;
     let r;
-    try { r = await resolve(decodeURIComponent(u.pathname)); } catch { r = null; }
+    try { r = await resolve(decodeURIComponent(u.pathname), u.searchParams); } catch { r = null; }
     if (!r) { res.writeHead(404); return res.end(); }
     const c = client(String(id));
     const bump = (code) => { c.status[code] = (c.status[code] || 0) + 1; };

@@ -20,6 +20,10 @@
  *   drops samples whose wall-clock duration is under `streaming.cacheLoadThresholds`. The
  *   adapter reports the transfer's own timing through two traces and, only when that transfer
  *   really took longer than the threshold, holds completion until the wall clock passes it.
+ * - A period's buffering completes only once its last requested segment is appended (see
+ *   `BufferController` override in `attach`): dash.js 5.2 otherwise declares it complete one
+ *   segment early, starts the next period and appends a late last segment at the next
+ *   period's timestamp offset (a hole at the boundary, then a stall or a jump).
  */
 import type { Container, DeliveryTiming, Hex40, SegmentInfo } from '../core-types.js';
 import type { Driver, RequestSink } from '../driver.js';
@@ -122,6 +126,11 @@ interface XhrLoaderInstance {
 
 type ParentLoad = (req: DashMediaRequest, res: DashMediaResponse) => unknown;
 
+/** The dash.js `BufferController` method the adapter wraps. */
+interface BufferControllerInstance {
+  segmentRequestingCompleted?(segmentIndex: number): void;
+}
+
 interface Route {
   swarm: Hex40;
   seq: number;
@@ -222,6 +231,41 @@ export class DashAdapter {
       };
     };
     player.extend('XHRLoader', child, true);
+    player.extend('BufferController', DashAdapter.lastSegmentFix(() => adapter.player !== null), true);
+  }
+
+  /**
+   * dash.js 5.2.1 marks a representation's buffering complete when the segment before the last
+   * one is appended (`maxAppendedIndex >= maximumIndex - 1`, with `maximumIndex` the index of
+   * the last segment requested), as soon as a schedule tick finds nothing left to request, and
+   * that tick comes about 0.5 s after the last request whether or not it has been answered. On
+   * a multi-period stream a complete period makes dash.js prepare the next one on the same
+   * SourceBuffers (timestamp offset and append window of the next period); the last segment,
+   * if it arrives after that, is appended a whole period late, leaving a hole before the
+   * boundary that the gap controller jumps after a stall (or, seen here, jumps to the misplaced
+   * segment a period ahead). Plain dash.js does the same when the CDN is slow; peer deliveries
+   * at the live edge often take longer than 0.5 s, so with Shoal it happened at most boundaries.
+   * Passing `index + 1` makes completion wait for the last requested segment itself; when it is
+   * already appended the result is the same as dash.js's own. `active` false: dash.js unchanged.
+   */
+  static lastSegmentFix(active: () => boolean): (this: { parent?: BufferControllerInstance }) => BufferControllerInstance {
+    return function (this: { parent?: BufferControllerInstance }): BufferControllerInstance {
+      const parent = this.parent;
+      if (!parent || typeof parent.segmentRequestingCompleted !== 'function') return {};
+      // dash.js overwrites the parent's method with ours after this returns: capture it now.
+      const original = parent.segmentRequestingCompleted.bind(parent);
+      return {
+        segmentRequestingCompleted(segmentIndex: number): void {
+          let index = segmentIndex;
+          try {
+            if (active() && typeof index === 'number' && Number.isSafeInteger(index) && index >= 0) index += 1;
+          } catch {
+            index = segmentIndex;
+          }
+          original(index);
+        },
+      };
+    };
   }
 
   detach(): void {
