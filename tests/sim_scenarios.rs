@@ -133,6 +133,45 @@ join_to_s = 5
 }
 
 #[test]
+fn flooders_are_banned_and_memory_stays_within_the_budget() {
+    let r = sim::run(&scenario(
+        r#"
+churn_per_min = 0.3
+[engine]
+cacheBytes = 6000000
+[[groups]]
+name = "flooders"
+count = 4
+role = "flooder"
+join_from_s = 0
+join_to_s = 5
+"#,
+    ));
+    let s = &r.shoal;
+    println!(
+        "flooders: banned {}/{} (honest bans {}), honest rebuffer {:.5} vs baseline {:.5}, max cache {} of {}",
+        s.adversaries_banned,
+        s.adversaries,
+        s.banned_honest,
+        s.honest_rebuffer_ratio,
+        r.baseline.rebuffer_ratio,
+        s.max_cache_bytes,
+        s.cache_budget_bytes
+    );
+    assert_eq!(s.violations, 0, "{:?}", s.violation_notes);
+    assert_eq!(s.adversaries, 4);
+    assert_eq!(s.adversaries_banned, 4, "every flooder must be banned");
+    assert_eq!(s.banned_honest, 0);
+    assert!(s.max_cache_bytes <= s.cache_budget_bytes);
+    assert!(
+        s.honest_rebuffer_ratio <= r.baseline.rebuffer_ratio + 0.005,
+        "floods made honest viewers stall: {} vs {}",
+        s.honest_rebuffer_ratio,
+        r.baseline.rebuffer_ratio
+    );
+}
+
+#[test]
 fn the_simulator_catches_corruption_the_structure_checks_cannot() {
     // Stealth corrupters keep MPEG-TS structure; without an integrity manifest the engine
     // cannot tell, and the simulator's byte comparison must say so.

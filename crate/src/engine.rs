@@ -1046,6 +1046,7 @@ impl Engine {
             if self.p2p_reqs.remove(&(conn, id)).is_some() {
                 if let Some(s) = self.sessions.get_mut(&conn) {
                     s.down_reqs = s.down_reqs.saturating_sub(1);
+                    s.note_released(id);
                 }
                 self.send(conn, &Message::Cancel { id });
             }
@@ -1415,6 +1416,7 @@ impl Engine {
         let r = self.p2p_reqs.remove(&(conn, id))?;
         if let Some(s) = self.sessions.get_mut(&conn) {
             s.down_reqs = s.down_reqs.saturating_sub(1);
+            s.note_released(id);
         }
         if let Some(d) = self.downloads.get_mut(&r.key) {
             d.p2p.retain(|x| *x != (conn, id));
@@ -2511,9 +2513,11 @@ impl Engine {
         payload: &[u8],
     ) {
         let Some(r) = self.p2p_reqs.get(&(conn, id)) else {
-            // Late data after a cancel is normal and simply not used; data for an id we
-            // never issued is a violation.
-            if id == 0 || id >= self.next_req_id {
+            // Late data for one of our ended requests to this peer is normal and simply not
+            // used; data for any other id was never asked for: a violation (unrequested
+            // chunks would otherwise fill the link for free).
+            let late = self.sessions.get(&conn).is_some_and(|s| s.was_released(id));
+            if !late {
                 self.violation(now, conn);
             }
             return;

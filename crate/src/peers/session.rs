@@ -89,7 +89,13 @@ pub struct Session {
     good: u32,
     msg_window: Instant,
     msg_count: u32,
+    /// Our recent requests to this peer that ended before it answered them all: late
+    /// `Data` for these is normal, `Data` for any other id was never asked for.
+    released: std::collections::VecDeque<u32>,
 }
+
+/// How many ended request ids are remembered per peer (late data comes within a round trip).
+const RELEASED_IDS: usize = 64;
 
 impl Session {
     pub fn new(conn: ConnId, swarm: SwarmId, peer: PeerId, inbound: bool, now: Instant) -> Self {
@@ -118,7 +124,21 @@ impl Session {
             good: 0,
             msg_window: now,
             msg_count: 0,
+            released: std::collections::VecDeque::new(),
         }
+    }
+
+    /// Our request `id` to this peer ended (cancelled, abandoned or complete).
+    pub fn note_released(&mut self, id: u32) {
+        if self.released.len() >= RELEASED_IDS {
+            self.released.pop_front();
+        }
+        self.released.push_back(id);
+    }
+
+    /// Whether `id` is one of our recent requests to this peer that has ended.
+    pub fn was_released(&self, id: u32) -> bool {
+        self.released.contains(&id)
     }
 
     pub fn score(&self) -> f64 {

@@ -148,6 +148,9 @@ pub enum Role {
     Liar,
     /// Never uploads (`uploadBytesPerSec = 0`).
     FreeRider,
+    /// Floods its peers every segment: requests for every segment of the window and beyond,
+    /// `Have` for segments that do not exist yet, and chunks nobody asked for.
+    Flooder,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -1133,8 +1133,10 @@ impl<'a> World<'a> {
                 self.send_manifest(v);
             }
         }
-        if self.viewers[v as usize].role == Role::Liar {
-            self.lie(v);
+        match self.viewers[v as usize].role {
+            Role::Liar => self.lie(v),
+            Role::Flooder => self.flood(v),
+            _ => {}
         }
         self.send_playhead(v);
         self.maybe_request(v);
@@ -1666,9 +1668,12 @@ impl<'a> World<'a> {
         let sender = &mut self.viewers[v as usize];
         let dep = sender.up_busy.max(now) + tx_us(len, sender.up_bps);
         sender.up_busy = dep;
+        // The receiver's downlink is booked for this message's transmission time from now,
+        // not until its arrival: a message held back by a slow (or flooding) sender's uplink
+        // must not keep the receiver's link busy for other senders meanwhile.
         let recv = &mut self.viewers[to as usize];
-        let mut arrive = (dep + owd).max(recv.down_busy.max(now) + tx_us(len, recv.down_bps));
-        recv.down_busy = arrive;
+        recv.down_busy = recv.down_busy.max(now) + tx_us(len, recv.down_bps);
+        let mut arrive = (dep + owd).max(recv.down_busy);
         let dir = usize::from(to_b);
         let conn = &mut self.conns[c as usize];
         arrive = arrive.max(conn.last_arrival[dir]);
@@ -1725,6 +1730,46 @@ impl<'a> World<'a> {
             .collect();
         for c in conns {
             self.send_msg(v, c, msg.clone());
+        }
+    }
+
+    /// One burst of a flooder to each open connection: 64 requests (ids reused, chunks out of
+    /// range included), 64 `Have` for future segments with absurd sizes, 16 unsolicited chunks.
+    fn flood(&mut self, v: u32) {
+        let Some((_, newest)) = self.viewers[v as usize].pl.known else {
+            return;
+        };
+        let mut burst = Vec::with_capacity(144);
+        for i in 0..64u32 {
+            burst.push(wire::encode(&Message::Request {
+                id: i % 8,
+                seq: newest.saturating_sub(32) + u64::from(i),
+                first_chunk: i * 7,
+                count: 1 + i,
+            }));
+            burst.push(wire::encode(&Message::Have {
+                seq: newest + 1 + u64::from(i),
+                size: u32::MAX - i,
+            }));
+        }
+        for i in 0..16u32 {
+            burst.push(wire::encode(&Message::Data {
+                id: 1_000 + i,
+                chunk: i,
+                total_size: 16 * wire::CHUNK_SIZE as u32,
+                payload: vec![0x47; wire::CHUNK_SIZE],
+            }));
+        }
+        let conns: Vec<u32> = self.viewers[v as usize]
+            .conns
+            .iter()
+            .copied()
+            .filter(|&c| self.conns[c as usize].open && !self.conns[c as usize].closed)
+            .collect();
+        for c in conns {
+            for m in &burst {
+                self.send_msg(v, c, m.clone());
+            }
         }
     }
 
