@@ -185,7 +185,7 @@ test('peers leave (live): the last viewer goes on over HTTP without a stall', { 
 
 registerDashTests({ test, openHarness, playsOn, assertGenuine, check, waitFor, sleep });
 registerAttackTests({ test, check, waitFor, sleep, Skip });
-registerCdnTests({ test, check, waitFor, sleep });
+registerCdnTests({ test, check, waitFor, sleep, Skip });
 registerPrivacyTests({ test, openHarness, playsOn, assertGenuine, check, waitFor, sleep, Skip });
 registerTrackerInteropTests({ test, openHarness, playsOn, assertGenuine, check, waitFor, sleep, Skip });
 
