@@ -632,13 +632,7 @@ impl<'a> World<'a> {
                 self.finish_viewer(v);
             }
         }
-        let affected_fraction = self
-            .sc
-            .cdn
-            .outages
-            .iter()
-            .map(|o| o.fraction)
-            .fold(0.0, f64::max);
+        let affected_fraction = self.affected_fraction();
         let viewers = self
             .viewers
             .iter()
@@ -1722,15 +1716,35 @@ impl<'a> World<'a> {
         let rend = self.viewers[v as usize].pl.rend;
         let size = self.media.size(rend, newest) as u32;
         let msg = wire::encode(&Message::Have { seq: newest, size });
-        let conns: Vec<u32> = self.viewers[v as usize]
-            .conns
-            .iter()
-            .copied()
-            .filter(|&c| self.conns[c as usize].open && !self.conns[c as usize].closed)
-            .collect();
+        let conns = self.open_conns(v);
         for c in conns {
             self.send_msg(v, c, msg.clone());
         }
+    }
+
+    /// Viewer `v`'s connections that are open and not closed.
+    fn open_conns(&self, v: u32) -> Vec<u32> {
+        self.viewers[v as usize]
+            .conns
+            .iter()
+            .copied()
+            .filter(|&c| self.is_live_conn(c))
+            .collect()
+    }
+
+    fn is_live_conn(&self, c: u32) -> bool {
+        self.conns[c as usize].open && !self.conns[c as usize].closed
+    }
+
+    /// The largest fraction of viewers any CDN outage hits (viewers whose ISP draw is below
+    /// it are the affected ones).
+    fn affected_fraction(&self) -> f64 {
+        self.sc
+            .cdn
+            .outages
+            .iter()
+            .map(|o| o.fraction)
+            .fold(0.0, f64::max)
     }
 
     /// One burst of a flooder to each open connection: 64 requests (ids reused, chunks out of
@@ -1760,12 +1774,7 @@ impl<'a> World<'a> {
                 payload: vec![0x47; wire::CHUNK_SIZE],
             }));
         }
-        let conns: Vec<u32> = self.viewers[v as usize]
-            .conns
-            .iter()
-            .copied()
-            .filter(|&c| self.conns[c as usize].open && !self.conns[c as usize].closed)
-            .collect();
+        let conns = self.open_conns(v);
         for c in conns {
             for m in &burst {
                 self.send_msg(v, c, m.clone());
@@ -1778,13 +1787,7 @@ impl<'a> World<'a> {
     fn sample(&mut self) {
         let (mut viewers, mut playing, mut stalled, mut peers) = (0u32, 0u32, 0u32, 0u64);
         let mut stalled_affected = 0u32;
-        let affected_fraction = self
-            .sc
-            .cdn
-            .outages
-            .iter()
-            .map(|o| o.fraction)
-            .fold(0.0, f64::max);
+        let affected_fraction = self.affected_fraction();
         for v in &self.viewers {
             if v.alive {
                 viewers += 1;
@@ -1797,11 +1800,7 @@ impl<'a> World<'a> {
                         stalled_affected += 1;
                     }
                 }
-                peers += v
-                    .conns
-                    .iter()
-                    .filter(|&&c| self.conns[c as usize].open && !self.conns[c as usize].closed)
-                    .count() as u64;
+                peers += v.conns.iter().filter(|&&c| self.is_live_conn(c)).count() as u64;
             }
         }
         self.samples.push(Sample {
