@@ -552,8 +552,54 @@ impl Engine {
                 }
                 self.schedule_all(now);
             }
+            Input::LeaveSwarm { swarm } => self.leave_swarm(now, swarm),
         }
         self.recompute_wake(now);
+    }
+
+    /// Forgets a swarm the host no longer needs: `Stopped` to the tracker, its connections
+    /// closed (pending ones too), its downloads dropped (player requests fail open). The
+    /// segments it cached stay until evicted, so the player can still be served from them.
+    fn leave_swarm(&mut self, now: Instant, swarm: SwarmId) {
+        if !self.swarms.contains_key(&swarm) {
+            return;
+        }
+        // Downloads first, while the sessions exist: peers get `Cancel` / `Lost`.
+        let keys: Vec<SegmentKey> = self
+            .downloads
+            .range(
+                SegmentKey { swarm, seq: 0 }..=SegmentKey {
+                    swarm,
+                    seq: Seq::MAX,
+                },
+            )
+            .map(|(k, _)| *k)
+            .collect();
+        for key in keys {
+            self.drop_download(key);
+        }
+        let conns: Vec<ConnId> = self
+            .sessions
+            .values()
+            .filter(|s| s.swarm == swarm)
+            .map(|s| s.conn)
+            .collect();
+        for conn in conns {
+            self.out.push_back(Output::ClosePeer {
+                conn,
+                reason: CloseReason::SwarmLeft,
+            });
+            self.remove_session(conn);
+        }
+        self.swarms.remove(&swarm);
+        if self.config.p2p_enabled {
+            self.out.push_back(Output::Announce {
+                swarm,
+                event: AnnounceEvent::Stopped,
+                numwant: 0,
+            });
+        }
+        self.schedule_all(now);
     }
 
     fn set_policy(&mut self, now: Instant, p2p: bool, upload: u64) {
@@ -4132,6 +4178,62 @@ mod tests {
             assert!(!matches!(o, Output::SendToPeer { .. }), "{o:?}");
         }
         assert!(http);
+    }
+
+    #[test]
+    fn leaving_a_swarm_closes_its_peers_fails_its_requests_and_forgets_it() {
+        let mut m = two(Config::default());
+        let now = m.now;
+        m.engines[1].handle_input(now, request(9, 12));
+        while m.engines[1].poll_output().is_some() {}
+        m.engines[1].handle_input(now, Input::LeaveSwarm { swarm: SW });
+        let (mut closed, mut stopped, mut failed) = (0, 0, Vec::new());
+        while let Some(o) = m.engines[1].poll_output() {
+            match o {
+                Output::ClosePeer {
+                    reason: CloseReason::SwarmLeft,
+                    ..
+                } => closed += 1,
+                Output::Announce {
+                    event: AnnounceEvent::Stopped,
+                    ..
+                } => stopped += 1,
+                Output::FailSegment { req, .. } => failed.push(req),
+                _ => {}
+            }
+        }
+        assert_eq!((closed, stopped), (1, 1));
+        assert_eq!(failed, vec![RequestId(9)]);
+        assert_eq!(m.engines[1].stats().peers, 0);
+        // Unknown now: a candidate for it is refused, leaving again does nothing.
+        m.engines[1].handle_input(
+            now,
+            Input::PeerCandidate {
+                conn: ConnId(77),
+                swarm: SW,
+                peer: PeerId([7; 20]),
+                inbound: true,
+            },
+        );
+        m.engines[1].handle_input(now, Input::LeaveSwarm { swarm: SW });
+        let outs: Vec<Output> = std::iter::from_fn(|| m.engines[1].poll_output()).collect();
+        assert_eq!(
+            outs,
+            vec![Output::ClosePeer {
+                conn: ConnId(77),
+                reason: CloseReason::Rejected
+            }]
+        );
+        // A playlist joins it again.
+        m.engines[1].handle_input(now, playlist(20));
+        let outs: Vec<Output> = std::iter::from_fn(|| m.engines[1].poll_output()).collect();
+        assert!(outs.iter().any(|o| matches!(
+            o,
+            Output::Announce {
+                event: AnnounceEvent::Started,
+                ..
+            }
+        )));
     }
 
     #[test]

@@ -372,6 +372,11 @@ pub enum Input {
     /// A viewer that just joined waits briefly for them rather than fetch non-urgent
     /// segments over HTTP; with 0 it does not wait.
     SwarmPeers { swarm: SwarmId, peers: u32 },
+    /// The host no longer needs this swarm (a DASH period that left the live window): the
+    /// engine tells the tracker `Stopped`, closes the swarm's peer connections (`SwarmLeft`),
+    /// fails its pending player requests open and forgets it. Cached segments stay in the
+    /// cache until evicted. A later `Playlist` for it joins it again.
+    LeaveSwarm { swarm: SwarmId },
 }
 
 fn default_rate() -> f32 {
@@ -415,6 +420,8 @@ pub enum CloseReason {
     Duplicate,
     Idle,
     P2pDisabled,
+    /// The host left the swarm (`Input::LeaveSwarm`).
+    SwarmLeft,
 }
 
 /// Why a peer is banned.

@@ -72,10 +72,12 @@ export type CoreInput =
   /** Runtime consent / upload policy (the app's `setP2P`, metered link, hidden page). */
   | { type: 'setPolicy'; p2pEnabled: boolean; uploadBytesPerSec: number }
   /** The tracker's count of other viewers in the swarm (announce answer). */
-  | { type: 'swarmPeers'; swarm: Hex40; peers: number };
+  | { type: 'swarmPeers'; swarm: Hex40; peers: number }
+  /** The host no longer needs the swarm (a DASH period that left the live window). */
+  | { type: 'leaveSwarm'; swarm: Hex40 };
 
 export type AnnounceEvent = 'started' | 'update' | 'stopped';
-export type CloseReason = 'rejected' | 'banned' | 'tooManyPeers' | 'duplicate' | 'idle' | 'p2pDisabled';
+export type CloseReason = 'rejected' | 'banned' | 'tooManyPeers' | 'duplicate' | 'idle' | 'p2pDisabled' | 'swarmLeft';
 export type BanReason = 'corruptData' | 'protocolViolation' | 'tooManyStrikes' | 'limitExceeded';
 
 export interface DeliveryTiming {

@@ -502,6 +502,15 @@ export class Driver {
     if (p.live && url && this.active && now() - this.manifestFetchedAt >= 1000) void this.fetchManifest(url);
   }
 
+  /**
+   * The adapter no longer needs `swarm` (a DASH period that left the live window): the engine
+   * closes its peers and tells the tracker; it is not replayed to a reloaded engine.
+   */
+  leaveSwarm(swarm: Hex40): void {
+    if (!this.playlists.delete(swarm)) return;
+    this.feed({ type: 'leaveSwarm', swarm });
+  }
+
   playhead(p: PlayheadInput): void {
     this.playheadInput = p;
     this.feed(p);
@@ -534,8 +543,8 @@ export class Driver {
         try {
           outs = feedEngine(engine, now(), input);
         } catch (err) {
-          // An engine that predates `swarmPeers` only loses the hint.
-          if (input.type === 'swarmPeers') continue;
+          // An engine that predates `swarmPeers` / `leaveSwarm` only loses the hint / keeps the peers.
+          if (input.type === 'swarmPeers' || input.type === 'leaveSwarm') continue;
           if (input.type !== 'setPolicy') {
             this.failOpen('core', err);
             return;
@@ -629,6 +638,10 @@ export class Driver {
         this.announces++;
         if (!this.consent) return;
         if (this.holding) {
+          if (out.event === 'stopped') {
+            this.heldAnnounces.delete(out.swarm); // never announced: nothing to stop
+            return;
+          }
           const prev = this.heldAnnounces.get(out.swarm);
           // A swarm first announced while held still needs its 'started'.
           const event = prev?.event === 'started' && out.event === 'update' ? 'started' : out.event;
