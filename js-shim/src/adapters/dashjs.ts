@@ -16,6 +16,10 @@
  * - Segment identity: one swarm per (stream, period id, representation id); `seq` is the
  *   template index (`$Number$` minus startNumber, SegmentList position) or, for
  *   SegmentTimeline, the segment's start time in timescale units (stable across MPD updates).
+ * - Live periods (dynamic MPD): the swarms of the representations being played in the next
+ *   period are joined `PREJOIN_S` before the boundary (peers are connected when its first
+ *   segments are asked for), and the swarms of a period the MPD no longer lists are left
+ *   (its peer connections closed): a long session holds the swarms of about two periods.
  * - ABR timing: dash.js computes throughput from its progress traces (after the first) and
  *   drops samples whose wall-clock duration is under `streaming.cacheLoadThresholds`. The
  *   adapter reports the transfer's own timing through two traces and, only when that transfer
@@ -140,6 +144,8 @@ interface Route {
 }
 
 const LIVE_LOOKAHEAD = 6;
+/** Seconds of media before a live period's end at which the next period's swarms are joined. */
+const PREJOIN_S = 10;
 const MAX_SEGMENTS = 20_000;
 
 function queryOf(url: string): string {
@@ -171,6 +177,10 @@ export function fillTemplate(t: string, id: string, number: number, bandwidth: n
   });
 }
 
+function clampBitrate(v: unknown): number {
+  return Math.max(0, Math.min(0xffffffff, Math.round(num(v) ?? 0)));
+}
+
 function get(obj: unknown, key: string | number): unknown {
   return obj !== null && typeof obj === 'object' ? (obj as Record<string | number, unknown>)[key] : undefined;
 }
@@ -182,6 +192,8 @@ interface SwarmState {
   segments: Map<number, SegmentInfo>;
   expanded: boolean;
   lastFedSize: number;
+  /** The MPD's Period@id (live: left when the MPD stops listing it); null without one. */
+  periodId: string | null;
 }
 
 export class DashAdapter {
@@ -366,6 +378,11 @@ export class DashAdapter {
     if (seq === undefined || !Number.isSafeInteger(seq) || seq < 0) return null;
     const route: Route = { swarm, seq, url: req.url, range: parseRange(fr.range), mediaType: fr.mediaType };
     this.noteSegment(route, fr, rep);
+    try {
+      this.followPeriods(streamKey, fr, rep);
+    } catch {
+      /* joining and leaving period swarms is an optimisation */
+    }
     if (fr.mediaType === 'video' || !this.playheadSwarmIsVideo) {
       this.playheadSwarm = swarm;
       this.playheadSwarmIsVideo = fr.mediaType === 'video';
@@ -379,7 +396,15 @@ export class DashAdapter {
     const live = manifest?.type === 'dynamic';
     let st = this.swarms.get(route.swarm);
     if (!st) {
-      st = { live, bitrate: Math.max(0, Math.min(0xffffffff, Math.round(num(rep.bandwidth) ?? 0))), segments: new Map(), expanded: false, lastFedSize: -1 };
+      const pid = rep.adaptation?.period?.id;
+      st = {
+        live,
+        bitrate: clampBitrate(rep.bandwidth),
+        segments: new Map(),
+        expanded: false,
+        lastFedSize: -1,
+        periodId: typeof pid === 'string' && pid !== '' ? pid : null,
+      };
       this.swarms.set(route.swarm, st);
     }
     const startS = num(fr.startTime) ?? 0;
@@ -440,6 +465,8 @@ export class DashAdapter {
       if (live || pDur === undefined || !Number.isFinite(pDur)) {
         first = Math.max(0, index - 2);
         last = index + LIVE_LOOKAHEAD;
+        // Not past the period's end (those times belong to the next period's swarm).
+        if (pDur !== undefined && Number.isFinite(pDur)) last = Math.min(last, Math.max(index, Math.ceil(pDur / dur - 1e-6) - 1));
       } else {
         last = Math.min(Math.ceil(pDur / dur - 1e-6) - 1, MAX_SEGMENTS);
       }
@@ -482,6 +509,46 @@ export class DashAdapter {
       return !live;
     }
     return false;
+  }
+
+  /**
+   * Live only. Leaves the swarms of periods the MPD no longer lists (nobody can ask for their
+   * segments any more), and, when `fr` starts within `PREJOIN_S` of its period's end, joins the
+   * next period's swarm for the same representation id (an empty list: the engine announces
+   * and connects peers; the segments follow with the first request).
+   */
+  private followPeriods(streamKey: string, fr: DashFragmentRequest, rep: DashRepresentation): void {
+    const period = rep.adaptation?.period;
+    const manifest = period?.mpd?.manifest;
+    const periods = manifest?.Period;
+    if (manifest?.type !== 'dynamic' || !Array.isArray(periods)) return;
+    const ids = periods.map((p) => get(p, 'id')).map((id) => (typeof id === 'string' || typeof id === 'number' ? String(id) : null));
+    const listed = new Set(ids.filter((id): id is string => id !== null && id !== ''));
+    for (const [swarm, st] of this.swarms) {
+      if (!st.live || st.periodId === null || listed.has(st.periodId)) continue;
+      this.swarms.delete(swarm);
+      if (this.playheadSwarm === swarm) this.playheadSwarm = null;
+      this.driver.leaveSwarm(swarm);
+    }
+    const pStart = num(period?.start);
+    const pDur = num(period?.duration);
+    const start = num(fr.startTime);
+    if (pStart === undefined || pDur === undefined || start === undefined || pStart + pDur - start > PREJOIN_S) return;
+    const i = typeof period?.id === 'string' ? ids.indexOf(period.id) : -1;
+    const nextId = i >= 0 ? ids[i + 1] : undefined;
+    const next = i >= 0 ? periods[i + 1] : undefined;
+    if (!nextId || !next) return;
+    const sets = get(next, 'AdaptationSet');
+    const hasRep = Array.isArray(sets) && sets.some((a) => {
+      const reps = get(a, 'Representation');
+      return Array.isArray(reps) && reps.some((r) => String(get(r, 'id')) === String(rep.id));
+    });
+    if (!hasRep) return;
+    const swarm = this.driver.swarmFor(streamKey, `${nextId}/${String(rep.id)}`);
+    if (!swarm || this.swarms.has(swarm)) return;
+    const st: SwarmState = { live: true, bitrate: clampBitrate(rep.bandwidth), segments: new Map(), expanded: false, lastFedSize: -1, periodId: nextId };
+    this.swarms.set(swarm, st);
+    this.feedPlaylist(swarm, st, true);
   }
 
   /** The segment addressing element for `rep` in dash.js's parsed MPD (Representation, then set, then period). */
