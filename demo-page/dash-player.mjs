@@ -19,7 +19,7 @@ const dashjs = dashNs.default ?? dashNs;
  */
 export async function startPlayer(opts) {
   const { video, src, p2p = true, verify = true } = opts;
-  const m = newMetrics(src, p2p, { player: 'dashjs', abrSamples: 0 });
+  const m = newMetrics(src, p2p, { player: 'dashjs', abrSamples: 0, loads: [] });
   let curBandwidth = null;
   let lastCt = null;
 
@@ -41,7 +41,31 @@ export async function startPlayer(opts) {
     curBandwidth = rep ? rep.bandwidth : curBandwidth;
   });
   player.on(E.THROUGHPUT_MEASUREMENT_STORED, () => { m.abrSamples++; });
+  // Every media segment load dash.js made (where bytes go): page time, type, representation,
+  // index, media start, bytes, and how it ended.
+  const logLoad = (e, end) => {
+    const req = e.request;
+    if (!req || m.loads.length >= 1000) return;
+    m.loads.push({
+      t: Math.round(performance.now()), end, type: req.type === 'MediaSegment' ? 'media' : req.type, mediaType: req.mediaType,
+      rep: req.representation?.id ?? null, period: req.representation?.adaptation?.period?.id ?? null, index: req.index,
+      start: Number.isFinite(req.startTime) ? Math.round(req.startTime * 100) / 100 : null,
+      bytes: e.response && e.response.byteLength !== undefined ? e.response.byteLength : null,
+      buffer: Math.round(bufferAhead() * 10) / 10,
+    });
+  };
+  const bufferAhead = () => {
+    const b = video.buffered;
+    for (let i = 0; i < b.length; i++) if (b.start(i) <= video.currentTime + 0.1 && b.end(i) > video.currentTime) return b.end(i) - video.currentTime;
+    return 0;
+  };
+  player.on(E.QUALITY_CHANGE_REQUESTED, (e) => {
+    if (m.loads.length < 1000) m.loads.push({ t: Math.round(performance.now()), end: 'switch', mediaType: e.mediaType, rep: e.newRepresentation?.id ?? null, from: e.oldRepresentation?.id ?? null, reason: e.reason ? JSON.stringify(e.reason).slice(0, 120) : null, buffer: Math.round(bufferAhead() * 10) / 10 });
+  });
+  player.on(E.FRAGMENT_LOADING_STARTED, (e) => logLoad(e, 'start'));
+  player.on(E.FRAGMENT_LOADING_ABANDONED, (e) => logLoad(e, 'abandoned'));
   player.on(E.FRAGMENT_LOADING_COMPLETED, (e) => {
+    logLoad(e, 'done');
     const req = e.request;
     if (!req || req.type !== 'MediaSegment' || !e.response) return;
     const r = /^(\d+)-(\d+)$/.exec(req.range || '');

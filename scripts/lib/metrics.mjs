@@ -51,7 +51,7 @@ function summarizeViewers(mode, snapshots, originClients, coreEvents) {
       rebufferRatio: s?.watchedMs ? r3((s.stalledMs || 0) / s.watchedMs) : null,
       liveLatencyS: lat, liveLatencyFirstS: s?.latencySamples?.[0] ?? null,
       liveLatencyLastS: s?.latencySamples?.length ? s.latencySamples[s.latencySamples.length - 1] : null, currentTime: r3(s?.currentTime), bufferS: r3(s?.bufferS),
-      cdnBytes: cdn, cdnRequests: o.segmentRequests || 0, cdnStatus: o.status || {},
+      cdnBytes: cdn, cdnRequests: o.segmentRequests || 0, cdnStatus: o.status || {}, cdnLog: o.segmentLog || [],
       p2pBytes: p2p, p2pUpBytes: sh ? sh.p2pUp || 0 : 0, bytesReceived: received,
       offload: received ? r3(p2p / received) : 0,
       fragBytes: s?.fragBytes ?? 0, fragments: s?.fragments ?? 0,
@@ -61,6 +61,7 @@ function summarizeViewers(mode, snapshots, originClients, coreEvents) {
       peers: sh ? sh.peers ?? null : null, bannedPeers: sh ? sh.peersBanned || 0 : 0,
       shoal: sh, diag: s?.diag ?? null, events: (s?.events || []).slice(-10), errors: (s?.errors || []).slice(-10),
       coreEvents: coreEvents[id] || [],
+      loads: s?.loads ?? undefined,
     };
   });
 }

@@ -146,7 +146,7 @@ export async function startOrigin({
     let c = clients.get(id);
     if (!c) {
       c = { segmentBytes: 0, segmentRequests: 0, playlistBytes: 0, playlistRequests: 0, otherBytes: 0,
-        faulted: 0, aborted: 0, status: {} };
+        faulted: 0, aborted: 0, status: {}, segmentLog: [] };
       clients.set(id, c);
     }
     return c;
@@ -267,7 +267,7 @@ export async function startOrigin({
   const statsObj = () => {
     const out = { clients: {}, total: { segmentBytes: 0, segmentRequests: 0, playlistBytes: 0, otherBytes: 0 } };
     for (const [id, c] of clients) {
-      out.clients[id] = { ...c, status: { ...c.status } };
+      out.clients[id] = { ...c, status: { ...c.status }, segmentLog: c.segmentLog.map((e) => ({ ...e })) };
       out.total.segmentBytes += c.segmentBytes;
       out.total.segmentRequests += c.segmentRequests;
       out.total.playlistBytes += c.playlistBytes;
@@ -363,7 +363,12 @@ export async function startOrigin({
     if (!r) { res.writeHead(404); return res.end(); }
     const c = client(String(id));
     const bump = (code) => { c.status[code] = (c.status[code] || 0) + 1; };
+    // Per-request segment log (path, range, bytes sent, aborted): where a viewer's CDN bytes went.
+    const logEntry = r.kind === 'segment' && c.segmentLog.length < 2000
+      ? { t: Date.now(), path: u.pathname, range: req.headers.range || null, bytes: 0, aborted: false } : null;
+    if (logEntry) c.segmentLog.push(logEntry);
     const count = (n) => {
+      if (logEntry) logEntry.bytes += n;
       if (r.kind === 'segment') c.segmentBytes += n;
       else if (r.kind === 'playlist') c.playlistBytes += n;
       else c.otherBytes += n;
@@ -427,7 +432,7 @@ export async function startOrigin({
     res.writeHead(code, headers);
     if (req.method === 'HEAD' || end === start) return res.end();
     const stream = fs.createReadStream(r.file, { start, end: end - 1, highWaterMark: 64 * 1024 });
-    res.on('close', () => { if (!res.writableFinished) { c.aborted++; stream.destroy(); } });
+    res.on('close', () => { if (!res.writableFinished) { c.aborted++; if (logEntry) logEntry.aborted = true; stream.destroy(); } });
     stream.on('error', () => res.destroy());
     if (!r.throttle) {
       stream.on('data', (d) => {

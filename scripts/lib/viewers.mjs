@@ -63,8 +63,8 @@ export async function launchViewer(o) {
     if (!sh || typeof sh.on !== 'function') return;
     sh.on('event', (ev) => {
       const k = ev && ev.kind;
-      if (k === 'peerBanned' || k === 'verificationFailed' || /cdn/i.test(String(k)) || k === 'manifestRejected') {
-        if (keep.length < 500) keep.push({ t: Math.round(performance.now()), ...JSON.parse(JSON.stringify(ev, (_, v) => (typeof v === 'bigint' ? String(v) : v))) });
+      if (k === 'peerBanned' || k === 'verificationFailed' || /cdn/i.test(String(k)) || k === 'manifestRejected' || k === 'segmentLoaded') {
+        if (keep.length < 2000) keep.push({ t: Math.round(performance.now()), ...JSON.parse(JSON.stringify(ev, (_, v) => (typeof v === 'bigint' ? String(v) : v))) });
       }
     });
   });
@@ -72,7 +72,7 @@ export async function launchViewer(o) {
     id: o.id, page, context, browser, log,
     /** QoE snapshot (see demo-page/player.mjs). */
     metrics: () => page.evaluate(() => window.shoalViewer.snapshot()),
-    /** Engine events kept since the page opened: peerBanned, verificationFailed, cdn*, manifestRejected. */
+    /** Engine events kept since the page opened: peerBanned, verificationFailed, cdn*, manifestRejected, segmentLoaded. */
     coreEvents: () => page.evaluate(() => window.__shoalCoreEvents || []),
     /** Our engine's peer id (tracker peer_id), once it announced; null without the shim. */
     peerId: () => page.evaluate(() => window.shoalViewer.shoal?.diagnostics?.().peerId ?? null),
