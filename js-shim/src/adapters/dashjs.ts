@@ -293,6 +293,7 @@ export class DashAdapter {
     try {
       if (fr?.type === 'MPD' && req.url) this.mpdUrl = req.url;
       route = this.route(req);
+      if (fr?.type === 'InitializationSegment') this.noteInit(fr);
     } catch {
       route = null;
     }
@@ -352,6 +353,30 @@ export class DashAdapter {
     return url ? stripQuery(url) : null;
   }
 
+  private swarmOf(streamKey: string, rep: DashRepresentation): Hex40 | null {
+    const period = rep.adaptation?.period;
+    const periodKey = period?.id ?? (period?.index !== undefined ? `#${period.index}` : '0');
+    return this.driver.swarmFor(streamKey, `${periodKey}/${String(rep.id)}`);
+  }
+
+  /**
+   * dash.js loads the init segment of the video representation it switches to before that
+   * representation's first media segment (seconds later at the live edge): the playhead moves
+   * to its swarm now, so the engine stops fetching ahead in the one the player left (measured:
+   * a live viewer switching down received the old representation's next segment from a peer,
+   * 0.5 MB it never used).
+   */
+  private noteInit(fr: DashFragmentRequest): void {
+    const rep = fr.representation;
+    if (!this.player || fr.mediaType !== 'video' || !rep || rep.id === undefined || rep.id === null) return;
+    const streamKey = this.streamKey(rep);
+    const swarm = streamKey === null ? null : this.swarmOf(streamKey, rep);
+    if (!swarm || swarm === this.playheadSwarm) return;
+    this.playheadSwarm = swarm;
+    this.playheadSwarmIsVideo = true;
+    this.playhead.send(true);
+  }
+
   /** Engine target for a dash.js request, or null to leave it to dash.js's XHR. */
   private route(req: DashMediaRequest): Route | null {
     const fr = req.customData?.request;
@@ -361,11 +386,9 @@ export class DashAdapter {
     if (!this.driver.active || !req.url) return null;
     const rep = fr.representation;
     if (!rep || rep.id === undefined || rep.id === null) return null;
-    const period = rep.adaptation?.period;
     const streamKey = this.streamKey(rep);
     if (streamKey === null) return null;
-    const periodKey = period?.id ?? (period?.index !== undefined ? `#${period.index}` : '0');
-    const swarm = this.driver.swarmFor(streamKey, `${periodKey}/${String(rep.id)}`);
+    const swarm = this.swarmOf(streamKey, rep);
     if (!swarm) return null;
     let seq: number | undefined;
     if (rep.segmentInfoType === 'SegmentTimeline') {
