@@ -38,7 +38,7 @@ use crate::peers::session::{MAX_DOWN_REQUESTS, MAX_UP_REQUESTS};
 use crate::peers::{Avail, Ewma, PeerState, Session, TokenBucket, UpRequest};
 use crate::scheduler::{live_edge, picker};
 use crate::stats::Counters;
-use crate::store::Store;
+use crate::store::{SegmentBytes, Store};
 use crate::types::*;
 use crate::wire::{
     self, Message, CHUNK_SIZE, MAX_BITFIELD_BYTES, MAX_SEGMENT_SIZE, PROTOCOL_VERSION,
@@ -46,6 +46,11 @@ use crate::wire::{
 use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::rc::Rc;
+
+/// A host's source of shared segment bytes (`Engine::set_interner`): given a verified
+/// segment's URL, range and bytes, it may return a shared buffer holding the same bytes.
+pub type Interner = Box<dyn FnMut(&str, Option<ByteRange>, &[u8]) -> Option<SegmentBytes>>;
 
 const CHUNK: u64 = CHUNK_SIZE as u64;
 /// Chunks in the largest allowed segment: "all chunks" when the size is not known yet.
@@ -396,6 +401,7 @@ pub struct Engine {
     /// No Ready session is due for a Ping before this (a lower bound, tightened in
     /// `handle_timeout`), so `recompute_wake` need not walk the sessions after every input.
     ping_at: Option<Instant>,
+    interner: Option<Interner>,
 }
 
 impl Engine {
@@ -440,7 +446,16 @@ impl Engine {
             out: VecDeque::new(),
             next_wake: None,
             ping_at: None,
+            interner: None,
         }
+    }
+
+    /// Lets the host supply shared copies of segments the engine keeps in its cache (a
+    /// process running many engines, e.g. the simulator, then holds identical bytes once).
+    /// A returned buffer is used only if its bytes equal the engine's own; nothing else
+    /// changes. Browsers do not set one.
+    pub fn set_interner(&mut self, interner: Interner) {
+        self.interner = Some(interner);
     }
 
     /// Our peer id (derived from the seed).
@@ -2033,7 +2048,14 @@ impl Engine {
             self.spot_offer(key, &d);
         }
         let size = d.data.len() as u64;
-        let evicted = self.store.insert(key, d.data);
+        let shared = self
+            .interner
+            .as_mut()
+            .and_then(|f| f(&d.url, d.range, &d.data))
+            .filter(|b| b.as_slice() == d.data.as_slice());
+        let evicted = self
+            .store
+            .insert_shared(key, shared.unwrap_or_else(|| Rc::new(d.data)));
         let kept = !evicted.contains(&key);
         if kept {
             self.timings.insert(key, timing);
