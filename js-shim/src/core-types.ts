@@ -72,7 +72,8 @@ export type CoreInput =
   /** Runtime consent / upload policy (the app's `setP2P`, metered link, hidden page). */
   | { type: 'setPolicy'; p2pEnabled: boolean; uploadBytesPerSec: number }
   /** The tracker's count of other viewers in the swarm (announce answer). */
-  | { type: 'swarmPeers'; swarm: Hex40; peers: number };
+  | { type: 'swarmPeers'; swarm: Hex40; peers: number }
+  | { type: 'httpSample'; bytes: number; ms: number };
 
 export type AnnounceEvent = 'started' | 'update' | 'stopped';
 export type CloseReason = 'rejected' | 'banned' | 'tooManyPeers' | 'duplicate' | 'idle' | 'p2pDisabled';

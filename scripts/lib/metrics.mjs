@@ -59,7 +59,7 @@ function summarizeViewers(mode, snapshots, originClients, coreEvents) {
       avgBitrate: s?.avgBitrate ? Math.round(s.avgBitrate) : null, levelSwitches: s?.levelSwitches ?? 0,
       verified: s?.verified ?? 0, corrupted: s?.corrupted ?? 0, verifyErrors: s?.verifyErrors ?? 0,
       peers: sh ? sh.peers ?? null : null, bannedPeers: sh ? sh.peersBanned || 0 : 0,
-      shoal: sh, diag: s?.diag ?? null, events: (s?.events || []).slice(-10), errors: (s?.errors || []).slice(-10),
+      shoal: sh, diag: s?.diag ?? null, events: (s?.events || []).slice(-10), fragLog: s?.fragLog ?? [], errors: (s?.errors || []).slice(-10),
       coreEvents: coreEvents[id] || [],
     };
   });
