@@ -36,7 +36,7 @@ export function newMetrics(src, p2p, extra = {}) {
     currentTime: 0, bufferS: 0, latencyS: null, latencySamples: [], live: null,
     level: -1, levelSwitches: 0, bitrateTimeWeighted: 0, playedFragS: 0,
     fragments: 0, fragBytes: 0, verified: 0, corrupted: 0, verifyErrors: 0,
-    shoal: null, errors: [], events: [], fatal: null,
+    shoal: null, errors: [], events: [], fragLog: [], fatal: null,
   };
 }
 
@@ -122,7 +122,7 @@ export function watchPlayback(m, video, shoal) {
     started: () => firstPlaying !== null,
     snapshot() {
       const now = performance.now();
-      const s = { ...m, latencySamples: [...m.latencySamples], errors: [...m.errors], events: [...m.events] };
+      const s = { ...m, latencySamples: [...m.latencySamples], errors: [...m.errors], events: [...m.events], fragLog: [...m.fragLog] };
       s.currentTime = video.currentTime;
       s.bufferS = bufferAhead(video);
       s.watchedMs = firstPlaying === null ? 0 : now - firstPlaying;

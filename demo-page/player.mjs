@@ -42,7 +42,20 @@ export async function startPlayer(opts) {
       m.playedFragS += d.frag.duration;
     }
   });
+  // Per fragment: when it was requested and loaded (ms since navigation start) and the bytes
+  // Shoal took over HTTP and from peers meanwhile (the bench JSON's `fragLog`).
+  let last = { http: 0, p2p: 0 };
+  const srcBytes = () => {
+    try { const s = shoal?.stats(); return { http: s?.httpDown ?? 0, p2p: s?.p2pDown ?? 0 }; } catch { return last; }
+  };
+  hls.on(Hls.Events.FRAG_LOADING, (_, d) => { if (d.frag.type === 'main') d.frag.shoalAt = Math.round(performance.now()); });
   hls.on(Hls.Events.FRAG_LOADED, (_, d) => {
+    if (d.frag.type === 'main' && m.fragLog.length < 200) {
+      const now = srcBytes();
+      m.fragLog.push({ sn: d.frag.sn, level: d.frag.level, at: d.frag.shoalAt ?? null, t: Math.round(performance.now()),
+        http: now.http - last.http, p2p: now.p2p - last.p2p });
+      last = now;
+    }
     const br = d.frag.byteRange;
     verifySegment(m, verify, d.payload, d.frag.url, br && br.length === 2 && br[1] > 0 ? br : null, `sn=${d.frag.sn}`);
   });

@@ -38,7 +38,7 @@ use crate::peers::session::{MAX_DOWN_REQUESTS, MAX_UP_REQUESTS};
 use crate::peers::{Avail, Ewma, PeerState, Session, TokenBucket, UpRequest};
 use crate::scheduler::{live_edge, picker};
 use crate::stats::Counters;
-use crate::store::Store;
+use crate::store::{SegmentBytes, Store};
 use crate::types::*;
 use crate::wire::{
     self, Message, CHUNK_SIZE, MAX_BITFIELD_BYTES, MAX_SEGMENT_SIZE, PROTOCOL_VERSION,
@@ -46,6 +46,11 @@ use crate::wire::{
 use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::rc::Rc;
+
+/// A host's source of shared segment bytes (`Engine::set_interner`): given a verified
+/// segment's URL, range and bytes, it may return a shared buffer holding the same bytes.
+pub type Interner = Box<dyn FnMut(&str, Option<ByteRange>, &[u8]) -> Option<SegmentBytes>>;
 
 const CHUNK: u64 = CHUNK_SIZE as u64;
 /// Chunks in the largest allowed segment: "all chunks" when the size is not known yet.
@@ -73,6 +78,11 @@ const MAX_HTTP_FAILURES: u32 = 3;
 const CDN_RETRY_MS: u64 = 4_000;
 /// `Absent` answers for announced segments, with no completed request between, per strike.
 const ABSENTS_TO_STRIKE: u32 = 3;
+/// What an urgent segment keeps in hand for an HTTP fetch when peers are tried first:
+/// this plus twice the last segment's HTTP time (see `http_reserve_ms`).
+const HTTP_RESERVE_MIN_MS: i64 = 500;
+/// An urgent transfer from peers that has not started to flow after this is off pace.
+const URGENT_FIRST_BYTE_MS: u64 = 500;
 
 fn n_chunks(size: u64) -> u32 {
     size.div_ceil(CHUNK).min(u32::MAX as u64) as u32
@@ -360,6 +370,8 @@ struct CdnHealth {
     /// While degraded, urgent segments go to peers first until this; the next HTTP
     /// transfer started after it is the recovery probe.
     probe_at: Option<Instant>,
+    /// How long the last segment fetched over HTTP took, request to last byte.
+    last_transfer_ms: Option<u64>,
 }
 
 pub struct Engine {
@@ -396,6 +408,7 @@ pub struct Engine {
     /// No Ready session is due for a Ping before this (a lower bound, tightened in
     /// `handle_timeout`), so `recompute_wake` need not walk the sessions after every input.
     ping_at: Option<Instant>,
+    interner: Option<Interner>,
 }
 
 impl Engine {
@@ -440,7 +453,16 @@ impl Engine {
             out: VecDeque::new(),
             next_wake: None,
             ping_at: None,
+            interner: None,
         }
+    }
+
+    /// Lets the host supply shared copies of segments the engine keeps in its cache (a
+    /// process running many engines, e.g. the simulator, then holds identical bytes once).
+    /// A returned buffer is used only if its bytes equal the engine's own; nothing else
+    /// changes. Browsers do not set one.
+    pub fn set_interner(&mut self, interner: Interner) {
+        self.interner = Some(interner);
     }
 
     /// Our peer id (derived from the seed).
@@ -550,7 +572,20 @@ impl Engine {
                 if let Some(s) = self.swarms.get_mut(&swarm) {
                     s.tracker_peers = Some(peers);
                 }
+                if peers == 0 && self.ready_conns(swarm).is_empty() {
+                    // Nobody is coming: a join wait for this swarm's segments has no reason.
+                    for (k, d) in self.downloads.iter_mut() {
+                        if k.swarm == swarm && d.http.is_none() && d.p2p.is_empty() {
+                            d.wait_until = None;
+                        }
+                    }
+                }
                 self.schedule_all(now);
+            }
+            Input::HttpSample { bytes, ms } => {
+                if bytes > 0 {
+                    self.cdn.last_transfer_ms = Some(ms);
+                }
             }
             Input::LeaveSwarm { swarm } => self.leave_swarm(now, swarm),
         }
@@ -1243,6 +1278,18 @@ impl Engine {
                 self.assign(now, key, &holders);
                 return;
             }
+            if d.p2p.is_empty() && d.http_failures == 0 && !avoid_http {
+                if self.urgent_from_peers(now, key, deadline) {
+                    return;
+                }
+                let wait = self.urgent_join_wait(now, key, deadline);
+                if wait > 0 {
+                    if let Some(d) = self.downloads.get_mut(&key) {
+                        d.wait_until = Some(now + ms(wait));
+                    }
+                    return;
+                }
+            }
             self.cancel_p2p(key);
             self.start_http(now, key);
             return;
@@ -1323,6 +1370,96 @@ impl Engine {
         }
     }
 
+    /// Time an urgent segment keeps in hand for HTTP when peers are tried first; `None`
+    /// until a segment came over HTTP (then urgent segments go to HTTP at once).
+    fn http_reserve_ms(&self) -> Option<i64> {
+        let last = self.cdn.last_transfer_ms?;
+        Some(HTTP_RESERVE_MIN_MS.saturating_add((last.min(i64::MAX as u64 / 4) as i64) * 2))
+    }
+
+    /// An urgent segment that complete holders can deliver with the HTTP reserve to spare
+    /// is asked of them (the pace check hands it to HTTP if they fall behind).
+    fn urgent_from_peers(&mut self, now: Instant, key: SegmentKey, deadline: Option<i64>) -> bool {
+        let (Some(deadline), Some(reserve)) = (deadline, self.http_reserve_ms()) else {
+            return false;
+        };
+        let holders: Vec<picker::Holder> = self
+            .holders(now, key)
+            .into_iter()
+            .filter(|h| h.complete)
+            .collect();
+        let Some(best) = holders.first() else {
+            return false;
+        };
+        let size = self
+            .downloads
+            .get(&key)
+            .and_then(|d| d.size)
+            .or_else(|| self.holder_size(key, best.conn));
+        let Some(size) = size else {
+            return false;
+        };
+        let rate = self.sessions.get(&best.conn).map_or(0.0, |s| {
+            s.throughput.get_or(crate::peers::scoring::THROUGHPUT_PRIOR)
+        });
+        if rate <= 0.0 {
+            return false;
+        }
+        let playback = self.playhead.map_or(1.0, |p| p.rate.max(0.1));
+        let eta_ms = (size as f64 * 1000.0 / rate * playback) as i64;
+        if eta_ms
+            .saturating_add(PACE_MARGIN_MS)
+            .saturating_add(reserve)
+            > deadline
+        {
+            return false;
+        }
+        self.assign(now, key, &holders)
+    }
+
+    /// How long a joining viewer may hold an urgent segment for the peers it expects (the
+    /// tracker counted some, or sessions are connecting): while its join window is open and
+    /// a peer could still deliver with the HTTP reserve to spare. 0: fetch it now.
+    fn urgent_join_wait(&self, now: Instant, key: SegmentKey, deadline: Option<i64>) -> u64 {
+        let (Some(deadline), Some(reserve)) = (deadline, self.http_reserve_ms()) else {
+            return 0;
+        };
+        let Some(swarm) = self.swarms.get(&key.swarm) else {
+            return 0;
+        };
+        let ready = self.ready_conns(key.swarm).len();
+        let connecting = swarm.conns.iter().any(|c| {
+            self.sessions
+                .get(c)
+                .is_some_and(|x| x.state != PeerState::Ready)
+        });
+        let counted = swarm.tracker_peers.is_some_and(|n| n > ready as u32);
+        if !(connecting || counted) {
+            return 0;
+        }
+        let Some(joined) = swarm.joined_at else {
+            return 0;
+        };
+        let since = now.as_millis().saturating_sub(joined.as_millis());
+        // Leave a peer time to deliver: what the segment takes at the throughput prior.
+        let size = self
+            .downloads
+            .get(&key)
+            .and_then(|d| d.size)
+            .unwrap_or(CHUNK * 32);
+        let fetch_ms = (size as f64 * 1000.0 / crate::peers::scoring::THROUGHPUT_PRIOR) as i64;
+        let slack = deadline
+            .saturating_sub(reserve)
+            .saturating_sub(PACE_MARGIN_MS)
+            .saturating_sub(fetch_ms);
+        if slack <= 0 {
+            return 0;
+        }
+        live_edge::JOIN_WAIT_MS
+            .saturating_sub(since)
+            .min(slack as u64)
+    }
+
     /// The CDN stalled on an urgent segment: ask every free holder for the missing chunks,
     /// whatever the P2P download limit. False if no peer is (or can be) fetching it.
     fn p2p_rescue(&mut self, now: Instant, key: SegmentKey) -> bool {
@@ -1386,7 +1523,11 @@ impl Engine {
             let Some(r) = self.p2p_reqs.get(&(*conn, *id)) else {
                 continue;
             };
-            let elapsed = now.as_millis().saturating_sub(r.started.as_millis()).max(1) as f64;
+            let elapsed_ms = now.as_millis().saturating_sub(r.started.as_millis());
+            if r.bytes == 0 && elapsed_ms > URGENT_FIRST_BYTE_MS {
+                continue; // not flowing: no rate to count on
+            }
+            let elapsed = elapsed_ms.max(1) as f64;
             rate += if r.bytes > 0 {
                 r.bytes as f64 * 1000.0 / elapsed
             } else {
@@ -1810,6 +1951,9 @@ impl Engine {
         }
         // A transfer that merely finished, slower than the media plays, is no recovery.
         let total_ms = now.as_millis().saturating_sub(x.started.as_millis());
+        if x.received > 0 {
+            self.cdn.last_transfer_ms = Some(total_ms);
+        }
         let flows = ((x.flow_ms, x.flow_bytes), (total_ms, x.received));
         if health::transfer_healthy(flows.0, flows.1, self.play_rate_bps(x.key)) {
             self.cdn_ok();
@@ -2079,7 +2223,14 @@ impl Engine {
             self.spot_offer(key, &d);
         }
         let size = d.data.len() as u64;
-        let evicted = self.store.insert(key, d.data);
+        let shared = self
+            .interner
+            .as_mut()
+            .and_then(|f| f(&d.url, d.range, &d.data))
+            .filter(|b| b.as_slice() == d.data.as_slice());
+        let evicted = self
+            .store
+            .insert_shared(key, shared.unwrap_or_else(|| Rc::new(d.data)));
         let kept = !evicted.contains(&key);
         if kept {
             self.timings.insert(key, timing);
@@ -4306,6 +4457,107 @@ mod tests {
             .collect();
         assert_eq!(got, vec![RequestId(1), RequestId(2)]);
         assert!(m.engines[0].stats().p2p_down > 0);
+    }
+
+    #[test]
+    fn urgent_segment_comes_from_a_complete_holder_when_http_has_time_to_spare() {
+        let mut m = two(quiet());
+        m.input(0, request(1, 1));
+        assert_eq!(m.http_urls(0), vec![url(1)]);
+        // Segment 1 is 2 s away (urgent) for viewer 1 too. Having seen a segment come over
+        // HTTP in 50 ms, it keeps 600 ms for HTTP and asks the holder for the rest.
+        m.input(
+            1,
+            Input::HttpSample {
+                bytes: 94_000,
+                ms: 50,
+            },
+        );
+        m.input(1, request(2, 1));
+        assert!(m.http_urls(1).is_empty());
+        m.advance(m.now.as_millis() + 500);
+        assert!(m.delivered.iter().any(|d| d.0 == 1 && d.1 == RequestId(2)));
+        assert!(m.http_urls(1).is_empty());
+        assert!(m.engines[1].stats().p2p_down > 0);
+    }
+
+    #[test]
+    fn a_slow_http_sample_keeps_urgent_segments_on_http() {
+        let mut m = two(quiet());
+        m.input(0, request(1, 1));
+        // The last segment took 1.5 s over HTTP: 2 s is not enough to try a peer first.
+        m.input(
+            1,
+            Input::HttpSample {
+                bytes: 94_000,
+                ms: 1_500,
+            },
+        );
+        m.input(1, request(2, 1));
+        assert_eq!(m.http_urls(1), vec![url(1)]);
+    }
+
+    #[test]
+    fn a_joining_viewer_holds_an_urgent_segment_for_counted_peers_while_http_has_time() {
+        let mut m = Mesh::new(vec![Config::default()]).with_cdn(20, 500);
+        m.input(0, playlist(20));
+        m.input(
+            0,
+            Input::HttpSample {
+                bytes: 94_000,
+                ms: 50,
+            },
+        );
+        m.input(
+            0,
+            Input::SwarmPeers {
+                swarm: SW,
+                peers: 2,
+            },
+        );
+        m.input(0, playhead(0));
+        let t0 = m.now.as_millis();
+        // Segment 1 is 2 s away: 600 ms kept for HTTP, 300 ms pace margin and ~520 ms for a
+        // peer to deliver leave about 570 ms to wait for the peers the tracker counted.
+        m.input(0, request(1, 1));
+        assert!(m.http_urls(0).is_empty());
+        m.advance(t0 + 500);
+        assert!(m.http_urls(0).is_empty());
+        m.advance(t0 + 700);
+        assert_eq!(m.http_urls(0), vec![url(1)]);
+        // Without the sample (no idea how fast HTTP is) it would not have waited at all.
+        let mut m = Mesh::new(vec![Config::default()]).with_cdn(20, 500);
+        m.input(0, playlist(20));
+        m.input(
+            0,
+            Input::SwarmPeers {
+                swarm: SW,
+                peers: 2,
+            },
+        );
+        m.input(0, playhead(0));
+        m.input(0, request(1, 1));
+        assert_eq!(m.http_urls(0), vec![url(1)]);
+    }
+
+    #[test]
+    fn a_tracker_count_of_zero_ends_the_join_wait() {
+        let mut m = Mesh::new(vec![Config::default()]).with_cdn(20, 500);
+        m.input(0, playlist(20));
+        m.input(0, playhead(0));
+        m.input(0, request(1, 8));
+        // Not heard from the tracker yet: peers may come, segment 8 waits.
+        assert!(m.http_urls(0).is_empty());
+        m.advance(m.now.as_millis() + 200);
+        assert!(m.http_urls(0).is_empty());
+        m.input(
+            0,
+            Input::SwarmPeers {
+                swarm: SW,
+                peers: 0,
+            },
+        );
+        assert_eq!(m.http_urls(0), vec![url(8)]);
     }
 
     #[test]

@@ -14,6 +14,12 @@
 use crate::types::{SegmentKey, Seq, SwarmId};
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
+use std::rc::Rc;
+
+/// A cached segment's bytes. Reference-counted so that a host running many engines in one
+/// process (the simulator) can hand them one shared copy of identical bytes
+/// (`Engine::set_interner`); a browser's engine owns each buffer alone.
+pub type SegmentBytes = Rc<Vec<u8>>;
 
 pub struct Store {
     budget: u64,
@@ -25,7 +31,7 @@ pub struct Store {
 
 #[derive(Default)]
 struct SwarmState {
-    segments: BTreeMap<Seq, Vec<u8>>,
+    segments: BTreeMap<Seq, SegmentBytes>,
     playhead: Option<Seq>,
     /// Segments below this seq slid out of the live window (0: nothing did).
     window_start: Seq,
@@ -77,7 +83,7 @@ impl SwarmState {
 
     /// Unpinned segments of one class in eviction order, with their sizes.
     fn candidates(&self, class: Class) -> Box<dyn Iterator<Item = (Seq, u64)> + '_> {
-        let size = |(s, d): (&Seq, &Vec<u8>)| (*s, d.len() as u64);
+        let size = |(s, d): (&Seq, &SegmentBytes)| (*s, d.len() as u64);
         let ws = self.window_start;
         let it: Box<dyn Iterator<Item = (Seq, u64)> + '_> = match (class, self.playhead) {
             (Class::OutOfWindow, _) => Box::new(self.segments.range(..ws).map(size)),
@@ -123,6 +129,11 @@ impl Store {
     /// displaces one ahead of the playhead). Re-inserting a key replaces its bytes; if the
     /// replacement is not kept, the old bytes are gone too and the key is returned.
     pub fn insert(&mut self, key: SegmentKey, data: Vec<u8>) -> Vec<SegmentKey> {
+        self.insert_shared(key, Rc::new(data))
+    }
+
+    /// `insert` of bytes that may be shared with other holders.
+    pub fn insert_shared(&mut self, key: SegmentKey, data: SegmentBytes) -> Vec<SegmentKey> {
         // The old bytes of a re-inserted key must neither count against the budget nor
         // be picked as a victim.
         self.remove(&key);
@@ -229,7 +240,7 @@ impl Store {
             .get(&key.swarm)?
             .segments
             .get(&key.seq)
-            .map(Vec::as_slice)
+            .map(|d| d.as_slice())
     }
     pub fn contains(&self, key: &SegmentKey) -> bool {
         self.swarms
@@ -237,7 +248,7 @@ impl Store {
             .is_some_and(|s| s.segments.contains_key(&key.seq))
     }
     /// Removes a segment whether pinned or not (its pin count is kept).
-    pub fn remove(&mut self, key: &SegmentKey) -> Option<Vec<u8>> {
+    pub fn remove(&mut self, key: &SegmentKey) -> Option<SegmentBytes> {
         let state = self.swarms.get_mut(&key.swarm)?;
         let data = state.segments.remove(&key.seq)?;
         self.used = self.used.saturating_sub(data.len() as u64);

@@ -372,6 +372,11 @@ pub enum Input {
     /// A viewer that just joined waits briefly for them rather than fetch non-urgent
     /// segments over HTTP; with 0 it does not wait.
     SwarmPeers { swarm: SwarmId, peers: u32 },
+    /// A media segment the player fetched over HTTP by itself (before the engine loaded,
+    /// or as a fallback): `bytes` in `ms` from request to last byte. Like the engine's own
+    /// HTTP transfers, it tells how much time an urgent segment must keep in hand for HTTP
+    /// when peers are tried first.
+    HttpSample { bytes: u64, ms: u64 },
     /// The host no longer needs this swarm (a DASH period that left the live window): the
     /// engine tells the tracker `Stopped`, closes the swarm's peer connections (`SwarmLeft`),
     /// fails its pending player requests open and forgets it. Cached segments stay in the

@@ -73,6 +73,7 @@ export type CoreInput =
   | { type: 'setPolicy'; p2pEnabled: boolean; uploadBytesPerSec: number }
   /** The tracker's count of other viewers in the swarm (announce answer). */
   | { type: 'swarmPeers'; swarm: Hex40; peers: number }
+  | { type: 'httpSample'; bytes: number; ms: number }
   /** The host no longer needs the swarm (a DASH period that left the live window). */
   | { type: 'leaveSwarm'; swarm: Hex40 };
 

@@ -19,7 +19,6 @@
  *   is not applied (warned once), and playback is unaffected.
  */
 import type {
-  AnnounceEvent,
   CoreInput,
   CoreOutput,
   CoreStats,
@@ -157,6 +156,7 @@ export class Driver {
   /** Latest playlist per swarm and latest playhead, replayed when the engine becomes ready. */
   private readonly playlists = new Map<Hex40, PlaylistInput>();
   private playheadInput: PlayheadInput | null = null;
+  private sampleInput: CoreInput | null = null;
   private readonly swarmCache = new Map<string, Hex40>();
   /** Inputs and outputs by type, for diagnostics and tests. */
   readonly counters = { inputs: {} as Record<string, number>, outputs: {} as Record<string, number> };
@@ -220,11 +220,6 @@ export class Driver {
       this.applyPolicy();
       return;
     }
-    if (this.holding) {
-      // Announces are held until the player starts; the engine makes them on setPolicy.
-      this.applyPolicy();
-      return;
-    }
     this.startP2p();
     const before = this.announces;
     this.applyPolicy();
@@ -271,13 +266,13 @@ export class Driver {
 
   /**
    * Until the player has started (first `playing`) or `P2P_START_HOLD_MS` passed, the driver
-   * makes no offer and contacts no tracker: peer connections cost CPU (certificates, ICE)
-   * that the first frames need, and the segments the player waits for at startup are due at
-   * once, so they come over HTTP anyway. Announces the engine asks for meanwhile are kept
-   * (the latest per swarm) and sent on release.
+   * makes no offer and answers none: peer connections cost CPU (certificates, ICE) that the
+   * first frames need, and the segments the player waits for at startup are due at once, so
+   * they come over HTTP anyway. The tracker hears our announces meanwhile, without offers
+   * (quiet mode): its answers tell the engine how many viewers the swarm has, so a first
+   * viewer does not wait for peers that are not there, and a later one knows they are.
    */
   private holding = true;
-  private readonly heldAnnounces = new Map<Hex40, { event: AnnounceEvent; numwant: number }>();
   private holdTimer: ReturnType<typeof setTimeout> | null = null;
 
   /** The player showed its first frame: P2P may start. */
@@ -286,14 +281,9 @@ export class Driver {
     this.holding = false;
     if (this.holdTimer) clearTimeout(this.holdTimer);
     this.holdTimer = null;
-    if (!this.p2pActive) {
-      this.heldAnnounces.clear();
-      return;
-    }
+    if (!this.p2pActive) return;
     this.startP2p();
-    const held = [...this.heldAnnounces];
-    this.heldAnnounces.clear();
-    for (const [swarm, a] of held) this.trackerFor(swarm)?.announce(swarm, a.event, a.numwant);
+    this.tracker?.wake();
   }
 
   /** True until the engine is loaded or failed to load. */
@@ -360,9 +350,10 @@ export class Driver {
     // Consent may have changed while the wasm loaded.
     this.applyPolicy();
     if (this.holding) this.holdTimer = setTimeout(() => this.playerStarted(), P2P_START_HOLD_MS);
-    else if (this.p2pActive) this.startP2p();
+    if (this.p2pActive) this.startP2p();
     for (const p of this.playlists.values()) this.feed(p);
     if (this.playheadInput) this.feed(this.playheadInput);
+    if (this.sampleInput) this.feed(this.sampleInput);
     this.run(() => []); // arm the timer even if nothing was replayed
     if (this.cfg.integrityManifestUrl) void this.fetchManifest(this.cfg.integrityManifestUrl);
     return this.active;
@@ -429,7 +420,7 @@ export class Driver {
         this.guard(() => {
           if (this.p2pActive) this.feed({ type: 'swarmPeers', swarm, peers: Math.min(others, 0xffffffff) });
         }),
-    });
+    }, this.holding);
     return this.tracker;
   }
 
@@ -516,6 +507,18 @@ export class Driver {
     this.feed(p);
   }
 
+  /**
+   * A media segment the player loaded over HTTP by itself (engine not loaded yet, or a
+   * fallback): its size and request-to-last-byte time. The latest one before the engine
+   * loads is replayed to it.
+   */
+  httpSample(bytes: number, ms: number): void {
+    if (!(bytes > 0) || !Number.isFinite(ms) || ms < 0) return;
+    const input: CoreInput = { type: 'httpSample', bytes: Math.round(bytes), ms: Math.round(ms) };
+    this.sampleInput = input;
+    this.feed(input);
+  }
+
   private feed(input: CoreInput): void {
     if (!this.active) return;
     this.queue.push(input);
@@ -543,8 +546,8 @@ export class Driver {
         try {
           outs = feedEngine(engine, now(), input);
         } catch (err) {
-          // An engine that predates `swarmPeers` / `leaveSwarm` only loses the hint / keeps the peers.
-          if (input.type === 'swarmPeers' || input.type === 'leaveSwarm') continue;
+          // An engine that predates `swarmPeers`, `httpSample` or `leaveSwarm` only loses the hint (or keeps the peers).
+          if (input.type === 'swarmPeers' || input.type === 'httpSample' || input.type === 'leaveSwarm') continue;
           if (input.type !== 'setPolicy') {
             this.failOpen('core', err);
             return;
@@ -637,17 +640,6 @@ export class Driver {
       case 'announce':
         this.announces++;
         if (!this.consent) return;
-        if (this.holding) {
-          if (out.event === 'stopped') {
-            this.heldAnnounces.delete(out.swarm); // never announced: nothing to stop
-            return;
-          }
-          const prev = this.heldAnnounces.get(out.swarm);
-          // A swarm first announced while held still needs its 'started'.
-          const event = prev?.event === 'started' && out.event === 'update' ? 'started' : out.event;
-          this.heldAnnounces.set(out.swarm, { event, numwant: out.numwant });
-          return;
-        }
         this.trackerFor(out.swarm)?.announce(out.swarm, out.event, out.numwant);
         return;
       case 'connectPeer':
@@ -717,7 +709,6 @@ export class Driver {
     this.timer = null;
     if (this.holdTimer) clearTimeout(this.holdTimer);
     this.holdTimer = null;
-    this.heldAnnounces.clear();
     if (engine) {
       try {
         this.lastStats = engine.stats();

@@ -59,7 +59,7 @@ function summarizeViewers(mode, snapshots, originClients, coreEvents) {
       avgBitrate: s?.avgBitrate ? Math.round(s.avgBitrate) : null, levelSwitches: s?.levelSwitches ?? 0,
       verified: s?.verified ?? 0, corrupted: s?.corrupted ?? 0, verifyErrors: s?.verifyErrors ?? 0,
       peers: sh ? sh.peers ?? null : null, bannedPeers: sh ? sh.peersBanned || 0 : 0,
-      shoal: sh, diag: s?.diag ?? null, events: (s?.events || []).slice(-10), errors: (s?.errors || []).slice(-10),
+      shoal: sh, diag: s?.diag ?? null, events: (s?.events || []).slice(-10), fragLog: s?.fragLog ?? [], errors: (s?.errors || []).slice(-10),
       coreEvents: coreEvents[id] || [],
       loads: s?.loads ?? undefined,
     };
@@ -173,6 +173,8 @@ export function comparisonTable(runs) {
     ['bytes per viewer', (r) => `${MB(r.bytesPerViewer)} MB`],
     ['bytes per watched s', (r) => (r.bytesPerWatchedSecond ? `${num(r.bytesPerWatchedSecond / 1000)} kB/s` : '-')],
     ['startup median', (r) => `${num(r.startupMsMedian)} ms`],
+    ['startup median per round', (r) => (r.rounds ? r.rounds.map((x) => num(x.startupMsMedian)).join(' / ') : '-')],
+    ['offload per round', (r) => (r.rounds ? r.rounds.map((x) => pct(x.offload)).join(' / ') : '-')],
     ['rebuffer ratio', (r) => pct(r.rebufferRatio)],
     ['stalls', (r) => num(r.stalls)],
     ['live latency median', (r) => (r.liveLatencyS === null ? '-' : `${num(r.liveLatencyS, 2)} s`)],

@@ -8,8 +8,13 @@
 
 use super::rng::Rng;
 use super::scenario::Stream;
+use crate::store::SegmentBytes;
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
+
+/// Published bytes by (rendition, seq), shared with the engines' interners.
+pub type Published = Rc<RefCell<BTreeMap<(usize, u64), SegmentBytes>>>;
 
 pub const TS_PACKET: usize = 188;
 
@@ -22,7 +27,7 @@ pub struct Media {
     seed: u64,
     live_window: u64,
     vod_segments: u64,
-    cache: BTreeMap<(usize, u64), Rc<[u8]>>,
+    cache: Published,
 }
 
 impl Media {
@@ -36,7 +41,7 @@ impl Media {
             seed,
             live_window: stream.live_window,
             vod_segments: stream.vod_segments,
-            cache: BTreeMap::new(),
+            cache: Published::default(),
         }
     }
 
@@ -108,9 +113,15 @@ impl Media {
         Some((r.parse().ok()?, seq.parse().ok()?))
     }
 
+    /// The published bytes generated so far (and not pruned), for sharing them with the
+    /// engines' caches.
+    pub fn published(&self) -> Published {
+        self.cache.clone()
+    }
+
     /// The published bytes (generated once, shared).
-    pub fn bytes(&mut self, r: usize, seq: u64) -> Rc<[u8]> {
-        if let Some(b) = self.cache.get(&(r, seq)) {
+    pub fn bytes(&mut self, r: usize, seq: u64) -> SegmentBytes {
+        if let Some(b) = self.cache.borrow().get(&(r, seq)) {
             return b.clone();
         }
         let size = self.size(r, seq);
@@ -129,8 +140,8 @@ impl Media {
                 *b = fill.wrapping_add(i as u8);
             }
         }
-        let rc: Rc<[u8]> = out.into();
-        self.cache.insert((r, seq), rc.clone());
+        let rc = Rc::new(out);
+        self.cache.borrow_mut().insert((r, seq), rc.clone());
         rc
     }
 
@@ -141,7 +152,9 @@ impl Media {
         }
         if let Some(n) = self.newest(now_ms) {
             let keep_from = n.saturating_sub(3 * self.live_window);
-            self.cache.retain(|&(_, seq), _| seq >= keep_from);
+            self.cache
+                .borrow_mut()
+                .retain(|&(_, seq), _| seq >= keep_from);
         }
     }
 }

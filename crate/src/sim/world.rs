@@ -23,7 +23,6 @@ use crate::wire::{self, kind, Message, CHUNK_SIZE};
 use crate::Engine;
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BinaryHeap};
-use std::rc::Rc;
 
 /// Simulated time is in microseconds; the engine sees milliseconds.
 const MS: u64 = 1_000;
@@ -202,7 +201,7 @@ struct Xfer {
     owner: Owner,
     rend: usize,
     seq: u64,
-    data: Rc<[u8]>,
+    data: crate::store::SegmentBytes,
     pos: usize,
     end: usize,
     first: bool,
@@ -898,7 +897,15 @@ impl<'a> World<'a> {
             cfg.upload_bytes_per_sec = 0;
         }
         let seed = Rng::derive(sc.seed, 2_000_000 + v as u64).next_u64();
-        let engine = Engine::new(cfg, Instant(self.now / MS), seed);
+        let mut engine = Engine::new(cfg, Instant(self.now / MS), seed);
+        // Caches hold the published buffer instead of their own copy when the bytes are the
+        // same (the engine compares them): memory O(segments), not O(viewers x cache).
+        let published = self.media.published();
+        engine.set_interner(Box::new(move |url, range, data| {
+            let (r, seq) = Media::parse_url(url)?;
+            let b = published.borrow().get(&(r, seq)).cloned()?;
+            (range.is_none() && b.len() == data.len()).then_some(b)
+        }));
         let peer = engine.peer_id();
         self.peer_index.insert(peer, v);
         let vw = &mut self.viewers[vi];
@@ -1269,7 +1276,7 @@ impl<'a> World<'a> {
         };
         if let Some(data) = data {
             let truth = self.media.bytes(pend.rend, pend.seq);
-            if *data != *truth {
+            if data != truth.as_slice() {
                 self.viewers[v as usize].corrupted += 1;
                 self.violation(format!(
                     "t={}ms viewer {v}: corrupted segment r{}/{} delivered",

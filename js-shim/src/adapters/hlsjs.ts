@@ -294,8 +294,10 @@ export class HlsAdapter {
         this.inner = inner;
         const wrapped: LoaderCallbacks<LoaderContext> = {
           onSuccess: (response, stats, ctx, nd) => {
-            adapter.counters.fallbackHttp += byteLength(response.data);
+            const n = byteLength(response.data);
+            adapter.counters.fallbackHttp += n;
             adapter.counters.fragmentsFallback++;
+            if ((context.frag.type as string) === 'main') driver.httpSample(n, stats.loading.end - stats.loading.start);
             callbacks.onSuccess(response, stats, ctx as FragmentLoaderContext, nd);
           },
           onError: (e, ctx, nd, stats) => callbacks.onError(e, ctx as FragmentLoaderContext, nd, stats),

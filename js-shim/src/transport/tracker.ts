@@ -13,6 +13,9 @@
  * - Minimum swarm size: while the tracker reports fewer than `minSwarmSize` other viewers in a
  *   swarm (`complete + incomplete` of its announce response, minus us), announces carry no
  *   offers and offers from others are ignored, so no RTCPeerConnection exists for it.
+ * - Quiet (while the player starts): announces carry no offers, so the tracker counts us and
+ *   tells us how many viewers the swarm has, and offers from others are queued, not answered.
+ *   `wake()` answers the queued offers that are still fresh and re-announces with offers.
  */
 import type { AnnounceEvent, Hex40 } from '../core-types.js';
 import { isSessionDescription, type SessionDescription } from './webrtc.js';
@@ -21,6 +24,9 @@ const MAX_OFFERS = 5;
 const OFFER_TTL_MS = 50_000;
 const BACKOFF_MIN_MS = 1_000;
 const BACKOFF_MAX_MS = 30_000;
+/** Offers received while quiet: at most this many are kept, and only this young are answered. */
+const QUEUED_OFFERS_MAX = 16;
+const QUEUED_OFFER_MAX_AGE_MS = 10_000;
 
 export function hexToBinary(hex: string): string {
   let out = '';
@@ -73,6 +79,14 @@ interface SwarmState {
   gated: boolean;
 }
 
+interface QueuedOffer {
+  swarm: Hex40;
+  peer: Hex40;
+  offer: SessionDescription;
+  reply: (answer: SessionDescription) => void;
+  at: number;
+}
+
 interface Pending<T> {
   swarm: Hex40;
   offer: OfferHandle<T>;
@@ -86,6 +100,7 @@ class TrackerSocket<T> {
   private readonly swarms = new Map<Hex40, SwarmState>();
   private readonly offers = new Map<string, Pending<T>>(); // offer_id (binary) -> offer
   private destroyed = false;
+  private queued: QueuedOffer[] = [];
   /** Messages received, for tests and stats. */
   received = 0;
 
@@ -94,7 +109,22 @@ class TrackerSocket<T> {
     private readonly peerIdBin: string,
     private readonly minSwarmSize: number,
     private readonly hooks: TrackerHooks<T>,
+    private quiet: boolean,
   ) {}
+
+  /** Leaves quiet mode: answers the fresh queued offers, then announces with offers. */
+  wake(): void {
+    if (!this.quiet || this.destroyed) return;
+    this.quiet = false;
+    const fresh = this.queued.filter((q) => Date.now() - q.at <= QUEUED_OFFER_MAX_AGE_MS);
+    this.queued = [];
+    for (const q of fresh) {
+      const state = this.swarms.get(q.swarm);
+      if (state && !state.gated) this.hooks.onOffer(q.swarm, q.peer, q.offer, q.reply);
+    }
+    if (!this.connected) return; // onopen announces every swarm
+    for (const [swarm, st] of this.swarms) if (!st.gated) this.sendAnnounce(swarm, 'update', st.numwant);
+  }
 
   get connected(): boolean {
     return this.ws?.readyState === WebSocket.OPEN;
@@ -172,7 +202,7 @@ class TrackerSocket<T> {
       this.send({ ...base, event: 'stopped', numwant: 0 });
       return;
     }
-    const count = this.swarms.get(swarm)?.gated ? 0 : Math.max(0, Math.min(MAX_OFFERS, numwant));
+    const count = this.quiet || this.swarms.get(swarm)?.gated ? 0 : Math.max(0, Math.min(MAX_OFFERS, numwant));
     void this.makeOffers(swarm, count).then((offers) => {
       if (this.destroyed || !this.swarms.has(swarm)) {
         for (const o of offers) this.expire(o);
@@ -246,7 +276,7 @@ class TrackerSocket<T> {
     if (isSessionDescription(m.offer, 'offer')) {
       const remotePeerBin = m.peer_id as string;
       const infoHash = m.info_hash as string;
-      this.hooks.onOffer(swarm, peer, m.offer, (answer) => {
+      const reply = (answer: SessionDescription) => {
         this.send({
           action: 'announce',
           info_hash: infoHash,
@@ -255,7 +285,13 @@ class TrackerSocket<T> {
           answer,
           offer_id: offerId,
         });
-      });
+      };
+      if (this.quiet) {
+        this.queued.push({ swarm, peer, offer: m.offer, reply, at: Date.now() });
+        if (this.queued.length > QUEUED_OFFERS_MAX) this.queued.shift();
+        return;
+      }
+      this.hooks.onOffer(swarm, peer, m.offer, reply);
     } else if (isSessionDescription(m.answer, 'answer')) {
       const p = this.offers.get(offerId);
       if (!p || p.swarm !== swarm) return;
@@ -267,6 +303,7 @@ class TrackerSocket<T> {
 
   destroy(): void {
     this.destroyed = true;
+    this.queued = [];
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
     this.reconnectTimer = null;
     for (const id of [...this.offers.keys()]) this.expire({ id });
@@ -287,10 +324,16 @@ export class TrackerClient<T> {
   private readonly sockets: TrackerSocket<T>[];
   readonly peerId: Hex40;
 
-  constructor(urls: readonly string[], peerId: Hex40, minSwarmSize: number, hooks: TrackerHooks<T>) {
+  /** `quiet`: start in quiet mode (see the invariants above) until `wake()`. */
+  constructor(urls: readonly string[], peerId: Hex40, minSwarmSize: number, hooks: TrackerHooks<T>, quiet = false) {
     this.peerId = peerId;
     const bin = hexToBinary(peerId);
-    this.sockets = [...new Set(urls)].map((u) => new TrackerSocket<T>(u, bin, minSwarmSize, hooks));
+    this.sockets = [...new Set(urls)].map((u) => new TrackerSocket<T>(u, bin, minSwarmSize, hooks, quiet));
+  }
+
+  /** Ends quiet mode on every tracker. */
+  wake(): void {
+    for (const s of this.sockets) s.wake();
   }
 
   announce(swarm: Hex40, event: AnnounceEvent, numwant: number): void {
