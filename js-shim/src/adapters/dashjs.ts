@@ -317,12 +317,18 @@ export class DashAdapter {
     const cd = req.customData;
     if (media && cd && typeof cd.onloadend === 'function') {
       const onloadend = cd.onloadend;
+      const fr = cd.request;
+      const sample = fr?.type === 'MediaSegment' && fr.mediaType === 'video';
+      const startedAt = performance.now();
       cd.onloadend = () => {
         try {
           const st = res.status ?? 0;
           if (st >= 200 && st < 300) {
-            this.counters.fallbackHttp += byteLength(res.data);
+            const n = byteLength(res.data);
+            this.counters.fallbackHttp += n;
             if (fallback) this.counters.fragmentsFallback++;
+            // The engine's HTTP reserve for urgent segments learns from the player's own loads too.
+            if (sample) this.driver.httpSample(n, performance.now() - startedAt);
           }
         } catch {
           /* counting must never break the load */
