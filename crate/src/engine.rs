@@ -70,6 +70,9 @@ const BUSY_RETRY_MS: u16 = 1_000;
 const MAX_UNSIZED_BODY: usize = 256 * 1024 * 1024;
 /// Segments looked at per prefetch pass.
 const PREFETCH_SCAN: usize = 64;
+/// A segment ending this close past the player's buffered end counts as buffered (buffered
+/// ranges and segment times differ by a frame or a rounding).
+const BUFFERED_SLACK_MS: u64 = 250;
 /// An HTTP transfer without a (first or next) byte for this long marks the CDN degraded.
 const CDN_SLOW_MS: u64 = 1_000;
 /// HTTP failures of one segment before its request fails open to the host.
@@ -1748,6 +1751,20 @@ impl Engine {
             None => swarm
                 .segments
                 .partition_point(|s| s.start_ms.saturating_add(s.duration_ms as u64) <= pos),
+        };
+        // Segments the player holds already (in another rendition, after a switch: this
+        // swarm's own requests lag behind) are not fetched again.
+        let buffered_end = ph
+            .position_ms
+            .saturating_add(ph.buffered_ahead_ms)
+            .saturating_add(BUFFERED_SLACK_MS);
+        let held = swarm
+            .segments
+            .partition_point(|s| s.start_ms.saturating_add(s.duration_ms as u64) <= buffered_end);
+        let from = if ph.buffered_ahead_ms > 0 {
+            from.max(held)
+        } else {
+            from
         };
         let mut picks = Vec::new();
         for seg in swarm.segments.iter().skip(from).take(PREFETCH_SCAN) {
@@ -4155,6 +4172,36 @@ mod tests {
             .map(|d| (d.0, d.3.from_cache, d.3.p2p_bytes > 0));
         assert_eq!(last, Some((1, true, true)));
         assert_eq!(m.http_urls(1).len(), 1);
+    }
+
+    #[test]
+    fn prefetch_skips_segments_the_player_holds_in_another_rendition() {
+        let mut m = two(Config::default());
+        for seq in 1..6 {
+            m.input(0, request(seq as u32, seq));
+            m.advance(m.now.as_millis() + 2_000);
+        }
+        // Viewer 1 just switched to this rendition: it asked for nothing here yet, and its
+        // buffer already holds segments 0..=2 (from another rendition).
+        m.input(
+            1,
+            Input::Playhead {
+                swarm: SW,
+                position_ms: 0,
+                buffered_ahead_ms: 3 * SEG_MS as u64,
+                rate: 0.0,
+            },
+        );
+        m.advance(m.now.as_millis() + 1_000);
+        let got: Vec<Seq> = m
+            .events
+            .iter()
+            .filter_map(|(i, e)| match e {
+                Event::SegmentLoaded { seq, .. } if *i == 1 => Some(*seq),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(got, vec![3, 4, 5]);
     }
 
     #[test]
