@@ -8,7 +8,7 @@
 //        [--json FILE] [--media DIR] [--flavour ts|fmp4|byterange; dashjs: number|time|ranges] [--modes shoal,baseline]
 //        [--stagger-ms 1000] [--baseline shim|plain] [--window 6] [--separate-browsers]
 //        [--poisoners K [--poison-kind corrupt-upload|corrupt-upload-subtle|lie-have]]
-//        [--warmup-s 10] [--outage-s 60] [--fault-mode fail|stall] [--throttle-kbps R]
+//        [--warmup-s 10] [--outage-s 60] [--fault-mode fail|stall] [--throttle-kbps R] [--rounds K]
 //
 // SCENARIO: live | vod, or a CDN fault on top of one of them (faults hit media segments only;
 // playlists keep coming, as when a CDN's media path or a viewer's route to it fails):
@@ -25,6 +25,10 @@
 // every figure; `corruptedDelivered` and `bannedPeers` count honest viewers only and
 // `attack` says which honest viewers banned them.
 //
+// --rounds K runs the modes K times, alternating (shoal, baseline, shoal, …): each run object
+// then holds the figures over all K rounds' viewers (startup median over K×N startups, bytes
+// summed) and `rounds`, the main figures of each round. Startup medians of one 6-viewer round
+// swing by ±30% on a busy 2-core machine; alternating rounds spreads that over both modes.
 // --duration is how long the swarm watches once every viewer has joined (joins are staggered).
 // The baseline uses the shim with p2p:false when the shim is built (same code path minus P2P),
 // or plain hls.js with --baseline plain / when js-shim/dist is missing.
@@ -52,6 +56,7 @@ const baselineKind = opt('--baseline', 'shim');
 const windowSegments = Number(opt('--window', 6));
 const separate = argv.includes('--separate-browsers');
 let modes = opt('--modes', 'shoal,baseline').split(',').filter(Boolean);
+const rounds = Number(opt('--rounds', 1));
 
 if (!['hlsjs', 'dashjs'].includes(player)) { console.error(`bench: --player must be hlsjs or dashjs`); process.exit(2); }
 const SCENARIOS = { live: 'live', vod: 'vod', 'cdn-partial-outage': 'live', 'cdn-full-outage-vod': 'vod', 'cdn-throttled': 'live' };
@@ -65,6 +70,7 @@ const faultMode = opt('--fault-mode', 'fail');
 if (!(poisoners >= 0 && poisoners < N)) { console.error('bench: --poisoners must be in 0..viewers-1'); process.exit(2); }
 if (!['corrupt-upload', 'corrupt-upload-subtle', 'lie-have'].includes(poisonKind)) { console.error('bench: bad --poison-kind'); process.exit(2); }
 if (!['fail', 'stall'].includes(faultMode)) { console.error('bench: --fault-mode must be fail or stall'); process.exit(2); }
+if (!(Number.isInteger(rounds) && rounds >= 1)) { console.error('bench: --rounds must be a positive integer'); process.exit(2); }
 if (!(N >= 1) || !(duration > 0)) { console.error('bench: --viewers and --duration must be positive'); process.exit(2); }
 
 const shimBuilt = fs.existsSync(path.join(ROOT, 'js-shim/dist/index.js'));
@@ -179,30 +185,56 @@ async function runOnce(mode) {
       peerIds[v.id] = await v.peerId().catch(() => null);
     }
     for (const id of failedViewers) snapshots[id] = null;
-    const originClients = origin.stats().clients;
-    const summary = summarizeRun({
-      mode, snapshots, originClients, poisoners: poisonIds, affected: affectedIds, faultStart, coreEvents, peerIds,
-    });
-    if (fault) summary.fault = { ...fault, startedAtS: faultAt, viewers: affectedIds };
-    if (poisoners) summary.poisonKind = poisonKind;
-    summary.wallSeconds = Math.round((Date.now() - t0) / 1000);
-    summary.cpuSeconds = Math.round((descendantsCpuSeconds() - cpu0) * 10) / 10;
-    summary.browsers = separate ? 'one per viewer' : 'one, a context per viewer';
-    summary.consoleErrors = Object.fromEntries(viewers.map((v) => [v.id, v.log.slice(-5).map((l) => l.slice(0, 300))]));
-    return summary;
+    return {
+      mode, snapshots, originClients: origin.stats().clients, poisoners: poisonIds, affected: affectedIds, faultStart,
+      coreEvents, peerIds, faultAt,
+      wallSeconds: Math.round((Date.now() - t0) / 1000),
+      cpuSeconds: Math.round((descendantsCpuSeconds() - cpu0) * 10) / 10,
+      consoleErrors: Object.fromEntries(viewers.map((v) => [v.id, v.log.slice(-5).map((l) => l.slice(0, 300))])),
+    };
   } finally {
     for (const v of viewers) { await v.close(); live.delete(v); }
     await browser.close().catch(() => {});
   }
 }
 
+/** One run object from the raw results of a mode's rounds (viewer ids gain `r<k>:` beyond round 1). */
+function summarizeRounds(mode, raws) {
+  const tag = (k, id) => (k === 0 ? id : `r${k + 1}:${id}`);
+  const retag = (k, obj) => Object.fromEntries(Object.entries(obj || {}).map(([id, v]) => [tag(k, id), v]));
+  const merged = { mode, snapshots: {}, originClients: {}, poisoners: [], affected: fault ? [] : null, faultStart: {}, coreEvents: {}, peerIds: {} };
+  raws.forEach((r, k) => {
+    for (const key of ['snapshots', 'originClients', 'faultStart', 'coreEvents', 'peerIds']) Object.assign(merged[key], retag(k, r[key]));
+    merged.poisoners.push(...r.poisoners.map((id) => tag(k, id)));
+    if (fault) merged.affected.push(...r.affected.map((id) => tag(k, id)));
+  });
+  const summary = summarizeRun(merged);
+  if (fault) summary.fault = { ...fault, startedAtS: raws[0].faultAt, viewers: raws[0].affected };
+  if (poisoners) summary.poisonKind = poisonKind;
+  summary.wallSeconds = raws.reduce((a, r) => a + r.wallSeconds, 0);
+  summary.cpuSeconds = Math.round(raws.reduce((a, r) => a + r.cpuSeconds, 0) * 10) / 10;
+  summary.browsers = separate ? 'one per viewer' : 'one, a context per viewer';
+  summary.consoleErrors = Object.assign({}, ...raws.map((r, k) => retag(k, r.consoleErrors)));
+  if (raws.length > 1) {
+    summary.rounds = raws.map((r) => {
+      const one = summarizeRun(r);
+      return { offload: one.offload, startupMsMedian: one.startupMsMedian, rebufferRatio: one.rebufferRatio, stalls: one.stalls, cdnBytes: one.cdnBytes, cpuSeconds: r.cpuSeconds };
+    });
+  }
+  return summary;
+}
+
+const raw = Object.fromEntries(modes.map((m) => [m, []]));
 const runs = {};
 try {
-  for (const mode of modes) {
-    if (stopping) break;
-    console.log(`bench: run '${mode}'`);
-    runs[mode] = await runOnce(mode);
+  for (let k = 0; k < rounds && !stopping; k++) {
+    for (const mode of modes) {
+      if (stopping) break;
+      console.log(`bench: run '${mode}'${rounds > 1 ? ` (round ${k + 1} of ${rounds})` : ''}`);
+      raw[mode].push(await runOnce(mode));
+    }
   }
+  for (const mode of modes) if (raw[mode].length) runs[mode] = summarizeRounds(mode, raw[mode]);
 } finally {
   await tracker.close();
   await origin.close();
@@ -211,7 +243,7 @@ try {
 const report = {
   date: new Date().toISOString(),
   command: `npm run bench -- ${argv.join(' ')}`,
-  player, scenario, stream, viewers: N, poisoners, durationS: duration, staggerMs, flavour, src,
+  player, scenario, stream, viewers: N, poisoners, durationS: duration, staggerMs, flavour, src, rounds,
   media: mediaArg ? mediaArg : 'media/ (scripts/gen-media.mjs)',
   limit: Math.round((1 - 1 / (N - poisoners)) * 1000) / 1000,
   machine: {

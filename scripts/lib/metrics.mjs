@@ -172,6 +172,8 @@ export function comparisonTable(runs) {
     ['bytes per viewer', (r) => `${MB(r.bytesPerViewer)} MB`],
     ['bytes per watched s', (r) => (r.bytesPerWatchedSecond ? `${num(r.bytesPerWatchedSecond / 1000)} kB/s` : '-')],
     ['startup median', (r) => `${num(r.startupMsMedian)} ms`],
+    ['startup median per round', (r) => (r.rounds ? r.rounds.map((x) => num(x.startupMsMedian)).join(' / ') : '-')],
+    ['offload per round', (r) => (r.rounds ? r.rounds.map((x) => pct(x.offload)).join(' / ') : '-')],
     ['rebuffer ratio', (r) => pct(r.rebufferRatio)],
     ['stalls', (r) => num(r.stalls)],
     ['live latency median', (r) => (r.liveLatencyS === null ? '-' : `${num(r.liveLatencyS, 2)} s`)],
