@@ -3665,37 +3665,6 @@ mod tests {
     }
 
     #[test]
-    fn the_cache_holds_the_interners_buffer_only_when_its_bytes_are_equal() {
-        let key = SegmentKey { swarm: SW, seq: 4 };
-        // (offered buffer equals the served bytes, the cache holds the offered buffer)
-        for equal in [true, false] {
-            let mut m = Mesh::new(vec![Config::default()]).with_cdn(10, 500);
-            let mut offered = m.cdn[&url(4)].clone();
-            if !equal {
-                offered[5] ^= 1;
-            }
-            let offered: SegmentBytes = Rc::new(offered);
-            let give = offered.clone();
-            m.engines[0].set_interner(Box::new(move |u, range, _| {
-                (u == url(4) && range.is_none()).then(|| give.clone())
-            }));
-            m.input(0, playlist(10));
-            m.input(0, playhead(0));
-            m.advance(m.now.as_millis() + live_edge::JOIN_WAIT_MS);
-            m.input(0, request(1, 4));
-            assert_eq!(m.delivered[0].2, m.cdn[&url(4)]);
-            let held = m.engines[0].store.get(&key).map(<[u8]>::to_vec);
-            assert_eq!(held.as_ref(), Some(&m.cdn[&url(4)]));
-            let same_buffer = m.engines[0]
-                .store
-                .get(&key)
-                .is_some_and(|b| std::ptr::eq(b.as_ptr(), offered.as_ptr()));
-            assert_eq!(same_buffer, equal);
-            assert_eq!(Rc::strong_count(&offered), if equal { 3 } else { 2 });
-        }
-    }
-
-    #[test]
     fn p2p_disabled_never_announces_or_connects() {
         let cfg = Config {
             p2p_enabled: false,
