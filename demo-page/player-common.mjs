@@ -62,7 +62,7 @@ export async function createShoal(m, { p2p = true, trackers = [], shim = 'auto',
   return null;
 }
 
-/** Keeps the shim's recent peer/ban/error events in `m.events` for diagnosis. */
+/** Keeps the shim's recent peer/ban/error/CDN-health events in `m.events` for diagnosis. */
 export function keepShoalEvents(m, shoal) {
   const keep = (kind) => (ev) => {
     m.events.push({ t: Math.round(performance.now()), kind, ev: JSON.parse(JSON.stringify(ev ?? null, (k, v) => (typeof v === 'bigint' ? String(v) : v))) });
@@ -72,6 +72,8 @@ export function keepShoalEvents(m, shoal) {
   for (const kind of ['peer', 'ban', 'error']) {
     try { shoal.on(kind, keep(kind)); } catch { /* older shim */ }
   }
+  const cdn = keep('cdn');
+  try { shoal.on('event', (ev) => { if (ev && (ev.kind === 'cdnDegraded' || ev.kind === 'cdnRecovered')) cdn(ev); }); } catch { /* older shim */ }
 }
 
 /**

@@ -1345,11 +1345,13 @@ impl Engine {
         let Some(best) = holders.first() else {
             return false;
         };
+        // A Bitfield does not say sizes: then the playlist's bitrate tells roughly.
         let size = self
             .downloads
             .get(&key)
             .and_then(|d| d.size)
-            .or_else(|| self.holder_size(key, best.conn));
+            .or_else(|| self.holder_size(key, best.conn))
+            .or_else(|| self.nominal_size(key));
         let Some(size) = size else {
             return false;
         };
@@ -1361,19 +1363,23 @@ impl Engine {
         }
         let playback = self.playhead.map_or(1.0, |p| p.rate.max(0.1));
         let eta_ms = (size as f64 * 1000.0 / rate * playback) as i64;
-        if eta_ms
-            .saturating_add(PACE_MARGIN_MS)
-            .saturating_add(reserve)
-            > deadline
-        {
+        if eta_ms.saturating_add(reserve) > deadline {
             return false;
         }
         self.assign(now, key, &holders)
     }
 
+    /// The segment's size at the playlist's nominal bitrate, if both are known.
+    fn nominal_size(&self, key: SegmentKey) -> Option<u64> {
+        let swarm = self.swarms.get(&key.swarm)?;
+        let dur = swarm.segment(key.seq)?.duration_ms as u64;
+        (swarm.bitrate > 0 && dur > 0).then(|| swarm.bitrate as u64 * dur / 8_000)
+    }
+
     /// How long a joining viewer may hold an urgent segment for the peers it expects (the
-    /// tracker counted some, or sessions are connecting): while its join window is open and
-    /// a peer could still deliver with the HTTP reserve to spare. 0: fetch it now.
+    /// tracker counted some or did not answer yet, or sessions are connecting): while its
+    /// join window is open and a peer could still deliver with the HTTP reserve to spare.
+    /// 0: fetch it now.
     fn urgent_join_wait(&self, now: Instant, key: SegmentKey, deadline: Option<i64>) -> u64 {
         let (Some(deadline), Some(reserve)) = (deadline, self.http_reserve_ms()) else {
             return 0;
@@ -1381,13 +1387,25 @@ impl Engine {
         let Some(swarm) = self.swarms.get(&key.swarm) else {
             return 0;
         };
-        let ready = self.ready_conns(key.swarm).len();
+        // Peers still to come: connecting, or ready but not yet told us what they hold
+        // (their Bitfield follows the handshake).
         let connecting = swarm.conns.iter().any(|c| {
             self.sessions
                 .get(c)
-                .is_some_and(|x| x.state != PeerState::Ready)
+                .is_some_and(|x| x.state != PeerState::Ready || !x.announced_any())
         });
-        let counted = swarm.tracker_peers.is_some_and(|n| n > ready as u32);
+        let heard = swarm
+            .conns
+            .iter()
+            .filter(|c| {
+                self.sessions
+                    .get(c)
+                    .is_some_and(|x| x.state == PeerState::Ready && x.announced_any())
+            })
+            .count();
+        // Not heard from the tracker yet (a rendition the player just switched to): its
+        // answer comes within a round trip, and a count of 0 ends the wait.
+        let counted = swarm.tracker_peers.is_none_or(|n| n as usize > heard);
         if !(connecting || counted) {
             return 0;
         }
@@ -1400,12 +1418,10 @@ impl Engine {
             .downloads
             .get(&key)
             .and_then(|d| d.size)
+            .or_else(|| self.nominal_size(key))
             .unwrap_or(CHUNK * 32);
         let fetch_ms = (size as f64 * 1000.0 / crate::peers::scoring::THROUGHPUT_PRIOR) as i64;
-        let slack = deadline
-            .saturating_sub(reserve)
-            .saturating_sub(PACE_MARGIN_MS)
-            .saturating_sub(fetch_ms);
+        let slack = deadline.saturating_sub(reserve).saturating_sub(fetch_ms);
         if slack <= 0 {
             return 0;
         }
@@ -1469,7 +1485,13 @@ impl Engine {
             return false;
         };
         let Some(size) = d.size else {
-            return false;
+            // A probe for the size (the holder announced it in a Bitfield): on pace while
+            // it is young enough to answer.
+            return d.p2p.iter().any(|(c, id)| {
+                self.p2p_reqs.get(&(*c, *id)).is_some_and(|r| {
+                    now.as_millis().saturating_sub(r.started.as_millis()) <= URGENT_FIRST_BYTE_MS
+                })
+            });
         };
         let remaining = size.saturating_sub(d.got_bytes) as f64;
         let mut rate = 0.0;
@@ -1495,7 +1517,12 @@ impl Engine {
         }
         let playback = self.playhead.map_or(1.0, |p| p.rate.max(0.1));
         let eta_ms = remaining * 1000.0 / rate * playback;
-        (eta_ms as i64).saturating_add(PACE_MARGIN_MS) <= deadline
+        // Keep in hand what HTTP would need to take over: twice the last segment's time.
+        let http_ms = self
+            .cdn
+            .last_transfer_ms
+            .map_or(0, |t| (t.min(i64::MAX as u64 / 4) as i64) * 2);
+        (eta_ms as i64).saturating_add(PACE_MARGIN_MS.max(http_ms)) <= deadline
     }
 
     fn apply_plan(&mut self, now: Instant, key: SegmentKey, plan: &[picker::Assignment]) {
@@ -1687,6 +1714,12 @@ impl Engine {
         };
         let mut budget = self.config.max_p2p.saturating_sub(self.p2p_active());
         if budget == 0 {
+            return;
+        }
+        // The player waits for an urgent segment: peers' uplinks are for that one first.
+        if self.downloads.iter().any(|(k, d)| {
+            !d.reqs.is_empty() && !d.is_complete() && self.is_urgent(self.deadline_ms(now, *k))
+        }) {
             return;
         }
         let Some(swarm) = self.swarms.get(&ph.swarm) else {
@@ -4380,6 +4413,46 @@ mod tests {
     }
 
     #[test]
+    fn urgent_segment_comes_from_a_peer_known_only_by_its_bitfield() {
+        let mut m = Mesh::new(vec![quiet(), quiet()]).with_cdn(20, 500);
+        let with_bitrate = |i: Input| match i {
+            Input::Playlist {
+                swarm,
+                live,
+                container,
+                segments,
+                ..
+            } => Input::Playlist {
+                swarm,
+                live,
+                container,
+                bitrate: 400_000,
+                segments,
+            },
+            other => other,
+        };
+        for i in 0..2 {
+            m.input(i, with_bitrate(playlist(20)));
+            m.input(i, playhead(0));
+        }
+        m.input(0, request(1, 1));
+        assert_eq!(m.http_urls(0), vec![url(1)]);
+        // Viewer 1 meets viewer 0 only now: it learns what 0 holds from a Bitfield (no sizes).
+        m.connect(0, 1);
+        m.input(
+            1,
+            Input::HttpSample {
+                bytes: 94_000,
+                ms: 50,
+            },
+        );
+        m.input(1, request(2, 1));
+        m.advance(m.now.as_millis() + 500);
+        assert!(m.delivered.iter().any(|d| d.0 == 1 && d.1 == RequestId(2)));
+        assert!(m.http_urls(1).is_empty(), "{:?}", m.http_urls(1));
+    }
+
+    #[test]
     fn a_slow_http_sample_keeps_urgent_segments_on_http() {
         let mut m = two(quiet());
         m.input(0, request(1, 1));
@@ -4415,13 +4488,13 @@ mod tests {
         );
         m.input(0, playhead(0));
         let t0 = m.now.as_millis();
-        // Segment 1 is 2 s away: 600 ms kept for HTTP, 300 ms pace margin and ~520 ms for a
-        // peer to deliver leave about 570 ms to wait for the peers the tracker counted.
+        // Segment 1 is 2 s away: 600 ms kept for HTTP and ~520 ms for a peer to deliver
+        // leave about 870 ms to wait for the peers the tracker counted.
         m.input(0, request(1, 1));
         assert!(m.http_urls(0).is_empty());
-        m.advance(t0 + 500);
+        m.advance(t0 + 800);
         assert!(m.http_urls(0).is_empty());
-        m.advance(t0 + 700);
+        m.advance(t0 + 1_000);
         assert_eq!(m.http_urls(0), vec![url(1)]);
         // Without the sample (no idea how fast HTTP is) it would not have waited at all.
         let mut m = Mesh::new(vec![Config::default()]).with_cdn(20, 500);
@@ -4456,6 +4529,29 @@ mod tests {
             },
         );
         assert_eq!(m.http_urls(0), vec![url(8)]);
+        // The same for an urgent segment held while HTTP has time to spare.
+        let mut m = Mesh::new(vec![Config::default()]).with_cdn(20, 500);
+        m.input(0, playlist(20));
+        m.input(
+            0,
+            Input::HttpSample {
+                bytes: 94_000,
+                ms: 50,
+            },
+        );
+        m.input(0, playhead(0));
+        m.input(0, request(1, 1));
+        assert!(m.http_urls(0).is_empty());
+        m.advance(m.now.as_millis() + 100);
+        assert!(m.http_urls(0).is_empty());
+        m.input(
+            0,
+            Input::SwarmPeers {
+                swarm: SW,
+                peers: 0,
+            },
+        );
+        assert_eq!(m.http_urls(0), vec![url(1)]);
     }
 
     #[test]

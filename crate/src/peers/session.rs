@@ -220,6 +220,11 @@ impl Session {
             && self.down_reqs < MAX_DOWN_REQUESTS
     }
 
+    /// Whether the peer told us anything it holds yet (a `Bitfield`, `Have` or `Downloading`).
+    pub fn announced_any(&self) -> bool {
+        !self.avail.is_empty() || !self.bits.is_empty()
+    }
+
     pub fn holds(&self, seq: Seq) -> Option<Avail> {
         if let Some(a) = self.avail.get(&seq) {
             return Some(*a);

@@ -76,6 +76,8 @@ export class HlsAdapter {
   private readonly levelSwarms = new Map<number, Hex40>();
   /** Level playlists loaded before the engine was ready, by level index. */
   private readonly waiting = new Map<number, LevelLoadedData>();
+  /** The level details last given to the engine, by level index. */
+  private readonly fed = new Map<number, LevelLoadedData['details']>();
   private readonly playhead: PlayheadReporter;
   private readonly detachers: Array<() => void> = [];
   readonly counters: HlsAdapterCounters = { ...newAdapterCounters(), playlists: 0, playlistsDeferred: 0 };
@@ -117,6 +119,7 @@ export class HlsAdapter {
     on('hlsManifestLoading' as never, (() => {
       this.levelSwarms.clear();
       this.waiting.clear();
+      this.fed.clear();
     }) as never);
     on('hlsLevelsUpdated' as never, (() => this.levelSwarms.clear()) as never);
     on('hlsLevelLoaded' as never, ((_e: string, data: LevelLoadedData) => this.onLevelLoaded(data)) as never);
@@ -133,11 +136,12 @@ export class HlsAdapter {
     this.hls = null;
     this.levelSwarms.clear();
     this.waiting.clear();
+    this.fed.clear();
   }
 
   private onLevelLoaded(data: LevelLoadedData): void {
     const details = data.details;
-    if (!details) return;
+    if (!details || this.fed.get(data.level) === details) return;
     this.counters.playlists++;
     const swarm = this.swarmForLevel(data.level);
     if (!swarm) {
@@ -179,6 +183,7 @@ export class HlsAdapter {
       bitrate: Math.max(0, Math.min(0xffffffff, Math.round(data.levelInfo?.bitrate ?? 0))),
       segments,
     });
+    this.fed.set(data.level, details);
     this.playhead.send(true);
   }
 
@@ -196,6 +201,13 @@ export class HlsAdapter {
     if (!this.driver.active) return null;
     const swarm = this.swarmForLevel(frag.level);
     if (!swarm) return null;
+    // hls.js asks for a fragment of a level it just loaded from inside its own LEVEL_LOADED
+    // dispatch, before our listener runs: give the engine that playlist first, or the
+    // request would find no swarm and go to HTTP.
+    const level = this.hls?.levels[frag.level];
+    if (level?.details && this.fed.get(frag.level) !== level.details) {
+      this.onLevelLoaded({ level: frag.level, details: level.details, levelInfo: level } as LevelLoadedData);
+    }
     const rangeEnd = context.rangeEnd ?? 0;
     const range = rangeEnd > 0 ? { start: context.rangeStart ?? 0, end: rangeEnd } : null;
     // The request's deadline depends on what is buffered now (the previous fragment may have
