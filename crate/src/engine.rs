@@ -84,7 +84,8 @@ const ABSENTS_TO_STRIKE: u32 = 3;
 /// What an urgent segment keeps in hand for an HTTP fetch when peers are tried first:
 /// this plus twice the last segment's HTTP time (see `http_reserve_ms`).
 const HTTP_RESERVE_MIN_MS: i64 = 500;
-/// An urgent transfer from peers that has not started to flow after this is off pace.
+/// A size probe (one chunk asked of a holder known by its Bitfield) for an urgent segment
+/// counts as on pace for this long.
 const URGENT_FIRST_BYTE_MS: u64 = 500;
 
 fn n_chunks(size: u64) -> u32 {
@@ -1548,11 +1549,7 @@ impl Engine {
             let Some(r) = self.p2p_reqs.get(&(*conn, *id)) else {
                 continue;
             };
-            let elapsed_ms = now.as_millis().saturating_sub(r.started.as_millis());
-            if r.bytes == 0 && elapsed_ms > URGENT_FIRST_BYTE_MS {
-                continue; // not flowing: no rate to count on
-            }
-            let elapsed = elapsed_ms.max(1) as f64;
+            let elapsed = now.as_millis().saturating_sub(r.started.as_millis()).max(1) as f64;
             rate += if r.bytes > 0 {
                 r.bytes as f64 * 1000.0 / elapsed
             } else {
