@@ -24,9 +24,16 @@ export function registerCdnTests({ test, check, waitFor, sleep, Skip }) {
       vs.push(v);
       await sleep(1000);
     }
-    const victim = vs[2];
     // Steady state first: playing, buffered ahead, connected to both others.
-    await victim.waitFor((m) => m.state === 'playing' && m.currentTime > 6 && m.bufferS > 2 && (m.shoal?.peers ?? 0) >= 2, 60_000);
+    for (const v of vs) await v.waitFor((m) => m.state === 'playing' && m.currentTime > 6 && m.bufferS > 2 && (m.shoal?.peers ?? 0) >= 2, 60_000);
+    // The victim is the viewer that fetches the live edge from the CDN now (most HTTP bytes
+    // over a few segments): in a small swarm the others may take every segment from it, so
+    // a fault on one of them might never meet a request.
+    const http0 = await Promise.all(vs.map(async (v) => (await v.metrics()).shoal?.httpDown ?? 0));
+    await sleep(6000); // the measurement window: three segment durations
+    const http1 = await Promise.all(vs.map(async (v) => (await v.metrics()).shoal?.httpDown ?? 0));
+    const gains = http1.map((h, i) => h - http0[i]);
+    const victim = vs[gains.indexOf(Math.max(...gains))];
     const before = await victim.metrics();
     const t0 = Date.now();
     const faulted0 = env.origin.stats().clients[victim.id]?.faulted ?? 0;
@@ -55,7 +62,7 @@ export function registerCdnTests({ test, check, waitFor, sleep, Skip }) {
     const evs = await victim.coreEvents();
     const cdn = evs.filter((e) => /cdn/i.test(String(e.kind)));
     const p2pGain = (during.shoal?.p2pDown ?? 0) - (before.shoal?.p2pDown ?? 0);
-    const summary = `fault ${mode} ${faultS} s: origin faulted ${origin.faulted ?? 0} request(s); p2p +${p2pGain} B during, ` +
+    const summary = `victim ${victim.id} (HTTP bytes over 6 s before: ${gains.join('/')}); fault ${mode} ${faultS} s: origin faulted ${origin.faulted ?? 0} request(s); p2p +${p2pGain} B during, ` +
       `stalls ${before.stalls}->${during.stalls}->${after.stalls} (${Math.round(after.stalledMs - before.stalledMs)} ms), ` +
       `http +${(after.shoal?.httpDown ?? 0) - (during.shoal?.httpDown ?? 0)} B after; cdn events: ${cdn.map((e) => `${e.kind}@${e.t}`).join(',') || 'none'}; ` +
       `fallback HTTP ${before.shoal?.fallbackHttp ?? 0}->${after.shoal?.fallbackHttp ?? 0} B; last errors: ${after.errors.slice(-4).join(' | ') || 'none'}`;
