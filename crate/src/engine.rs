@@ -4659,45 +4659,29 @@ mod tests {
 
     #[test]
     fn a_tracker_count_of_zero_ends_the_join_wait() {
-        let mut m = Mesh::new(vec![Config::default()]).with_cdn(20, 500);
-        m.input(0, playlist(20));
-        m.input(0, playhead(0));
-        m.input(0, request(1, 8));
-        // Not heard from the tracker yet: peers may come, segment 8 waits.
-        assert!(m.http_urls(0).is_empty());
-        m.advance(m.now.as_millis() + 200);
-        assert!(m.http_urls(0).is_empty());
-        m.input(
-            0,
-            Input::SwarmPeers {
-                swarm: SW,
-                peers: 0,
-            },
-        );
-        assert_eq!(m.http_urls(0), vec![url(8)]);
-        // The same for an urgent segment held while HTTP has time to spare.
-        let mut m = Mesh::new(vec![Config::default()]).with_cdn(20, 500);
-        m.input(0, playlist(20));
-        m.input(
-            0,
-            Input::HttpSample {
-                bytes: 94_000,
-                ms: 50,
-            },
-        );
-        m.input(0, playhead(0));
-        m.input(0, request(1, 1));
-        assert!(m.http_urls(0).is_empty());
-        m.advance(m.now.as_millis() + 100);
-        assert!(m.http_urls(0).is_empty());
-        m.input(
-            0,
-            Input::SwarmPeers {
-                swarm: SW,
-                peers: 0,
-            },
-        );
-        assert_eq!(m.http_urls(0), vec![url(1)]);
+        // Segment 8 (16 s away) waits for peers until the tracker answers; so does the urgent
+        // segment 1 while HTTP has time to spare (a fast HTTP sample).
+        for (seq, sample) in [(8, None), (1, Some(50))] {
+            let mut m = Mesh::new(vec![Config::default()]).with_cdn(20, 500);
+            m.input(0, playlist(20));
+            if let Some(ms) = sample {
+                m.input(0, Input::HttpSample { bytes: 94_000, ms });
+            }
+            m.input(0, playhead(0));
+            m.input(0, request(1, seq));
+            // Not heard from the tracker yet: peers may come, the segment waits.
+            assert!(m.http_urls(0).is_empty());
+            m.advance(m.now.as_millis() + 100);
+            assert!(m.http_urls(0).is_empty());
+            m.input(
+                0,
+                Input::SwarmPeers {
+                    swarm: SW,
+                    peers: 0,
+                },
+            );
+            assert_eq!(m.http_urls(0), vec![url(seq)]);
+        }
     }
 
     #[test]
