@@ -1377,8 +1377,23 @@ impl Engine {
     /// Time an urgent segment keeps in hand for HTTP when peers are tried first; `None`
     /// until a segment came over HTTP (then urgent segments go to HTTP at once).
     fn http_reserve_ms(&self) -> Option<i64> {
+        Some(HTTP_RESERVE_MIN_MS.saturating_add(self.http_takeover_ms()?))
+    }
+
+    /// What HTTP would need to take a segment over: twice the last segment's HTTP time.
+    fn http_takeover_ms(&self) -> Option<i64> {
         let last = self.cdn.last_transfer_ms?;
-        Some(HTTP_RESERVE_MIN_MS.saturating_add((last.min(i64::MAX as u64 / 4) as i64) * 2))
+        Some((last.min(i64::MAX as u64 / 4) as i64) * 2)
+    }
+
+    /// The segment's size as known (from its transfer, else from `holder`'s announcement),
+    /// else at the playlist's nominal bitrate.
+    fn size_estimate(&self, key: SegmentKey, holder: Option<ConnId>) -> Option<u64> {
+        self.downloads
+            .get(&key)
+            .and_then(|d| d.size)
+            .or_else(|| holder.and_then(|c| self.holder_size(key, c)))
+            .or_else(|| self.nominal_size(key))
     }
 
     /// An urgent segment that complete holders can deliver with the HTTP reserve to spare
@@ -1396,13 +1411,7 @@ impl Engine {
             return false;
         };
         // A Bitfield does not say sizes: then the playlist's bitrate tells roughly.
-        let size = self
-            .downloads
-            .get(&key)
-            .and_then(|d| d.size)
-            .or_else(|| self.holder_size(key, best.conn))
-            .or_else(|| self.nominal_size(key));
-        let Some(size) = size else {
+        let Some(size) = self.size_estimate(key, Some(best.conn)) else {
             return false;
         };
         let rate = self.sessions.get(&best.conn).map_or(0.0, |s| {
@@ -1464,12 +1473,7 @@ impl Engine {
         };
         let since = now.as_millis().saturating_sub(joined.as_millis());
         // Leave a peer time to deliver: what the segment takes at the throughput prior.
-        let size = self
-            .downloads
-            .get(&key)
-            .and_then(|d| d.size)
-            .or_else(|| self.nominal_size(key))
-            .unwrap_or(CHUNK * 32);
+        let size = self.size_estimate(key, None).unwrap_or(CHUNK * 32);
         let fetch_ms = (size as f64 * 1000.0 / crate::peers::scoring::THROUGHPUT_PRIOR) as i64;
         let slack = deadline.saturating_sub(reserve).saturating_sub(fetch_ms);
         if slack <= 0 {
@@ -1563,12 +1567,9 @@ impl Engine {
         }
         let playback = self.playhead.map_or(1.0, |p| p.rate.max(0.1));
         let eta_ms = remaining * 1000.0 / rate * playback;
-        // Keep in hand what HTTP would need to take over: twice the last segment's time.
-        let http_ms = self
-            .cdn
-            .last_transfer_ms
-            .map_or(0, |t| (t.min(i64::MAX as u64 / 4) as i64) * 2);
-        (eta_ms as i64).saturating_add(PACE_MARGIN_MS.max(http_ms)) <= deadline
+        // Keep in hand what HTTP would need to take over.
+        let takeover = self.http_takeover_ms().unwrap_or(0);
+        (eta_ms as i64).saturating_add(PACE_MARGIN_MS.max(takeover)) <= deadline
     }
 
     fn apply_plan(&mut self, now: Instant, key: SegmentKey, plan: &[picker::Assignment]) {
