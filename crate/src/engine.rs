@@ -56,8 +56,10 @@ const CHUNK: u64 = CHUNK_SIZE as u64;
 /// Chunks in the largest allowed segment: "all chunks" when the size is not known yet.
 const MAX_CHUNKS: u32 = MAX_SEGMENT_SIZE.div_ceil(CHUNK_SIZE as u32);
 /// RTT probes per session. Only the score uses the RTT (the browser's ICE consent checks
-/// keep the connection alive), so a slow probe rate is enough and keeps idle swarms quiet.
-const PING_INTERVAL_MS: u64 = 15_000;
+/// keep the connection alive), so a slow probe rate is enough and keeps idle swarms quiet:
+/// one at the handshake, then one a minute (at 15 s, Ping/Pong were a third of all messages
+/// in a steady live swarm).
+const PING_INTERVAL_MS: u64 = 60_000;
 /// A Ping still unanswered after this long is replaced; before that a new Ping is not sent,
 /// so a Pong queued behind a busy uplink still matches and is never taken for a violation.
 const PING_REPLACE_MS: u64 = 60_000;
@@ -897,8 +899,29 @@ impl Engine {
             .unwrap_or_default()
     }
 
+    /// Sends news about a segment to the swarm's ready peers that can use it. `Have` and
+    /// `Downloading` skip peers that announced holding the whole segment (they will not ask
+    /// us for it); `Lost` goes only to peers we told about our copy and that lack it.
     fn broadcast(&mut self, swarm: SwarmId, msg: &Message) {
-        let conns = self.ready_conns(swarm);
+        let mut conns = self.ready_conns(swarm);
+        match *msg {
+            Message::Have { seq, .. } | Message::Downloading { seq, .. } => conns.retain(|c| {
+                let Some(s) = self.sessions.get_mut(c) else {
+                    return false;
+                };
+                if s.holds_complete(seq) == Some(true) {
+                    return false;
+                }
+                s.note_told(seq);
+                true
+            }),
+            Message::Lost { seq } => conns.retain(|c| {
+                self.sessions.get_mut(c).is_some_and(|s| {
+                    s.take_told(seq) && s.holds_complete(seq) != Some(true)
+                })
+            }),
+            _ => {}
+        }
         if conns.is_empty() {
             return;
         }
@@ -1163,17 +1186,17 @@ impl Engine {
     /// Peers that can serve `key` now, best first, with the request windows each may
     /// still take for it.
     fn holders(&self, now: Instant, key: SegmentKey) -> Vec<picker::Holder> {
-        let Some(swarm) = self.swarms.get(&key.swarm) else {
+        if !self.swarms.contains_key(&key.swarm) {
             return Vec::new();
-        };
+        }
         let d = self.downloads.get(&key);
-        let mut out: Vec<picker::Holder> = swarm
-            .conns
-            .iter()
-            .filter_map(|c| self.sessions.get(c))
-            .filter(|s| s.can_request(now))
+        // The swarm's sessions are its `conns`; one pass over the map beats a lookup each.
+        let mut out: Vec<picker::Holder> = self
+            .sessions
+            .values()
+            .filter(|s| s.swarm == key.swarm && s.can_request(now))
             .filter_map(|s| {
-                let a = s.holds(key.seq)?;
+                let complete = s.holds_complete(key.seq)?;
                 let busy =
                     d.map_or(0, |d| d.p2p.iter().filter(|(c, _)| *c == s.conn).count()) as u32;
                 let slots = MAX_DOWN_REQUESTS
@@ -1182,7 +1205,7 @@ impl Engine {
                 (slots > 0).then(|| picker::Holder {
                     conn: s.conn,
                     score: s.score(),
-                    complete: a.complete,
+                    complete,
                     slots,
                 })
             })
@@ -2452,6 +2475,12 @@ impl Engine {
         if self.sharing() {
             let (base, bits) = self.store.bitfield(swarm, MAX_BITFIELD_BYTES);
             if bits.iter().any(|b| *b != 0) {
+                let told = self.store.seqs(swarm);
+                if let Some(s) = self.sessions.get_mut(&conn) {
+                    for seq in told.into_iter().filter(|q| *q >= base) {
+                        s.note_told(seq);
+                    }
+                }
                 self.send(conn, &Message::Bitfield { base, bits });
             }
             let downloading: Vec<(Seq, u32)> = self
@@ -2466,6 +2495,9 @@ impl Engine {
                 .filter_map(|(k, d)| d.size.map(|s| (k.seq, s as u32)))
                 .collect();
             for (seq, size) in downloading {
+                if let Some(s) = self.sessions.get_mut(&conn) {
+                    s.note_told(seq);
+                }
                 self.send(conn, &Message::Downloading { seq, size });
             }
         }

@@ -60,7 +60,7 @@ pub struct Session {
     pub inbound: bool,
     pub state: PeerState,
     /// `Have`/`Downloading` announcements (with sizes).
-    pub avail: BTreeMap<Seq, Avail>,
+    avail: BTreeMap<Seq, Avail>,
     /// `Bitfield` announcements: word `seq / 64`, bit `seq % 64` (complete, size unknown).
     bits: BTreeMap<u64, u64>,
     pub strikes: u32,
@@ -92,6 +92,17 @@ pub struct Session {
     /// Our recent requests to this peer that ended before it answered them all: late
     /// `Data` for these is normal, `Data` for any other id was never asked for.
     released: std::collections::VecDeque<u32>,
+    /// Segments we announced to this peer (`Bitfield`, `Have`, `Downloading`) and have not
+    /// withdrawn: only these need a `Lost` when we drop them. At most `MAX_AVAIL` entries;
+    /// anything below `told_floor` was dropped from the set and counts as announced.
+    told: std::collections::BTreeSet<Seq>,
+    told_floor: Seq,
+    /// What `holds` answers for the 64 segments up to `win_top`, kept inside the session so
+    /// the scheduler's per-peer checks do not walk two maps each (bit `i` = `win_top - i`):
+    /// held at all, and held complete.
+    win_top: Seq,
+    win_held: u64,
+    win_full: u64,
 }
 
 /// How many ended request ids are remembered per peer (late data comes within a round trip).
@@ -125,6 +136,11 @@ impl Session {
             msg_window: now,
             msg_count: 0,
             released: std::collections::VecDeque::new(),
+            told: std::collections::BTreeSet::new(),
+            told_floor: 0,
+            win_top: 0,
+            win_held: 0,
+            win_full: 0,
         }
     }
 
@@ -173,14 +189,22 @@ impl Session {
 
     pub fn announce(&mut self, seq: Seq, avail: Avail) {
         self.avail.insert(seq, avail);
+        let mut popped = false;
         while self.avail.len() > MAX_AVAIL {
-            self.avail.pop_first();
+            popped |= self.avail.pop_first().is_some();
+        }
+        self.raise_window(seq);
+        if popped {
+            self.rebuild_window();
+        } else {
+            self.refresh_bit(seq);
         }
     }
 
     /// Adds a `Bitfield` (bit `i`, most significant first in each byte, is `base + i`).
     pub fn announce_bits(&mut self, base: Seq, bytes: &[u8]) {
-        for (i, byte) in bytes.iter().enumerate() {
+        let mut top = None;
+        'bytes: for (i, byte) in bytes.iter().enumerate() {
             if *byte == 0 {
                 continue;
             }
@@ -189,14 +213,77 @@ impl Session {
                     continue;
                 }
                 let Some(seq) = base.checked_add(i as u64 * 8 + bit) else {
-                    return;
+                    break 'bytes;
                 };
                 *self.bits.entry(seq / 64).or_insert(0) |= 1 << (seq % 64);
+                top = Some(seq);
             }
         }
         while self.bits.len() > MAX_BIT_WORDS {
             self.bits.pop_first();
         }
+        if let Some(top) = top {
+            self.raise_window(top);
+        }
+        self.rebuild_window();
+    }
+
+    /// Moves the window's top up to `seq` (segments falling out of it are answered from the
+    /// maps again).
+    fn raise_window(&mut self, seq: Seq) {
+        if seq <= self.win_top {
+            return;
+        }
+        let k = seq - self.win_top;
+        if k >= 64 {
+            self.win_held = 0;
+            self.win_full = 0;
+        } else {
+            self.win_held <<= k;
+            self.win_full <<= k;
+        }
+        self.win_top = seq;
+    }
+
+    fn window_bit(&self, seq: Seq) -> Option<u64> {
+        let d = self.win_top.checked_sub(seq)?;
+        (d < 64).then(|| 1u64 << d)
+    }
+
+    fn refresh_bit(&mut self, seq: Seq) {
+        let Some(b) = self.window_bit(seq) else {
+            return;
+        };
+        let a = self.holds_in_maps(seq);
+        self.win_held = if a.is_some() { self.win_held | b } else { self.win_held & !b };
+        let full = a.is_some_and(|a| a.complete);
+        self.win_full = if full { self.win_full | b } else { self.win_full & !b };
+    }
+
+    fn rebuild_window(&mut self) {
+        for d in 0..64 {
+            if let Some(seq) = self.win_top.checked_sub(d) {
+                self.refresh_bit(seq);
+            }
+        }
+    }
+
+    /// We announced `seq` to this peer.
+    pub fn note_told(&mut self, seq: Seq) {
+        if seq < self.told_floor {
+            return;
+        }
+        self.told.insert(seq);
+        while self.told.len() > MAX_AVAIL {
+            if let Some(first) = self.told.pop_first() {
+                self.told_floor = self.told_floor.max(first.saturating_add(1));
+            }
+        }
+    }
+
+    /// We withdraw `seq`: true if this peer may believe we hold it (so it needs the `Lost`).
+    pub fn take_told(&mut self, seq: Seq) -> bool {
+        self.told.remove(&seq) || seq < self.told_floor
     }
 
     /// Forgets `seq` (after `Lost` or `Absent`); true if it had been announced.
@@ -210,6 +297,7 @@ impl Session {
                 self.bits.remove(&(seq / 64));
             }
         }
+        self.refresh_bit(seq);
         had
     }
 
@@ -225,7 +313,24 @@ impl Session {
         !self.avail.is_empty() || !self.bits.is_empty()
     }
 
+    /// What the peer announced of `seq`: `Have`/`Downloading` (with size) or a `Bitfield`.
     pub fn holds(&self, seq: Seq) -> Option<Avail> {
+        if self.window_bit(seq).is_some_and(|b| self.win_held & b == 0) {
+            return None;
+        }
+        self.holds_in_maps(seq)
+    }
+
+    /// Whether the peer announced `seq`, and if so whether all of it; answered without the
+    /// maps for recent segments.
+    pub fn holds_complete(&self, seq: Seq) -> Option<bool> {
+        match self.window_bit(seq) {
+            Some(b) => (self.win_held & b != 0).then_some(self.win_full & b != 0),
+            None => self.holds_in_maps(seq).map(|a| a.complete),
+        }
+    }
+
+    fn holds_in_maps(&self, seq: Seq) -> Option<Avail> {
         if let Some(a) = self.avail.get(&seq) {
             return Some(*a);
         }
@@ -240,6 +345,7 @@ impl Session {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     fn session() -> Session {
         Session::new(
@@ -283,6 +389,51 @@ mod tests {
         assert!(s.bits.len() <= MAX_BIT_WORDS);
         assert!(s.holds(3 * 8192 + 1_000_000).is_some());
         assert!(s.holds(100).is_none());
+    }
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        Announce(Seq, bool),
+        Bits(Seq, Vec<u8>),
+        Forget(Seq),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        // Seqs around a moving live edge, with jumps far back and far ahead (past the
+        // 64-segment window and the map bounds).
+        let seq = prop_oneof![
+            8 => 0u64..200,
+            1 => 0u64..40_000,
+        ];
+        prop_oneof![
+            5 => (seq.clone(), any::<bool>()).prop_map(|(q, c)| Op::Announce(q, c)),
+            1 => (seq.clone(), proptest::collection::vec(any::<u8>(), 0..40))
+                .prop_map(|(q, b)| Op::Bits(q, b)),
+            3 => seq.prop_map(Op::Forget),
+        ]
+    }
+
+    proptest! {
+        /// The in-session window answers exactly what the maps say.
+        #[test]
+        fn window_agrees_with_the_maps(ops in proptest::collection::vec(op(), 1..200)) {
+            let mut s = session();
+            for op in ops {
+                match op {
+                    Op::Announce(q, complete) => s.announce(q, Avail { size: Some(1), complete }),
+                    Op::Bits(q, b) => s.announce_bits(q, &b),
+                    Op::Forget(q) => {
+                        s.forget(q);
+                    }
+                }
+                let top = s.win_top;
+                for q in top.saturating_sub(70)..=top.saturating_add(3) {
+                    let truth = s.holds_in_maps(q);
+                    prop_assert_eq!(s.holds(q), truth);
+                    prop_assert_eq!(s.holds_complete(q), truth.map(|a| a.complete));
+                }
+            }
+        }
     }
 
     #[test]

@@ -57,7 +57,7 @@ enum Ev {
 }
 
 impl Ev {
-    const NAMES: [&'static str; 15] = [
+    const NAMES: [&'static str; 14] = [
         "join",
         "leave",
         "wake",
@@ -72,7 +72,6 @@ impl Ev {
         "msg",
         "closed",
         "sample",
-        "staleWake",
     ];
     fn kind(&self) -> usize {
         match self {
@@ -90,6 +89,26 @@ impl Ev {
             Ev::Msg { .. } => 11,
             Ev::Closed { .. } => 12,
             Ev::Sample => 13,
+        }
+    }
+}
+
+const PROFILE_SLOTS: usize = 14 + 0x22;
+
+struct Profile {
+    count: [u64; PROFILE_SLOTS],
+    nanos: [u64; PROFILE_SLOTS],
+    high: usize,
+    stale: u64,
+}
+
+impl Default for Profile {
+    fn default() -> Self {
+        Profile {
+            count: [0; PROFILE_SLOTS],
+            nanos: [0; PROFILE_SLOTS],
+            high: 0,
+            stale: 0,
         }
     }
 }
@@ -422,9 +441,10 @@ pub struct World<'a> {
     /// `SHOAL_SIM_TRACE=<viewer>`: log that viewer's engine outputs and player events to
     /// stderr (debugging aid; never part of the report).
     trace: Option<u32>,
-    /// `SHOAL_SIM_PROFILE=1`: count events by kind and the queue's high-water mark, printed
-    /// to stderr at the end (profiling aid; never part of the report).
-    profile: Option<([u64; 16], usize)>,
+    /// `SHOAL_SIM_PROFILE=1`: count events by kind, the wall time spent on each kind (peer
+    /// messages by message kind) and the queue's high-water mark, printed to stderr at the
+    /// end (profiling aid; never part of the report).
+    profile: Option<Box<Profile>>,
 }
 
 fn scale_bps(mbps: f64, byte_scale: f64) -> f64 {
@@ -472,7 +492,7 @@ impl<'a> World<'a> {
             trace: std::env::var("SHOAL_SIM_TRACE")
                 .ok()
                 .and_then(|x| x.parse().ok()),
-            profile: std::env::var_os("SHOAL_SIM_PROFILE").map(|_| ([0; 16], 0)),
+            profile: std::env::var_os("SHOAL_SIM_PROFILE").map(|_| Box::default()),
             manifest: None,
             manifest_lines: BTreeMap::new(),
             banned_adversaries: std::collections::BTreeSet::new(),
@@ -613,17 +633,45 @@ impl<'a> World<'a> {
             }
             self.now = e.at;
             self.totals.events += 1;
-            if let Some((kinds, high)) = self.profile.as_mut() {
-                kinds[e.ev.kind()] += 1;
-                *high = (*high).max(self.queue.len() + 1);
+            let Some(p) = self.profile.as_mut() else {
+                self.handle(e.ev);
+                continue;
+            };
+            let slot = match &e.ev {
+                Ev::Msg { data, .. } => Ev::NAMES.len() + usize::from(data.first().copied().unwrap_or(0)),
+                ev => ev.kind(),
             }
+            .min(PROFILE_SLOTS - 1);
+            p.high = p.high.max(self.queue.len() + 1);
+            let t = std::time::Instant::now();
             self.handle(e.ev);
+            if let Some(p) = self.profile.as_mut() {
+                p.count[slot] += 1;
+                p.nanos[slot] += t.elapsed().as_nanos() as u64;
+            }
         }
-        if let Some((kinds, high)) = &self.profile {
-            eprintln!(
-                "profile: queue high-water {high}; events by kind {:?}",
-                Ev::NAMES.iter().zip(kinds.iter()).collect::<Vec<_>>()
-            );
+        if let Some(p) = &self.profile {
+            let total: u64 = p.nanos.iter().sum();
+            eprintln!("profile: queue high-water {}; stale wakes {}", p.high, p.stale);
+            eprintln!("profile: {:>14} {:>10} {:>8} {:>6}", "kind", "events", "ns/ev", "time");
+            for i in 0..PROFILE_SLOTS {
+                if p.count[i] == 0 {
+                    continue;
+                }
+                let name = match Ev::NAMES.get(i) {
+                    Some(n) => (*n).to_string(),
+                    None => format!(
+                        "msg {}",
+                        wire::kind_name((i - Ev::NAMES.len()) as u8).unwrap_or("?")
+                    ),
+                };
+                eprintln!(
+                    "profile: {name:>14} {:>10} {:>8} {:>5.1}%",
+                    p.count[i],
+                    p.nanos[i] / p.count[i],
+                    100.0 * p.nanos[i] as f64 / total.max(1) as f64
+                );
+            }
         }
         self.now = self.end_us;
         for v in 0..self.viewers.len() as u32 {
@@ -684,8 +732,8 @@ impl<'a> World<'a> {
                 let now_ms = self.now / MS;
                 let vw = &mut self.viewers[v as usize];
                 if !vw.alive || vw.wake != Some(now_ms) {
-                    if let Some((kinds, _)) = self.profile.as_mut() {
-                        kinds[14] += 1;
+                    if let Some(p) = self.profile.as_mut() {
+                        p.stale += 1;
                     }
                     return;
                 }
