@@ -113,7 +113,7 @@ fn load_with(offered: &SegmentBytes) -> (Engine, Vec<u8>) {
         e.handle_timeout(now);
     }
     assert_eq!(e.stats().cache_bytes, ts_segment(4).len() as u64);
-    (e, delivered.unwrap_or_default())
+    (e, delivered.map(|d| d.to_vec()).unwrap_or_default())
 }
 
 fn ms(v: u64) -> std::time::Duration {

@@ -1069,8 +1069,7 @@ impl Engine {
         if let Some(s) = self.swarms.get_mut(&swarm) {
             s.max_requested = Some(s.max_requested.map_or(seq, |m| m.max(seq)));
         }
-        if let Some(data) = self.store.get(&key) {
-            let data = data.to_vec();
+        if let Some(data) = self.store.get_shared(&key) {
             let mut timing = self.timings.get(&key).cloned().unwrap_or(DeliveryTiming {
                 transfer_start: now,
                 first_byte: now,
@@ -2266,10 +2265,10 @@ impl Engine {
             if d.announced {
                 self.broadcast(key.swarm, &Message::Lost { seq: key.seq });
             }
-            self.deliver_all(&d.reqs, &d.data, &timing);
+            self.deliver_all(&d.reqs, &Rc::new(d.data), &timing);
             return;
         }
-        let Some(d) = self.downloads.remove(&key) else {
+        let Some(mut d) = self.downloads.remove(&key) else {
             return;
         };
         if let Some(id) = d.http {
@@ -2289,19 +2288,21 @@ impl Engine {
             http_bytes: d.http_bytes,
             p2p_bytes: d.p2p_bytes,
         });
-        self.deliver_all(&d.reqs, &d.data, &timing);
-        if !vouched {
-            self.spot_offer(key, &d);
-        }
-        let size = d.data.len() as u64;
+        // One buffer for the player and the cache: the host's shared copy of these bytes
+        // (`set_interner`) if it is byte-equal, else this download's own.
+        let data = std::mem::take(&mut d.data);
         let shared = self
             .interner
             .as_mut()
-            .and_then(|f| f(&d.url, d.range, &d.data))
-            .filter(|b| b.as_slice() == d.data.as_slice());
-        let evicted = self
-            .store
-            .insert_shared(key, shared.unwrap_or_else(|| Rc::new(d.data)));
+            .and_then(|f| f(&d.url, d.range, &data))
+            .filter(|b| b.as_slice() == data.as_slice());
+        let bytes = shared.unwrap_or_else(|| Rc::new(data));
+        self.deliver_all(&d.reqs, &bytes, &timing);
+        if !vouched {
+            self.spot_offer(key, &d, &bytes);
+        }
+        let size = bytes.len() as u64;
+        let evicted = self.store.insert_shared(key, bytes);
         let kept = !evicted.contains(&key);
         if kept {
             self.timings.insert(key, timing);
@@ -2344,7 +2345,7 @@ impl Engine {
         }
     }
 
-    fn deliver_all(&mut self, reqs: &[RequestId], data: &[u8], timing: &DeliveryTiming) {
+    fn deliver_all(&mut self, reqs: &[RequestId], data: &SegmentBytes, timing: &DeliveryTiming) {
         if !reqs.is_empty() {
             self.mark_filled();
         }
@@ -2353,7 +2354,7 @@ impl Engine {
             self.counters.delivered(timing);
             self.out.push_back(Output::DeliverSegment {
                 req,
-                data: data.to_vec(),
+                data: Rc::clone(data),
                 timing: timing.clone(),
             });
         }
@@ -2513,7 +2514,20 @@ impl Engine {
             return;
         }
         let mut state = s.state;
-        let msg = match wire::decode(bytes) {
+        // `Data`, the bulk of the traffic, is read in place rather than copied out.
+        let decoded = match wire::decode_data(bytes) {
+            Some(Ok(d)) => {
+                if state == PeerState::Ready {
+                    self.on_data(now, conn, d.id, d.chunk, d.total_size, d.payload);
+                } else {
+                    self.violation(now, conn);
+                }
+                return;
+            }
+            Some(Err(e)) => Err(e),
+            None => wire::decode(bytes),
+        };
+        let msg = match decoded {
             Ok(m) => m,
             Err(_) => {
                 // A correct implementation never emits a malformed message.
@@ -3181,7 +3195,7 @@ impl Engine {
     // ---------------------------------------------------------------- spot checks
 
     /// A segment no manifest vouched for was delivered: maybe sample it for a spot check.
-    fn spot_offer(&mut self, key: SegmentKey, d: &Download) {
+    fn spot_offer(&mut self, key: SegmentKey, d: &Download, data: &[u8]) {
         if !self.spot.enabled() {
             return;
         }
@@ -3196,7 +3210,7 @@ impl Engine {
                 _ => None,
             })
             .collect();
-        self.spot.offer(key, &d.url, d.range, &d.data, &senders);
+        self.spot.offer(key, &d.url, d.range, data, &senders);
     }
 
     /// Low priority: a spot-check transfer starts only while no transfer for the player runs
@@ -3575,7 +3589,7 @@ mod tests {
                         }
                     }
                     Output::DeliverSegment { req, data, timing } => {
-                        self.delivered.push((i, req, data, timing, self.now))
+                        self.delivered.push((i, req, data.to_vec(), timing, self.now))
                     }
                     Output::FailSegment { req, .. } => self.failed.push((i, req)),
                     Output::CancelHttp { id } => self.cancelled.push((i, id)),

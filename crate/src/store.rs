@@ -242,6 +242,14 @@ impl Store {
             .get(&key.seq)
             .map(|d| d.as_slice())
     }
+    /// The segment's buffer itself (a reference, not a copy).
+    pub fn get_shared(&self, key: &SegmentKey) -> Option<SegmentBytes> {
+        self.swarms
+            .get(&key.swarm)?
+            .segments
+            .get(&key.seq)
+            .map(Rc::clone)
+    }
     pub fn contains(&self, key: &SegmentKey) -> bool {
         self.swarms
             .get(&key.swarm)

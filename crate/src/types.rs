@@ -554,11 +554,12 @@ pub enum Output {
         loaded: u64,
         total: Option<u64>,
     },
-    /// Complete the player's request with these bytes.
+    /// Complete the player's request with these bytes (shared with the engine's cache, so
+    /// a delivery does not copy the segment).
     DeliverSegment {
         req: RequestId,
-        #[serde(with = "serde_bytes")]
-        data: Vec<u8>,
+        #[serde(with = "shared_bytes")]
+        data: crate::store::SegmentBytes,
         timing: DeliveryTiming,
     },
     /// The engine gives up on the request; the host must load it over plain HTTP itself
@@ -620,4 +621,19 @@ pub struct PeerStats {
     /// the score's stall penalty does).
     #[serde(default)]
     pub stalls: u32,
+}
+
+/// Serde for shared segment bytes: a byte string on the wire, like `serde_bytes`.
+mod shared_bytes {
+    use crate::store::SegmentBytes;
+    use serde::{Deserializer, Serializer};
+    use std::rc::Rc;
+
+    pub fn serialize<S: Serializer>(v: &SegmentBytes, s: S) -> Result<S::Ok, S::Error> {
+        serde_bytes::serialize(v.as_slice(), s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<SegmentBytes, D::Error> {
+        serde_bytes::deserialize::<Vec<u8>, D>(d).map(Rc::new)
+    }
 }

@@ -694,7 +694,7 @@ impl Sim {
                     data.len() as u64,
                     timing.p2p_bytes,
                 ]);
-                self.on_deliver(i, req, data, timing);
+                self.on_deliver(i, req, data.to_vec(), timing);
             }
             Output::FailSegment { req, reason } => {
                 self.mark(&[now, i as u64, 9, req.0 as u64]);

@@ -183,6 +183,57 @@ pub(super) fn decode(bytes: &[u8]) -> Result<Message, WireError> {
     Ok(msg)
 }
 
+/// `Data`'s rules beyond the byte layout; `Err(None)` is a bad length.
+fn check_data(chunk: u32, total_size: u32, payload_len: usize) -> Result<(), Option<WireError>> {
+    if payload_len == 0 || payload_len > CHUNK_SIZE {
+        return Err(None);
+    }
+    if !(1..=MAX_SEGMENT_SIZE).contains(&total_size) {
+        return Err(Some(WireError::BadField("total_size")));
+    }
+    let Some(expected) = super::chunk_len(total_size, chunk) else {
+        return Err(Some(WireError::BadField("chunk")));
+    };
+    if payload_len != expected {
+        return Err(Some(WireError::BadField("payload_len")));
+    }
+    Ok(())
+}
+
+/// `decode` for a `Data` message, borrowing the payload; `None` for any other type.
+pub(super) fn decode_data(bytes: &[u8]) -> Option<Result<super::DataRef<'_>, WireError>> {
+    let (&code, body) = bytes.split_first()?;
+    if code != kind::DATA {
+        return None;
+    }
+    Some((|| {
+        if bytes.len() > MAX_MESSAGE_SIZE {
+            return Err(WireError::TooLarge(bytes.len()));
+        }
+        let bad_len = || WireError::BadLength {
+            kind: code,
+            len: body.len(),
+        };
+        let fixed = fixed_body_len(code).ok_or(WireError::UnknownType(code))?;
+        if body.len() < fixed {
+            return Err(bad_len());
+        }
+        let mut r = Reader {
+            rest: body,
+            err: bad_len(),
+        };
+        let (id, chunk, total_size) = (r.u32()?, r.u32()?, r.u32()?);
+        let payload = r.rest;
+        check_data(chunk, total_size, payload.len()).map_err(|e| e.unwrap_or_else(bad_len))?;
+        Ok(super::DataRef {
+            id,
+            chunk,
+            total_size,
+            payload,
+        })
+    })())
+}
+
 /// Length and range rules that hold beyond the byte layout. Called on every decoded message
 /// and by `Message::validate`; `TooLarge` is checked by the callers, before this.
 pub(super) fn check(msg: &Message) -> Result<(), WireError> {
@@ -223,20 +274,7 @@ pub(super) fn check(msg: &Message) -> Result<(), WireError> {
             total_size,
             payload,
             ..
-        } => {
-            if payload.is_empty() || payload.len() > CHUNK_SIZE {
-                return Err(bad_len());
-            }
-            if !(1..=MAX_SEGMENT_SIZE).contains(total_size) {
-                return Err(WireError::BadField("total_size"));
-            }
-            let Some(expected) = super::chunk_len(*total_size, *chunk) else {
-                return Err(WireError::BadField("chunk"));
-            };
-            if payload.len() != expected {
-                return Err(WireError::BadField("payload_len"));
-            }
-        }
+        } => check_data(*chunk, *total_size, payload.len()).map_err(|e| e.unwrap_or_else(bad_len))?,
         Message::Handshake { .. }
         | Message::Lost { .. }
         | Message::Cancel { .. }

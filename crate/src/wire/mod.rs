@@ -160,6 +160,21 @@ pub fn decode(bytes: &[u8]) -> Result<Message, WireError> {
     codec::decode(bytes)
 }
 
+/// A decoded `Data` message whose payload still lies in the received bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DataRef<'a> {
+    pub id: u32,
+    pub chunk: u32,
+    pub total_size: u32,
+    pub payload: &'a [u8],
+}
+
+/// `decode` for a `Data` message without copying its payload: `None` if `bytes` is another
+/// type, else exactly what `decode` would accept or reject.
+pub fn decode_data(bytes: &[u8]) -> Option<Result<DataRef<'_>, WireError>> {
+    codec::decode_data(bytes)
+}
+
 /// Number of chunks of a segment of `total_size` bytes (0 for an empty segment).
 pub fn chunk_count(total_size: u32) -> u32 {
     total_size.div_ceil(CHUNK_SIZE as u32)

@@ -158,6 +158,26 @@ proptest! {
     }
 
     #[test]
+    fn borrowed_data_decode_agrees(m in any_message(), cut in any::<prop::sample::Index>(),
+                                   extra in vec(any::<u8>(), 0..4)) {
+        let mut bytes = encode(&m);
+        let keep = cut.index(bytes.len() + 1);
+        bytes.truncate(keep);
+        bytes.extend_from_slice(&extra);
+        let owned = decode(&bytes);
+        match decode_data(&bytes) {
+            None => prop_assert!(bytes.first() != Some(&kind::DATA)),
+            Some(Ok(d)) => prop_assert_eq!(owned, Ok(Message::Data {
+                id: d.id,
+                chunk: d.chunk,
+                total_size: d.total_size,
+                payload: d.payload.to_vec(),
+            })),
+            Some(Err(e)) => prop_assert_eq!(owned, Err(e)),
+        }
+    }
+
+    #[test]
     fn arbitrary_bytes_never_panic(bytes in vec(any::<u8>(), 0..=MAX_MESSAGE_SIZE + 16)) {
         if let Ok(m) = decode(&bytes) {
             prop_assert_eq!(encode(&m), bytes);
