@@ -235,7 +235,7 @@ impl Download {
     }
 
     /// Callers bound `size` by `MAX_SEGMENT_SIZE`. The buffer is allocated by the first
-    /// write (`buf`), so an announced size alone costs no memory.
+    /// write (`write_at`), so an announced size alone costs no memory.
     fn set_size(&mut self, size: u64) {
         self.size = Some(size);
         self.data = Vec::new();
@@ -244,14 +244,33 @@ impl Download {
         self.got_bytes = 0;
     }
 
-    /// The assembly buffer, allocated to the known size on first use.
-    fn buf(&mut self) -> &mut [u8] {
-        if let Some(size) = self.size {
-            if self.data.len() as u64 != size {
-                self.data.resize(size as usize, 0);
-            }
+    /// Writes `bytes` at segment offset `at` of the assembly buffer, which grows to the
+    /// furthest byte written (zero-filling only a gap before `at`: chunks mostly arrive in
+    /// order, and a whole-segment zero fill cost as much as the copies). False, writing
+    /// nothing, if the size is unknown or the range passes its end.
+    fn write_at(&mut self, at: u64, bytes: &[u8]) -> bool {
+        let Some(size) = self.size else {
+            return false;
+        };
+        let end = at.saturating_add(bytes.len() as u64);
+        if end > size {
+            return false;
         }
-        &mut self.data
+        let (at, end) = (at as usize, end as usize);
+        if self.data.capacity() < size as usize {
+            self.data.reserve_exact(size as usize - self.data.len());
+        }
+        let len = self.data.len();
+        if at > len {
+            self.data.resize(at, 0);
+        }
+        let overlap = end.min(self.data.len()).saturating_sub(at);
+        let (old, new) = bytes.split_at(overlap);
+        if let Some(dst) = self.data.get_mut(at..at + overlap) {
+            dst.copy_from_slice(old);
+        }
+        self.data.extend_from_slice(new);
+        true
     }
 
     fn is_complete(&self) -> bool {
@@ -916,9 +935,9 @@ impl Engine {
                 true
             }),
             Message::Lost { seq } => conns.retain(|c| {
-                self.sessions.get_mut(c).is_some_and(|s| {
-                    s.take_told(seq) && s.holds_complete(seq) != Some(true)
-                })
+                self.sessions
+                    .get_mut(c)
+                    .is_some_and(|s| s.take_told(seq) && s.holds_complete(seq) != Some(true))
             }),
             _ => {}
         }
@@ -2948,12 +2967,10 @@ impl Engine {
                 return;
             }
             let from = d.contributor(conn, peer);
-            d.buf();
-            if let (Some(dst), Some(slot)) = (
-                d.data.get_mut(a as usize..b as usize),
-                d.slots.get_mut(chunk as usize),
-            ) {
-                dst.copy_from_slice(payload);
+            let fits = payload.len() as u64 == b.saturating_sub(a)
+                && (chunk as usize) < d.slots.len()
+                && d.write_at(a, payload);
+            if let Some(slot) = d.slots.get_mut(chunk as usize).filter(|_| fits) {
                 *slot = Slot::Got { from, trusted };
                 d.got_chunks = d.got_chunks.saturating_add(1);
                 d.got_bytes = d.got_bytes.saturating_add(b - a);
@@ -3352,11 +3369,8 @@ fn write_http(d: &mut Download, size: u64, at: u64, bytes: &[u8]) {
         }
         let s = cs.max(at);
         let e = ce.min(end);
-        if let (Some(dst), Some(src)) = (
-            d.buf().get_mut(s as usize..e as usize),
-            bytes.get((s - at) as usize..(e - at) as usize),
-        ) {
-            dst.copy_from_slice(src);
+        if let Some(src) = bytes.get((s - at) as usize..(e - at) as usize) {
+            d.write_at(s, src);
         }
         // The HTTP body is contiguous from its start (a chunk boundary), so reaching the
         // chunk's end means all of it came over HTTP.
@@ -3435,6 +3449,38 @@ fn verify_one_chunk(entry: &ManifestEntry, chunk: u32, payload: &[u8]) -> Result
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        /// Pieces written in any order, overlapping or not, assemble the same bytes as one
+        /// pass; writes past the end are refused whole.
+        #[test]
+        fn assembly_buffer_takes_pieces_in_any_order(
+            size in 1u64..5_000,
+            cuts in proptest::collection::vec(0u64..5_000, 0..12),
+            order in proptest::collection::vec(proptest::prelude::any::<proptest::sample::Index>(), 0..12),
+        ) {
+            let truth: Vec<u8> = (0..size).map(|i| (i * 7 + 3) as u8).collect();
+            let mut bounds: Vec<u64> = cuts.into_iter().map(|c| c % size).collect();
+            bounds.extend([0, size]);
+            bounds.sort_unstable();
+            bounds.dedup();
+            let mut pieces: Vec<(u64, u64)> = bounds.windows(2).map(|w| (w[0], w[1])).collect();
+            for ix in order {
+                let n = pieces.len();
+                pieces.swap(0, ix.index(n));
+                // An overlapping rewrite of a neighbour's bytes, as HTTP and peers may do.
+                let (a, b) = pieces[0];
+                pieces.push((a.saturating_sub(3), b));
+            }
+            let mut d = Download::new(String::new(), None, Some(size));
+            for (a, b) in pieces {
+                proptest::prop_assert!(d.write_at(a, &truth[a as usize..b as usize]));
+            }
+            proptest::prop_assert!(!d.write_at(size, &[1]));
+            proptest::prop_assert!(!d.write_at(size - 1, &[1, 2]));
+            proptest::prop_assert_eq!(&d.data, &truth);
+        }
+    }
 
     const SW: SwarmId = SwarmId([7; 20]);
     const SEG_MS: u32 = 2_000;
@@ -3589,7 +3635,8 @@ mod tests {
                         }
                     }
                     Output::DeliverSegment { req, data, timing } => {
-                        self.delivered.push((i, req, data.to_vec(), timing, self.now))
+                        self.delivered
+                            .push((i, req, data.to_vec(), timing, self.now))
                     }
                     Output::FailSegment { req, .. } => self.failed.push((i, req)),
                     Output::CancelHttp { id } => self.cancelled.push((i, id)),

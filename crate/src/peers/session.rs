@@ -255,9 +255,17 @@ impl Session {
             return;
         };
         let a = self.holds_in_maps(seq);
-        self.win_held = if a.is_some() { self.win_held | b } else { self.win_held & !b };
+        self.win_held = if a.is_some() {
+            self.win_held | b
+        } else {
+            self.win_held & !b
+        };
         let full = a.is_some_and(|a| a.complete);
-        self.win_full = if full { self.win_full | b } else { self.win_full & !b };
+        self.win_full = if full {
+            self.win_full | b
+        } else {
+            self.win_full & !b
+        };
     }
 
     fn rebuild_window(&mut self) {

@@ -18,13 +18,13 @@
 use super::media::Media;
 use super::rng::Rng;
 use super::scenario::{Outage, OutageKind, Role, Scenario};
+use crate::store::SegmentBytes;
 use crate::types::*;
 use crate::wire::{self, kind, Message, CHUNK_SIZE};
 use crate::Engine;
-use crate::store::SegmentBytes;
-use std::rc::Rc;
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BinaryHeap};
+use std::rc::Rc;
 
 /// Simulated time is in microseconds; the engine sees milliseconds.
 const MS: u64 = 1_000;
@@ -640,7 +640,9 @@ impl<'a> World<'a> {
                 continue;
             };
             let slot = match &e.ev {
-                Ev::Msg { data, .. } => Ev::NAMES.len() + usize::from(data.first().copied().unwrap_or(0)),
+                Ev::Msg { data, .. } => {
+                    Ev::NAMES.len() + usize::from(data.first().copied().unwrap_or(0))
+                }
                 ev => ev.kind(),
             }
             .min(PROFILE_SLOTS - 1);
@@ -654,8 +656,14 @@ impl<'a> World<'a> {
         }
         if let Some(p) = &self.profile {
             let total: u64 = p.nanos.iter().sum();
-            eprintln!("profile: queue high-water {}; stale wakes {}", p.high, p.stale);
-            eprintln!("profile: {:>14} {:>10} {:>8} {:>6}", "kind", "events", "ns/ev", "time");
+            eprintln!(
+                "profile: queue high-water {}; stale wakes {}",
+                p.high, p.stale
+            );
+            eprintln!(
+                "profile: {:>14} {:>10} {:>8} {:>6}",
+                "kind", "events", "ns/ev", "time"
+            );
             for i in 0..PROFILE_SLOTS {
                 if p.count[i] == 0 {
                     continue;

@@ -274,7 +274,9 @@ pub(super) fn check(msg: &Message) -> Result<(), WireError> {
             total_size,
             payload,
             ..
-        } => check_data(*chunk, *total_size, payload.len()).map_err(|e| e.unwrap_or_else(bad_len))?,
+        } => {
+            check_data(*chunk, *total_size, payload.len()).map_err(|e| e.unwrap_or_else(bad_len))?
+        }
         Message::Handshake { .. }
         | Message::Lost { .. }
         | Message::Cancel { .. }
