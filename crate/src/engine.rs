@@ -308,6 +308,16 @@ impl Download {
         runs
     }
 
+    /// Every chunk not yet here is asked of a peer (and no wait is pending): more holders
+    /// could take nothing, so planning would change nothing.
+    fn fully_asked(&self) -> bool {
+        self.size.is_some()
+            && self.http.is_none()
+            && self.wait_until.is_none()
+            && !self.p2p.is_empty()
+            && !self.slots.contains(&Slot::Missing)
+    }
+
     /// First and one-past-last chunk not yet received.
     fn not_got_span(&self) -> Option<(u32, u32)> {
         let first = self
@@ -1319,6 +1329,9 @@ impl Engine {
         if wanted && self.is_urgent(deadline) {
             if !d.p2p.is_empty() && self.on_pace(now, key, deadline) {
                 // Peers will make it: keep them busy with the rest.
+                if self.downloads.get(&key).is_some_and(Download::fully_asked) {
+                    return;
+                }
                 let holders = self.holders(now, key);
                 self.assign(now, key, &holders);
                 return;
@@ -1337,6 +1350,10 @@ impl Engine {
             }
             self.cancel_p2p(key);
             self.start_http(now, key);
+            return;
+        }
+        if d.fully_asked() {
+            // Peers are fetching every chunk left: nothing to plan.
             return;
         }
         let holders = self.holders(now, key);
