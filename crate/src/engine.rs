@@ -1214,16 +1214,28 @@ impl Engine {
     /// Peers that can serve `key` now, best first, with the request windows each may
     /// still take for it.
     fn holders(&self, now: Instant, key: SegmentKey) -> Vec<picker::Holder> {
-        if !self.swarms.contains_key(&key.swarm) {
-            return Vec::new();
-        }
+        let mut out: Vec<picker::Holder> = self.unranked_holders(now, key).collect();
+        picker::rank(&mut out);
+        out
+    }
+
+    /// Whether any peer can serve `key` now (`holders` non-empty, without ranking them).
+    fn has_holder(&self, now: Instant, key: SegmentKey) -> bool {
+        self.unranked_holders(now, key).next().is_some()
+    }
+
+    fn unranked_holders(
+        &self,
+        now: Instant,
+        key: SegmentKey,
+    ) -> impl Iterator<Item = picker::Holder> + '_ {
+        let known = self.swarms.contains_key(&key.swarm);
         let d = self.downloads.get(&key);
         // The swarm's sessions are its `conns`; one pass over the map beats a lookup each.
-        let mut out: Vec<picker::Holder> = self
-            .sessions
+        self.sessions
             .values()
-            .filter(|s| s.swarm == key.swarm && s.can_request(now))
-            .filter_map(|s| {
+            .filter(move |s| known && s.swarm == key.swarm && s.can_request(now))
+            .filter_map(move |s| {
                 let complete = s.holds_complete(key.seq)?;
                 let busy =
                     d.map_or(0, |d| d.p2p.iter().filter(|(c, _)| *c == s.conn).count()) as u32;
@@ -1237,9 +1249,6 @@ impl Engine {
                     slots,
                 })
             })
-            .collect();
-        picker::rank(&mut out);
-        out
     }
 
     /// Hands missing chunks to `holders` (one probe chunk to the best one while the size is
@@ -1561,7 +1570,7 @@ impl Engine {
             .downloads
             .get(&key)
             .is_some_and(|d| !d.reqs.is_empty() && !d.force_http);
-        if !usable || self.holders(now, key).is_empty() {
+        if !usable || !self.has_holder(now, key) {
             if let Some(x) = self.http.get_mut(&id) {
                 x.last_at = now;
             }
@@ -1867,7 +1876,7 @@ impl Engine {
             if self.downloads.contains_key(&key) || self.store.contains(&key) {
                 continue;
             }
-            if self.holders(now, key).is_empty() {
+            if !self.has_holder(now, key) {
                 continue;
             }
             picks.push((key, seg.url.clone(), seg.range));
