@@ -3194,20 +3194,18 @@ impl Engine {
                             blocked = self.bucket.ready_at(now, bytes.len() as u64);
                             break;
                         }
-                        let msg = Message::Data {
+                        let data = wire::DataRef {
                             id: u.id,
                             chunk: u.next_chunk,
                             total_size: total as u32,
-                            payload: bytes.to_vec(),
-                        };
+                            payload: bytes,
+                        }
+                        .encode();
                         let len = bytes.len() as u64;
                         s.up[i].next_chunk += 1;
                         s.up_bytes = s.up_bytes.saturating_add(len);
                         self.counters.p2p_up = self.counters.p2p_up.saturating_add(len);
-                        self.out.push_back(Output::SendToPeer {
-                            conn,
-                            data: wire::encode(&msg),
-                        });
+                        self.out.push_back(Output::SendToPeer { conn, data });
                         sent = true;
                         break;
                     }

@@ -26,6 +26,21 @@ pub(super) fn fixed_body_len(code: u8) -> Option<usize> {
     })
 }
 
+fn data_body(out: &mut Vec<u8>, id: u32, chunk: u32, total_size: u32, payload: &[u8]) {
+    out.extend_from_slice(&id.to_be_bytes());
+    out.extend_from_slice(&chunk.to_be_bytes());
+    out.extend_from_slice(&total_size.to_be_bytes());
+    out.extend_from_slice(payload);
+}
+
+/// `encode` of a `Data` message from a borrowed payload (one copy, not two).
+pub(super) fn encode_data(d: &super::DataRef<'_>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(1 + 12 + d.payload.len());
+    out.push(kind::DATA);
+    data_body(&mut out, d.id, d.chunk, d.total_size, d.payload);
+    out
+}
+
 pub(super) fn encode(msg: &Message) -> Vec<u8> {
     let mut out = Vec::with_capacity(msg.encoded_len());
     out.push(msg.kind());
@@ -68,12 +83,7 @@ pub(super) fn encode(msg: &Message) -> Vec<u8> {
             chunk,
             total_size,
             payload,
-        } => {
-            out.extend_from_slice(&id.to_be_bytes());
-            out.extend_from_slice(&chunk.to_be_bytes());
-            out.extend_from_slice(&total_size.to_be_bytes());
-            out.extend_from_slice(payload);
-        }
+        } => data_body(&mut out, *id, *chunk, *total_size, payload),
         Message::Busy { id, retry_after_ms } => {
             out.extend_from_slice(&id.to_be_bytes());
             out.extend_from_slice(&retry_after_ms.to_be_bytes());

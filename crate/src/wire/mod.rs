@@ -169,6 +169,13 @@ pub struct DataRef<'a> {
     pub payload: &'a [u8],
 }
 
+impl DataRef<'_> {
+    /// The message's bytes: `encode` of the same `Data`, without an owned payload first.
+    pub fn encode(&self) -> Vec<u8> {
+        codec::encode_data(self)
+    }
+}
+
 /// `decode` for a `Data` message without copying its payload: `None` if `bytes` is another
 /// type, else exactly what `decode` would accept or reject.
 pub fn decode_data(bytes: &[u8]) -> Option<Result<DataRef<'_>, WireError>> {

@@ -167,12 +167,15 @@ proptest! {
         let owned = decode(&bytes);
         match decode_data(&bytes) {
             None => prop_assert!(bytes.first() != Some(&kind::DATA)),
-            Some(Ok(d)) => prop_assert_eq!(owned, Ok(Message::Data {
-                id: d.id,
-                chunk: d.chunk,
-                total_size: d.total_size,
-                payload: d.payload.to_vec(),
-            })),
+            Some(Ok(d)) => {
+                prop_assert_eq!(d.encode(), bytes.clone());
+                prop_assert_eq!(owned, Ok(Message::Data {
+                    id: d.id,
+                    chunk: d.chunk,
+                    total_size: d.total_size,
+                    payload: d.payload.to_vec(),
+                }));
+            }
             Some(Err(e)) => prop_assert_eq!(owned, Err(e)),
         }
     }
