@@ -1066,6 +1066,11 @@ impl Engine {
         if live {
             if let Some(min_seq) = min_seq {
                 self.store.set_window_start(swarm, min_seq);
+                // What peers announced below the window is of no use any more (and with
+                // `Lost` sent only where needed, would otherwise pile up to the cap).
+                for s in self.sessions.values_mut().filter(|s| s.swarm == swarm) {
+                    s.forget_below(min_seq);
+                }
                 let stale: Vec<SegmentKey> = self
                     .downloads
                     .range(

@@ -238,7 +238,10 @@ impl World {
                 assert!(!r.1 && !r.2, "delivery for an answered or aborted request");
                 r.1 = true;
                 match self.cdn.get(&url(r.0)) {
-                    Some(body) => assert!(body == &data, "delivered bytes are not the CDN's"),
+                    Some(body) => assert!(
+                        body.as_slice() == data.as_slice(),
+                        "delivered bytes are not the CDN's"
+                    ),
                     None => assert!(timing.p2p_bytes > 0, "HTTP delivery of a 404 segment"),
                 }
             }

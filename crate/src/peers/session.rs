@@ -103,6 +103,8 @@ pub struct Session {
     win_top: Seq,
     win_held: u64,
     win_full: u64,
+    /// The peer has announced something (kept when the announcements are later forgotten).
+    heard: bool,
 }
 
 /// How many ended request ids are remembered per peer (late data comes within a round trip).
@@ -141,6 +143,7 @@ impl Session {
             win_top: 0,
             win_held: 0,
             win_full: 0,
+            heard: false,
         }
     }
 
@@ -188,6 +191,7 @@ impl Session {
     }
 
     pub fn announce(&mut self, seq: Seq, avail: Avail) {
+        self.heard = true;
         self.avail.insert(seq, avail);
         let mut popped = false;
         while self.avail.len() > MAX_AVAIL {
@@ -203,6 +207,7 @@ impl Session {
 
     /// Adds a `Bitfield` (bit `i`, most significant first in each byte, is `base + i`).
     pub fn announce_bits(&mut self, base: Seq, bytes: &[u8]) {
+        self.heard = true;
         let mut top = None;
         'bytes: for (i, byte) in bytes.iter().enumerate() {
             if *byte == 0 {
@@ -309,6 +314,27 @@ impl Session {
         had
     }
 
+    /// Forgets every announcement below `seq` (segments that left the live window: nobody
+    /// asks for them any more, and a peer that still holds them owes us no `Lost`).
+    pub fn forget_below(&mut self, seq: Seq) {
+        self.avail = self.avail.split_off(&seq);
+        self.bits = self.bits.split_off(&(seq / 64));
+        if let Some(w) = self.bits.get_mut(&(seq / 64)) {
+            *w &= u64::MAX << (seq % 64);
+            if *w == 0 {
+                self.bits.remove(&(seq / 64));
+            }
+        }
+        // Window bit i is `win_top - i`: keep the bits of seqs >= `seq`.
+        let keep = match self.win_top.checked_sub(seq) {
+            None => 0,
+            Some(d) if d >= 63 => u64::MAX,
+            Some(d) => (1u64 << (d + 1)) - 1,
+        };
+        self.win_held &= keep;
+        self.win_full &= keep;
+    }
+
     /// Whether we may send this peer a request now.
     pub fn can_request(&self, now: Instant) -> bool {
         self.state == PeerState::Ready
@@ -318,7 +344,7 @@ impl Session {
 
     /// Whether the peer told us anything it holds yet (a `Bitfield`, `Have` or `Downloading`).
     pub fn announced_any(&self) -> bool {
-        !self.avail.is_empty() || !self.bits.is_empty()
+        self.heard
     }
 
     /// What the peer announced of `seq`: `Have`/`Downloading` (with size) or a `Bitfield`.
@@ -404,6 +430,7 @@ mod tests {
         Announce(Seq, bool),
         Bits(Seq, Vec<u8>),
         Forget(Seq),
+        ForgetBelow(Seq),
     }
 
     fn op() -> impl Strategy<Value = Op> {
@@ -417,7 +444,8 @@ mod tests {
             5 => (seq.clone(), any::<bool>()).prop_map(|(q, c)| Op::Announce(q, c)),
             1 => (seq.clone(), proptest::collection::vec(any::<u8>(), 0..40))
                 .prop_map(|(q, b)| Op::Bits(q, b)),
-            3 => seq.prop_map(Op::Forget),
+            3 => seq.clone().prop_map(Op::Forget),
+            1 => seq.prop_map(Op::ForgetBelow),
         ]
     }
 
@@ -432,6 +460,14 @@ mod tests {
                     Op::Bits(q, b) => s.announce_bits(q, &b),
                     Op::Forget(q) => {
                         s.forget(q);
+                    }
+                    Op::ForgetBelow(q) => {
+                        s.forget_below(q);
+                        prop_assert!(s.avail.range(..q).next().is_none());
+                        prop_assert!(s.bits.range(..q / 64).next().is_none());
+                        for x in q.saturating_sub(130)..q {
+                            prop_assert_eq!(s.holds_in_maps(x), None);
+                        }
                     }
                 }
                 let top = s.win_top;
