@@ -58,10 +58,21 @@ impl Sub<Duration> for Instant {
 macro_rules! hex20 {
     ($name:ident, $doc:literal) => {
         #[doc = $doc]
-        #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+        #[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
         pub struct $name(pub [u8; 20]);
 
         impl $name {
+            /// The bytes as two big-endian integers: comparing them orders ids exactly as
+            /// comparing the bytes does, without a `memcmp` call (ids are map keys on the
+            /// engine's hottest paths).
+            fn ord_key(&self) -> (u128, u32) {
+                let mut hi = [0u8; 16];
+                let mut lo = [0u8; 4];
+                hi.copy_from_slice(&self.0[..16]);
+                lo.copy_from_slice(&self.0[16..]);
+                (u128::from_be_bytes(hi), u32::from_be_bytes(lo))
+            }
+
             pub fn to_hex(&self) -> String {
                 hex::encode(self.0)
             }
@@ -70,6 +81,18 @@ macro_rules! hex20 {
                 let mut out = [0u8; 20];
                 hex::decode_to_slice(s, &mut out).ok()?;
                 Some($name(out))
+            }
+        }
+
+        impl Ord for $name {
+            fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+                self.ord_key().cmp(&other.ord_key())
+            }
+        }
+
+        impl PartialOrd for $name {
+            fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+                Some(self.cmp(other))
             }
         }
 
@@ -635,5 +658,25 @@ mod shared_bytes {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<SegmentBytes, D::Error> {
         serde_bytes::deserialize::<Vec<u8>, D>(d).map(Rc::new)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Ids are map keys whose iteration order shows in outputs: the hand-written `Ord`
+        /// must order exactly as the bytes do.
+        #[test]
+        fn id_order_is_byte_order(a in any::<[u8; 20]>(), b in any::<[u8; 20]>(), cut in 0usize..20) {
+            prop_assert_eq!(SwarmId(a).cmp(&SwarmId(b)), a.cmp(&b));
+            prop_assert_eq!(PeerId(a).partial_cmp(&PeerId(b)), Some(a.cmp(&b)));
+            // Ids sharing a prefix, down to all but the last bytes.
+            let mut c = a;
+            c[cut..].copy_from_slice(&b[cut..]);
+            prop_assert_eq!(SwarmId(a).cmp(&SwarmId(c)), a.cmp(&c));
+        }
     }
 }
