@@ -38,7 +38,7 @@ fn load_with(offered: &SegmentBytes) -> (Engine, Vec<u8>) {
     let mut now = Instant::from_millis(1_000);
     let mut e = Engine::new(cfg, now, 1);
     let give = offered.clone();
-    e.set_interner(Box::new(move |u, range, _| {
+    e.set_interner(Box::new(move |u, range| {
         (u == url(4) && range.is_none()).then(|| give.clone())
     }));
     let segments = (0..6)

@@ -48,9 +48,11 @@ use rand_core::{Rng, SeedableRng};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::rc::Rc;
 
-/// A host's source of shared segment bytes (`Engine::set_interner`): given a verified
-/// segment's URL, range and bytes, it may return a shared buffer holding the same bytes.
-pub type Interner = Box<dyn FnMut(&str, Option<ByteRange>, &[u8]) -> Option<SegmentBytes>>;
+/// A host's source of shared segment bytes (`Engine::set_interner`): given a segment's URL
+/// and range, it may return a shared buffer that it believes holds the segment's bytes.
+/// The engine only ever uses the bytes it received: the buffer stands in for its own copy
+/// as long as every byte received equals it.
+pub type Interner = Box<dyn Fn(&str, Option<ByteRange>) -> Option<SegmentBytes>>;
 
 const CHUNK: u64 = CHUNK_SIZE as u64;
 /// Chunks in the largest allowed segment: "all chunks" when the size is not known yet.
@@ -171,12 +173,107 @@ enum SizeSrc {
 }
 
 /// A segment being assembled.
+/// A download's bytes. While everything written equals the host's shared copy of the
+/// segment (`Engine::set_interner`), that copy stands in for the buffer and nothing is
+/// copied; the first differing byte gives the download a buffer of its own.
+#[derive(Debug, Default)]
+struct Assembly {
+    /// Set while the shared copy stands in: `shared[..end]` is what was written, `end` the
+    /// furthest byte written.
+    shared: Option<SegmentBytes>,
+    end: usize,
+    /// Otherwise the download's own buffer, grown to the furthest byte written.
+    own: Vec<u8>,
+}
+
+impl Assembly {
+    fn over(shared: Option<SegmentBytes>) -> Self {
+        Assembly {
+            shared,
+            ..Assembly::default()
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self.shared {
+            Some(_) => self.end,
+            None => self.own.len(),
+        }
+    }
+
+    fn as_slice(&self) -> &[u8] {
+        match &self.shared {
+            Some(b) => b.get(..self.end).unwrap_or_default(),
+            None => &self.own,
+        }
+    }
+
+    fn get(&self, range: std::ops::Range<usize>) -> Option<&[u8]> {
+        self.as_slice().get(range)
+    }
+
+    /// Its own buffer from now on (a copy of what the shared one stood for).
+    fn own(&mut self) -> &mut Vec<u8> {
+        if let Some(b) = self.shared.take() {
+            self.own = Vec::with_capacity(b.len());
+            self.own
+                .extend_from_slice(b.get(..self.end).unwrap_or_default());
+        }
+        &mut self.own
+    }
+
+    /// Writes `bytes` at `at` of a segment of `size` bytes (`at + bytes.len() <= size`),
+    /// zero-filling only a gap before `at`: chunks mostly arrive in order, and a
+    /// whole-segment zero fill cost as much as the copies.
+    fn write_at(&mut self, size: usize, at: usize, bytes: &[u8]) {
+        let end = at + bytes.len();
+        if let Some(b) = &self.shared {
+            if b.get(at..end) == Some(bytes) {
+                self.end = self.end.max(end);
+                return;
+            }
+        }
+        let data = self.own();
+        if data.capacity() < size {
+            data.reserve_exact(size - data.len());
+        }
+        if at > data.len() {
+            data.resize(at, 0);
+        }
+        let overlap = end.min(data.len()).saturating_sub(at);
+        let (old, new) = bytes.split_at(overlap);
+        if let Some(dst) = data.get_mut(at..at + overlap) {
+            dst.copy_from_slice(old);
+        }
+        data.extend_from_slice(new);
+    }
+
+    /// The shared copy, if it stands in for all of its bytes.
+    fn whole_shared(&self) -> Option<&SegmentBytes> {
+        self.shared.as_ref().filter(|b| b.len() == self.end)
+    }
+
+    fn into_vec(mut self) -> Vec<u8> {
+        std::mem::take(self.own())
+    }
+
+    /// The bytes written: the shared copy if it stands in for all of them, else a buffer.
+    fn into_bytes(self) -> SegmentBytes {
+        match self.whole_shared() {
+            Some(b) => b.clone(),
+            None => Rc::new(self.into_vec()),
+        }
+    }
+}
+
 struct Download {
     url: String,
     range: Option<ByteRange>,
     size: Option<u64>,
     size_src: SizeSrc,
-    data: Vec<u8>,
+    data: Assembly,
+    /// The host's shared copy of this segment, if it offered one (`Engine::set_interner`).
+    shared: Option<SegmentBytes>,
     slots: Vec<Slot>,
     got_chunks: u32,
     got_bytes: u64,
@@ -202,13 +299,19 @@ struct Download {
 }
 
 impl Download {
-    fn new(url: String, range: Option<ByteRange>, size: Option<u64>) -> Self {
+    fn new(
+        url: String,
+        range: Option<ByteRange>,
+        size: Option<u64>,
+        shared: Option<SegmentBytes>,
+    ) -> Self {
         let mut d = Download {
             url,
             range,
             size: None,
             size_src: SizeSrc::Announced,
-            data: Vec::new(),
+            data: Assembly::default(),
+            shared,
             slots: Vec::new(),
             got_chunks: 0,
             got_bytes: 0,
@@ -238,16 +341,14 @@ impl Download {
     /// write (`write_at`), so an announced size alone costs no memory.
     fn set_size(&mut self, size: u64) {
         self.size = Some(size);
-        self.data = Vec::new();
+        self.data = Assembly::over(self.shared.clone().filter(|b| b.len() as u64 == size));
         self.slots = vec![Slot::Missing; n_chunks(size) as usize];
         self.got_chunks = 0;
         self.got_bytes = 0;
     }
 
-    /// Writes `bytes` at segment offset `at` of the assembly buffer, which grows to the
-    /// furthest byte written (zero-filling only a gap before `at`: chunks mostly arrive in
-    /// order, and a whole-segment zero fill cost as much as the copies). False, writing
-    /// nothing, if the size is unknown or the range passes its end.
+    /// Writes `bytes` at segment offset `at` of the assembly (`Assembly::write_at`). False,
+    /// writing nothing, if the size is unknown or the range passes its end.
     fn write_at(&mut self, at: u64, bytes: &[u8]) -> bool {
         let Some(size) = self.size else {
             return false;
@@ -256,20 +357,7 @@ impl Download {
         if end > size {
             return false;
         }
-        let (at, end) = (at as usize, end as usize);
-        if self.data.capacity() < size as usize {
-            self.data.reserve_exact(size as usize - self.data.len());
-        }
-        let len = self.data.len();
-        if at > len {
-            self.data.resize(at, 0);
-        }
-        let overlap = end.min(self.data.len()).saturating_sub(at);
-        let (old, new) = bytes.split_at(overlap);
-        if let Some(dst) = self.data.get_mut(at..at + overlap) {
-            dst.copy_from_slice(old);
-        }
-        self.data.extend_from_slice(new);
+        self.data.write_at(size as usize, at as usize, bytes);
         true
     }
 
@@ -1145,7 +1233,8 @@ impl Engine {
             .manifest_entry(&url, range)
             .map(|e| e.size)
             .or(range.map(|r| r.len()));
-        Download::new(url, range, size)
+        let shared = self.interner.as_ref().and_then(|f| f(&url, range));
+        Download::new(url, range, size, shared)
     }
 
     fn on_abort(&mut self, now: Instant, req: RequestId) {
@@ -1979,7 +2068,7 @@ impl Engine {
                     // are dropped, and the requests for them cancelled below.
                     d.size = None;
                     d.size_src = SizeSrc::Announced;
-                    d.data = Vec::new();
+                    d.data = Assembly::default();
                     d.slots = Vec::new();
                     d.got_chunks = 0;
                     d.got_bytes = 0;
@@ -1997,7 +2086,7 @@ impl Engine {
                     self.fail_download(key, "http body too large");
                     return;
                 }
-                d.data.extend_from_slice(bytes);
+                d.data.own().extend_from_slice(bytes);
             }
             Some(size) => write_http(d, size, offset.saturating_add(pos), bytes),
         }
@@ -2286,11 +2375,11 @@ impl Engine {
             return;
         };
         let mut verdict =
-            integrity::check_segment(container, &d.data).map_err(|e| format!("{e:?}"));
+            integrity::check_segment(container, d.data.as_slice()).map_err(|e| format!("{e:?}"));
         let vouched = self.manifest_entry(&d.url, d.range).is_some();
         if verdict.is_ok() {
             if let Some(entry) = self.manifest_entry(&d.url, d.range) {
-                verdict = verify_whole(entry, &d.data);
+                verdict = verify_whole(entry, d.data.as_slice());
             }
         }
         let peer_chunks = d
@@ -2315,7 +2404,7 @@ impl Engine {
             if d.announced {
                 self.broadcast(key.swarm, &Message::Lost { seq: key.seq });
             }
-            self.deliver_all(&d.reqs, &Rc::new(d.data), &timing);
+            self.deliver_all(&d.reqs, &d.data.into_bytes(), &timing);
             return;
         }
         let Some(mut d) = self.downloads.remove(&key) else {
@@ -2339,14 +2428,19 @@ impl Engine {
             p2p_bytes: d.p2p_bytes,
         });
         // One buffer for the player and the cache: the host's shared copy of these bytes
-        // (`set_interner`) if it is byte-equal, else this download's own.
+        // (`set_interner`) if they are equal, else this download's own.
         let data = std::mem::take(&mut d.data);
-        let shared = self
-            .interner
-            .as_mut()
-            .and_then(|f| f(&d.url, d.range, &data))
-            .filter(|b| b.as_slice() == data.as_slice());
-        let bytes = shared.unwrap_or_else(|| Rc::new(data));
+        let bytes = match data.whole_shared() {
+            Some(shared) => shared.clone(),
+            None => {
+                let own = data.into_vec();
+                self.interner
+                    .as_ref()
+                    .and_then(|f| f(&d.url, d.range))
+                    .filter(|b| b.as_slice() == own.as_slice())
+                    .unwrap_or_else(|| Rc::new(own))
+            }
+        };
         self.deliver_all(&d.reqs, &bytes, &timing);
         if !vouched {
             self.spot_offer(key, &d, &bytes);
@@ -3481,12 +3575,16 @@ mod tests {
 
     proptest::proptest! {
         /// Pieces written in any order, overlapping or not, assemble the same bytes as one
-        /// pass; writes past the end are refused whole.
+        /// pass, whether the host offered no shared copy (mode 0), an equal one (1: used,
+        /// never copied), one differing in a byte (2) or one of another size (3); writes
+        /// past the end are refused whole.
         #[test]
         fn assembly_buffer_takes_pieces_in_any_order(
             size in 1u64..5_000,
             cuts in proptest::collection::vec(0u64..5_000, 0..12),
             order in proptest::collection::vec(proptest::prelude::any::<proptest::sample::Index>(), 0..12),
+            mode in 0u8..4,
+            flip in proptest::prelude::any::<proptest::sample::Index>(),
         ) {
             let truth: Vec<u8> = (0..size).map(|i| (i * 7 + 3) as u8).collect();
             let mut bounds: Vec<u64> = cuts.into_iter().map(|c| c % size).collect();
@@ -3501,13 +3599,32 @@ mod tests {
                 let (a, b) = pieces[0];
                 pieces.push((a.saturating_sub(3), b));
             }
-            let mut d = Download::new(String::new(), None, Some(size));
+            let shared: Option<SegmentBytes> = match mode {
+                0 => None,
+                1 => Some(Rc::new(truth.clone())),
+                2 => {
+                    let mut other = truth.clone();
+                    other[flip.index(truth.len())] ^= 0x10;
+                    Some(Rc::new(other))
+                }
+                _ => Some(Rc::new(vec![0; size as usize + 1])),
+            };
+            let mut d = Download::new(String::new(), None, Some(size), shared.clone());
+            let mut furthest = 0;
             for (a, b) in pieces {
                 proptest::prop_assert!(d.write_at(a, &truth[a as usize..b as usize]));
+                // Whatever was written reads back (relays serve chunks mid-download).
+                furthest = furthest.max(b as usize);
+                proptest::prop_assert_eq!(d.data.len(), furthest);
+                proptest::prop_assert_eq!(d.data.get(a as usize..b as usize), Some(&truth[a as usize..b as usize]));
             }
             proptest::prop_assert!(!d.write_at(size, &[1]));
             proptest::prop_assert!(!d.write_at(size - 1, &[1, 2]));
-            proptest::prop_assert_eq!(&d.data, &truth);
+            proptest::prop_assert_eq!(d.data.as_slice(), &truth[..]);
+            let bytes = std::mem::take(&mut d.data).into_bytes();
+            proptest::prop_assert_eq!(&bytes[..], &truth[..]);
+            let used_shared = shared.as_ref().is_some_and(|s| Rc::ptr_eq(s, &bytes));
+            proptest::prop_assert_eq!(used_shared, mode == 1);
         }
     }
 

@@ -956,13 +956,16 @@ impl<'a> World<'a> {
         }
         let seed = Rng::derive(sc.seed, 2_000_000 + v as u64).next_u64();
         let mut engine = Engine::new(cfg, Instant(self.now / MS), seed);
-        // Caches hold the published buffer instead of their own copy when the bytes are the
-        // same (the engine compares them): memory O(segments), not O(viewers x cache).
+        // Downloads and caches use the published buffer instead of their own copy while
+        // the bytes they receive are the same (the engine compares them): memory
+        // O(segments), not O(viewers x cache).
         let published = self.media.published();
-        engine.set_interner(Box::new(move |url, range, data| {
+        engine.set_interner(Box::new(move |url, range| {
             let (r, seq) = Media::parse_url(url)?;
-            let b = published.borrow().get(&(r, seq)).cloned()?;
-            (range.is_none() && b.len() == data.len()).then_some(b)
+            range
+                .is_none()
+                .then(|| published.borrow().get(&(r, seq)).cloned())
+                .flatten()
         }));
         let peer = engine.peer_id();
         self.peer_index.insert(peer, v);
