@@ -2847,7 +2847,9 @@ impl Engine {
     /// relying on our copy yet: cancel the transfer and take the peer's, saving the CDN
     /// the whole body. Urgent segments keep their HTTP transfer.
     fn yield_untouched_http(&mut self, now: Instant, key: SegmentKey) {
-        if self.is_urgent(self.deadline_ms(now, key)) {
+        if self.downloads.get(&key).is_none_or(|d| d.http.is_none())
+            || self.is_urgent(self.deadline_ms(now, key))
+        {
             return;
         }
         let Some(d) = self.downloads.get_mut(&key) else {

@@ -317,8 +317,13 @@ impl Session {
     /// Forgets every announcement below `seq` (segments that left the live window: nobody
     /// asks for them any more, and a peer that still holds them owes us no `Lost`).
     pub fn forget_below(&mut self, seq: Seq) {
-        self.avail = self.avail.split_off(&seq);
-        self.bits = self.bits.split_off(&(seq / 64));
+        // Entry by entry: few fall out per call, and `split_off` would build a new tree.
+        while let Some(e) = self.avail.first_entry().filter(|e| *e.key() < seq) {
+            e.remove();
+        }
+        while let Some(e) = self.bits.first_entry().filter(|e| *e.key() < seq / 64) {
+            e.remove();
+        }
         if let Some(w) = self.bits.get_mut(&(seq / 64)) {
             *w &= u64::MAX << (seq % 64);
             if *w == 0 {
