@@ -344,6 +344,7 @@ impl World {
             }
         }
         match out {
+            Output::SendData { .. } => panic!("this host never enables share_upload_buffers"),
             Output::SendToPeer { conn, data } => {
                 let msg = match wire::decode(&data) {
                     Ok(m) => m,
@@ -472,6 +473,7 @@ impl World {
 
     fn honest_output(&mut self, out: Output, queue: &mut VecDeque<(Who, Input)>) {
         match out {
+            Output::SendData { .. } => panic!("this host never enables share_upload_buffers"),
             Output::SendToPeer { conn, data } => {
                 assert!(
                     wire::decode(&data).is_ok(),

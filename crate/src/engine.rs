@@ -173,6 +173,9 @@ enum SizeSrc {
 }
 
 /// A segment being assembled.
+/// Where received bytes lie in a shared buffer: `(buffer, offset)`.
+type Src<'a> = (&'a SegmentBytes, usize);
+
 /// A download's bytes. While everything written equals the host's shared copy of the
 /// segment (`Engine::set_interner`), that copy stands in for the buffer and nothing is
 /// copied; the first differing byte gives the download a buffer of its own.
@@ -212,6 +215,11 @@ impl Assembly {
         self.as_slice().get(range)
     }
 
+    /// Where offset `at` lies in a shared buffer, while the shared copy stands in.
+    fn src(&self, at: usize) -> Option<Src<'_>> {
+        self.shared.as_ref().map(|b| (b, at))
+    }
+
     /// Its own buffer from now on (a copy of what the shared one stood for).
     fn own(&mut self) -> &mut Vec<u8> {
         if let Some(b) = self.shared.take() {
@@ -224,11 +232,17 @@ impl Assembly {
 
     /// Writes `bytes` at `at` of a segment of `size` bytes (`at + bytes.len() <= size`),
     /// zero-filling only a gap before `at`: chunks mostly arrive in order, and a
-    /// whole-segment zero fill cost as much as the copies.
-    fn write_at(&mut self, size: usize, at: usize, bytes: &[u8]) {
+    /// whole-segment zero fill cost as much as the copies. `src`: `bytes` is known to be
+    /// `src.0[src.1..]` (a `DataFrame`), so the same slice of the shared copy needs no
+    /// comparison.
+    fn write_at(&mut self, size: usize, at: usize, bytes: &[u8], src: Option<Src<'_>>) {
         let end = at + bytes.len();
         if let Some(b) = &self.shared {
-            if b.get(at..end) == Some(bytes) {
+            let same = match src {
+                Some((buf, off)) if Rc::ptr_eq(buf, b) && off == at => true,
+                _ => b.get(at..end) == Some(bytes),
+            };
+            if same {
                 self.end = self.end.max(end);
                 return;
             }
@@ -349,7 +363,7 @@ impl Download {
 
     /// Writes `bytes` at segment offset `at` of the assembly (`Assembly::write_at`). False,
     /// writing nothing, if the size is unknown or the range passes its end.
-    fn write_at(&mut self, at: u64, bytes: &[u8]) -> bool {
+    fn write_at(&mut self, at: u64, bytes: &[u8], src: Option<Src<'_>>) -> bool {
         let Some(size) = self.size else {
             return false;
         };
@@ -357,7 +371,7 @@ impl Download {
         if end > size {
             return false;
         }
-        self.data.write_at(size as usize, at as usize, bytes);
+        self.data.write_at(size as usize, at as usize, bytes, src);
         true
     }
 
@@ -480,7 +494,8 @@ struct P2pReq {
 
 /// Where the next chunk of an upload comes from.
 enum ChunkSource<'a> {
-    Ready(&'a [u8], u64),
+    /// The chunk, the segment's size, and the shared buffer holding the chunk if any.
+    Ready(&'a [u8], u64, Option<Src<'a>>),
     NotYet,
     Gone,
 }
@@ -532,6 +547,8 @@ pub struct Engine {
     /// `handle_timeout`), so `recompute_wake` need not walk the sessions after every input.
     ping_at: Option<Instant>,
     interner: Option<Interner>,
+    /// `Data` goes out as `Output::SendData` when its payload lies in a shared buffer.
+    share_uploads: bool,
 }
 
 impl Engine {
@@ -577,6 +594,7 @@ impl Engine {
             next_wake: None,
             ping_at: None,
             interner: None,
+            share_uploads: false,
         }
     }
 
@@ -586,6 +604,16 @@ impl Engine {
     /// changes. Browsers do not set one.
     pub fn set_interner(&mut self, interner: Interner) {
         self.interner = Some(interner);
+    }
+
+    /// For hosts that run engines in one process and pass messages between them (the
+    /// simulator): `Data` whose payload lies in a shared buffer (a cached segment) goes out
+    /// as `Output::SendData`, a header and a slice of that buffer, and the host delivers
+    /// it to the receiving engine as `Input::PeerData`. The bytes are those of
+    /// `SendToPeer`; nothing is copied, and a receiver assembling over the same buffer
+    /// (`set_interner`) needs no comparison. Off by default: browser hosts need bytes.
+    pub fn share_upload_buffers(&mut self, on: bool) {
+        self.share_uploads = on;
     }
 
     /// Our peer id (derived from the seed).
@@ -660,6 +688,7 @@ impl Engine {
             } => self.on_candidate(now, conn, swarm, peer, inbound),
             Input::PeerConnected { conn } => self.on_connected(now, conn),
             Input::PeerMessage { conn, data } => self.on_peer_message(now, conn, &data),
+            Input::PeerData { conn, frame } => self.on_peer_data(now, conn, &frame),
             Input::PeerClosed { conn } => {
                 if self.sessions.contains_key(&conn) {
                     self.remove_session(conn);
@@ -2648,24 +2677,54 @@ impl Engine {
         }
     }
 
-    fn on_peer_message(&mut self, now: Instant, conn: ConnId, bytes: &[u8]) {
-        let Some(s) = self.sessions.get_mut(&conn) else {
-            return;
-        };
+    /// Counts a message against the peer's rate limit: its session's state, or `None` if
+    /// there is no session or the peer was just banned for exceeding the limit.
+    fn admit_message(&mut self, now: Instant, conn: ConnId) -> Option<PeerState> {
+        let s = self.sessions.get_mut(&conn)?;
         if !s.count_message(now) {
             self.ban(conn, BanReason::LimitExceeded);
             self.schedule_all(now);
-            return;
+            return None;
         }
-        let mut state = s.state;
+        Some(s.state)
+    }
+
+    fn on_data_message(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        state: PeerState,
+        d: wire::DataRef<'_>,
+        src: Option<Src<'_>>,
+    ) {
+        if state == PeerState::Ready {
+            self.on_data(now, conn, d, src);
+        } else {
+            self.violation(now, conn);
+        }
+    }
+
+    /// `Input::PeerData`: exactly `on_peer_message` of the frame's bytes, without joining
+    /// them.
+    fn on_peer_data(&mut self, now: Instant, conn: ConnId, f: &DataFrame) {
+        match wire::decode_data_parts(&f.head, f.payload()) {
+            Some(Ok(d)) => {
+                if let Some(state) = self.admit_message(now, conn) {
+                    self.on_data_message(now, conn, state, d, Some((&f.data, f.start)));
+                }
+            }
+            _ => self.on_peer_message(now, conn, &f.to_vec()),
+        }
+    }
+
+    fn on_peer_message(&mut self, now: Instant, conn: ConnId, bytes: &[u8]) {
+        let Some(mut state) = self.admit_message(now, conn) else {
+            return;
+        };
         // `Data`, the bulk of the traffic, is read in place rather than copied out.
         let decoded = match wire::decode_data(bytes) {
             Some(Ok(d)) => {
-                if state == PeerState::Ready {
-                    self.on_data(now, conn, d.id, d.chunk, d.total_size, d.payload);
-                } else {
-                    self.violation(now, conn);
-                }
+                self.on_data_message(now, conn, state, d, None);
                 return;
             }
             Some(Err(e)) => Err(e),
@@ -2765,7 +2824,17 @@ impl Engine {
                     total_size,
                     payload,
                 },
-            ) => self.on_data(now, conn, id, chunk, total_size, &payload),
+            ) => self.on_data(
+                now,
+                conn,
+                wire::DataRef {
+                    id,
+                    chunk,
+                    total_size,
+                    payload: &payload,
+                },
+                None,
+            ),
             (PeerState::Ready, Message::Absent { id }) => {
                 let key = self.p2p_reqs.get(&(conn, id)).map(|r| r.key);
                 if let Some(key) = key {
@@ -2940,15 +3009,20 @@ impl Engine {
         }
     }
 
+    /// `origin`: where `payload` lies in a shared buffer (`Input::PeerData`).
     fn on_data(
         &mut self,
         now: Instant,
         conn: ConnId,
-        id: u32,
-        chunk: u32,
-        total_size: u32,
-        payload: &[u8],
+        d: wire::DataRef<'_>,
+        origin: Option<Src<'_>>,
     ) {
+        let wire::DataRef {
+            id,
+            chunk,
+            total_size,
+            payload,
+        } = d;
         let Some(r) = self.p2p_reqs.get(&(conn, id)) else {
             // Late data for one of our ended requests to this peer is normal and simply not
             // used; data for any other id was never asked for: a violation (unrequested
@@ -3096,7 +3170,7 @@ impl Engine {
             let from = d.contributor(conn, peer);
             let fits = payload.len() as u64 == b.saturating_sub(a)
                 && (chunk as usize) < d.slots.len()
-                && d.write_at(a, payload);
+                && d.write_at(a, payload, origin);
             if let Some(slot) = d.slots.get_mut(chunk as usize).filter(|_| fits) {
                 *slot = Slot::Got { from, trusted };
                 d.got_chunks = d.got_chunks.saturating_add(1);
@@ -3290,23 +3364,37 @@ impl Engine {
                         }
                     }
                     ChunkSource::NotYet => i += 1,
-                    ChunkSource::Ready(bytes, total) => {
+                    ChunkSource::Ready(bytes, total, src) => {
                         if !self.bucket.try_take(bytes.len() as u64) {
                             blocked = self.bucket.ready_at(now, bytes.len() as u64);
                             break;
                         }
-                        let data = wire::DataRef {
+                        let msg = wire::DataRef {
                             id: u.id,
                             chunk: u.next_chunk,
                             total_size: total as u32,
                             payload: bytes,
-                        }
-                        .encode();
+                        };
+                        let out = match src.filter(|_| self.share_uploads) {
+                            Some((buf, start)) => Output::SendData {
+                                conn,
+                                frame: DataFrame {
+                                    head: msg.header(),
+                                    data: buf.clone(),
+                                    start,
+                                    end: start + bytes.len(),
+                                },
+                            },
+                            None => Output::SendToPeer {
+                                conn,
+                                data: msg.encode(),
+                            },
+                        };
                         let len = bytes.len() as u64;
                         s.up[i].next_chunk += 1;
                         s.up_bytes = s.up_bytes.saturating_add(len);
                         self.counters.p2p_up = self.counters.p2p_up.saturating_add(len);
-                        self.out.push_back(Output::SendToPeer { conn, data });
+                        self.out.push_back(out);
                         sent = true;
                         break;
                     }
@@ -3495,7 +3583,7 @@ fn write_http(d: &mut Download, size: u64, at: u64, bytes: &[u8]) {
         let s = cs.max(at);
         let e = ce.min(end);
         if let Some(src) = bytes.get((s - at) as usize..(e - at) as usize) {
-            d.write_at(s, src);
+            d.write_at(s, src, None);
         }
         // The HTTP body is contiguous from its start (a chunk boundary), so reaching the
         // chunk's end means all of it came over HTTP.
@@ -3519,11 +3607,11 @@ fn chunk_source<'a>(
     key: SegmentKey,
     chunk: u32,
 ) -> ChunkSource<'a> {
-    if let Some(data) = store.get(&key) {
-        let size = data.len() as u64;
+    if let Some(buf) = store.get_buffer(&key) {
+        let size = buf.len() as u64;
         let (a, b) = chunk_bounds(size, chunk);
-        return match data.get(a as usize..b as usize) {
-            Some(bytes) if b > a => ChunkSource::Ready(bytes, size),
+        return match buf.get(a as usize..b as usize) {
+            Some(bytes) if b > a => ChunkSource::Ready(bytes, size, Some((buf, a as usize))),
             _ => ChunkSource::Gone,
         };
     }
@@ -3537,7 +3625,7 @@ fn chunk_source<'a>(
         Some(Slot::Got { trusted: true, .. }) => {
             let (a, b) = chunk_bounds(size, chunk);
             match d.data.get(a as usize..b as usize) {
-                Some(bytes) => ChunkSource::Ready(bytes, size),
+                Some(bytes) => ChunkSource::Ready(bytes, size, d.data.src(a as usize)),
                 None => ChunkSource::Gone,
             }
         }
@@ -3614,14 +3702,14 @@ mod tests {
             let mut d = Download::new(String::new(), None, Some(size), shared.clone());
             let mut furthest = 0;
             for (a, b) in pieces {
-                proptest::prop_assert!(d.write_at(a, &truth[a as usize..b as usize]));
+                proptest::prop_assert!(d.write_at(a, &truth[a as usize..b as usize], None));
                 // Whatever was written reads back (relays serve chunks mid-download).
                 furthest = furthest.max(b as usize);
                 proptest::prop_assert_eq!(d.data.len(), furthest);
                 proptest::prop_assert_eq!(d.data.get(a as usize..b as usize), Some(&truth[a as usize..b as usize]));
             }
-            proptest::prop_assert!(!d.write_at(size, &[1]));
-            proptest::prop_assert!(!d.write_at(size - 1, &[1, 2]));
+            proptest::prop_assert!(!d.write_at(size, &[1], None));
+            proptest::prop_assert!(!d.write_at(size - 1, &[1, 2], None));
             proptest::prop_assert_eq!(d.data.as_slice(), &truth[..]);
             let bytes = std::mem::take(&mut d.data).into_bytes();
             proptest::prop_assert_eq!(&bytes[..], &truth[..]);
@@ -3710,6 +3798,8 @@ mod tests {
         sent: Vec<(usize, Message)>,
         /// Rewrites (or drops, with `None`) messages sent by engine `usize`.
         tamper: Option<Tamper>,
+        /// `Output::SendData` frames passed on (`share`).
+        frames: usize,
     }
 
     impl Mesh {
@@ -3734,7 +3824,17 @@ mod tests {
                 cancelled: Vec::new(),
                 sent: Vec::new(),
                 tamper: None,
+                frames: 0,
             }
+        }
+
+        /// Engine `i` sends `Data` as shared-buffer frames and assembles over `offered`
+        /// (its interner's copies, by URL).
+        fn share(&mut self, i: usize, offered: BTreeMap<String, SegmentBytes>) {
+            self.engines[i].share_upload_buffers(true);
+            self.engines[i].set_interner(Box::new(move |u, range| {
+                range.is_none().then(|| offered.get(u).cloned()).flatten()
+            }));
         }
 
         fn with_cdn(mut self, n: u64, packets: usize) -> Self {
@@ -3772,6 +3872,30 @@ mod tests {
                                     data: wire::encode(&msg),
                                 },
                             ));
+                        }
+                    }
+                    Output::SendData { conn, frame } => {
+                        self.frames += 1;
+                        let Ok(msg) = wire::decode(&frame.to_vec()) else {
+                            panic!("engine {i} sent an undecodable frame");
+                        };
+                        self.sent.push((i, msg.clone()));
+                        let input = match self.tamper.as_mut().map(|t| t(i, &msg)) {
+                            None => Some(Input::PeerData { conn, frame }),
+                            Some(m) => m.map(|m| Input::PeerMessage {
+                                conn,
+                                data: wire::encode(&m),
+                            }),
+                        };
+                        if let (Some(input), Some(&(j, c))) = (input, self.links.get(&(i, conn))) {
+                            let input = match input {
+                                Input::PeerData { frame, .. } => Input::PeerData { conn: c, frame },
+                                Input::PeerMessage { data, .. } => {
+                                    Input::PeerMessage { conn: c, data }
+                                }
+                                other => other,
+                            };
+                            queue.push_back((j, input));
                         }
                     }
                     Output::StartHttp { id, url, range } => {
@@ -4200,6 +4324,51 @@ mod tests {
         assert_eq!(m.engines[1].stats().p2p_down, want.len() as u64);
         assert_eq!(m.engines[0].stats().p2p_up, want.len() as u64);
         assert_eq!(m.engines[1].stats().segments_p2p, 1);
+    }
+
+    /// `share_upload_buffers`: chunks relayed mid-download and from the finished copy go
+    /// out as frames over the sender's buffer; the receiver gets the sender's bytes whether
+    /// its interner offers the very same buffer (kept, no comparison) or a copy differing
+    /// in one byte (not used).
+    #[test]
+    fn shared_buffer_frames_deliver_the_senders_bytes() {
+        for offer_same in [true, false] {
+            let mut m = two(quiet());
+            m.auto_http = false;
+            let truth = m.cdn[&url(5)].clone();
+            let published: SegmentBytes = Rc::new(truth.clone());
+            let offer: SegmentBytes = if offer_same {
+                published.clone()
+            } else {
+                let mut other = truth.clone();
+                other[1_000] ^= 1;
+                Rc::new(other)
+            };
+            m.share(0, BTreeMap::from([(url(5), published.clone())]));
+            m.share(1, BTreeMap::from([(url(5), offer.clone())]));
+            m.input(0, request(1, 5));
+            m.advance(m.now.as_millis() + 3_000);
+            assert_eq!(m.http_urls(0), vec![url(5)]);
+            m.serve_pending(0, 0, 40_000);
+            m.input(1, request(7, 5));
+            assert!(m.http_urls(1).is_empty());
+            m.serve_pending(0, 40_000, usize::MAX);
+            let d1: Vec<_> = m.delivered.iter().filter(|d| d.0 == 1).collect();
+            assert_eq!(d1.len(), 1, "offer_same {offer_same}");
+            assert_eq!(d1[0].2, truth, "offer_same {offer_same}");
+            assert_eq!(d1[0].3.p2p_bytes, truth.len() as u64);
+            assert_eq!(
+                m.frames,
+                truth.len().div_ceil(CHUNK_SIZE),
+                "all chunks as frames"
+            );
+            assert_eq!(m.engines[1].stats().peers_banned, 0);
+            // The cache holds the offered buffer only if its bytes were the ones received.
+            let key = SegmentKey { swarm: SW, seq: 5 };
+            let cached = m.engines[1].store.get_buffer(&key);
+            assert_eq!(cached.is_some_and(|c| Rc::ptr_eq(c, &offer)), offer_same);
+            assert_eq!(cached.map(|c| c.as_slice()), Some(&truth[..]));
+        }
     }
 
     #[test]

@@ -236,11 +236,12 @@ impl Store {
     }
 
     pub fn get(&self, key: &SegmentKey) -> Option<&[u8]> {
-        self.swarms
-            .get(&key.swarm)?
-            .segments
-            .get(&key.seq)
-            .map(|d| d.as_slice())
+        self.get_buffer(key).map(|d| d.as_slice())
+    }
+
+    /// `get`, as the shared buffer itself.
+    pub fn get_buffer(&self, key: &SegmentKey) -> Option<&SegmentBytes> {
+        self.swarms.get(&key.swarm)?.segments.get(&key.seq)
     }
     /// The segment's buffer itself (a reference, not a copy).
     pub fn get_shared(&self, key: &SegmentKey) -> Option<SegmentBytes> {

@@ -359,6 +359,11 @@ pub enum Input {
         #[serde(with = "serde_bytes")]
         data: Vec<u8>,
     },
+    /// `PeerMessage` of a `Data` message kept as its header and a slice of the sender's
+    /// buffer (hosts running engines in one process: `Engine::share_upload_buffers`). Not
+    /// serialized.
+    #[serde(skip)]
+    PeerData { conn: ConnId, frame: DataFrame },
     /// The connection is gone (closed, failed, timed out).
     PeerClosed { conn: ConnId },
     /// Bytes of an HTTP response body, in order. `total` is the body length when known
@@ -570,6 +575,15 @@ pub enum Output {
         #[serde(with = "serde_bytes")]
         data: Vec<u8>,
     },
+    /// `SendToPeer` of a `Data` message as its header and a slice of a cached segment,
+    /// without copying the payload; only for hosts that asked
+    /// (`Engine::share_upload_buffers`), which deliver it as `Input::PeerData`. Not
+    /// serialized.
+    #[serde(skip)]
+    SendData {
+        conn: ConnId,
+        frame: DataFrame,
+    },
     /// Bytes of a requested segment have arrived (from any source): lets the host keep the
     /// player's progress stats truthful while the transfer runs.
     SegmentProgress {
@@ -592,6 +606,38 @@ pub enum Output {
         reason: String,
     },
     Event(Event),
+}
+
+/// A `Data` message as its header and a slice of a shared segment buffer: the message's
+/// bytes are `head ++ data[start..end]` (`Output::SendData`, `Input::PeerData`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct DataFrame {
+    pub head: [u8; crate::wire::DATA_HEADER_LEN],
+    pub data: crate::store::SegmentBytes,
+    pub start: usize,
+    pub end: usize,
+}
+
+impl DataFrame {
+    /// The payload (empty if the range does not fit the buffer).
+    pub fn payload(&self) -> &[u8] {
+        self.data.get(self.start..self.end).unwrap_or_default()
+    }
+
+    /// Length of the whole message in bytes.
+    pub fn len(&self) -> usize {
+        self.head.len() + self.payload().len()
+    }
+
+    /// Never true: a frame holds at least its header.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// The message's bytes, as `SendToPeer` would carry them.
+    pub fn to_vec(&self) -> Vec<u8> {
+        [&self.head[..], self.payload()].concat()
+    }
 }
 
 /// Counters for the app, the demo page and benchmarks.

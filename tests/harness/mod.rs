@@ -502,6 +502,14 @@ impl Sim {
     fn on_output(&mut self, i: usize, o: Output) {
         let now = self.now;
         match o {
+            // Browser-like hosts send bytes: a shared-buffer frame is the same message.
+            Output::SendData { conn, frame } => self.on_output(
+                i,
+                Output::SendToPeer {
+                    conn,
+                    data: frame.to_vec(),
+                },
+            ),
             Output::StartHttp { id, url, range } => {
                 self.mark(&[now, i as u64, 1, id.0 as u64]);
                 self.cdn

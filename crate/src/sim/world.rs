@@ -53,9 +53,40 @@ enum Ev {
     TrackerReply { v: u32, r: u16, numwant: u32 },
     ConnOpen(u32),
     ConnFail(u32),
-    Msg { c: u32, to_b: bool, data: Vec<u8> },
+    Msg { c: u32, to_b: bool, frame: Frame },
     Closed { c: u32, to_b: bool },
     Sample,
+}
+
+/// A message in flight: its bytes, or a `Data` message as header and a slice of the
+/// sender's shared buffer (`Engine::share_upload_buffers`).
+#[derive(Debug)]
+enum Frame {
+    Bytes(Vec<u8>),
+    Data(DataFrame),
+}
+
+impl Frame {
+    fn kind(&self) -> Option<u8> {
+        match self {
+            Frame::Bytes(b) => b.first().copied(),
+            Frame::Data(f) => Some(f.head[0]),
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Frame::Bytes(b) => b.len(),
+            Frame::Data(f) => f.len(),
+        }
+    }
+
+    fn into_vec(self) -> Vec<u8> {
+        match self {
+            Frame::Bytes(b) => b,
+            Frame::Data(f) => f.to_vec(),
+        }
+    }
 }
 
 impl Ev {
@@ -640,9 +671,7 @@ impl<'a> World<'a> {
                 continue;
             };
             let slot = match &e.ev {
-                Ev::Msg { data, .. } => {
-                    Ev::NAMES.len() + usize::from(data.first().copied().unwrap_or(0))
-                }
+                Ev::Msg { frame, .. } => Ev::NAMES.len() + usize::from(frame.kind().unwrap_or(0)),
                 ev => ev.kind(),
             }
             .min(PROFILE_SLOTS - 1);
@@ -774,7 +803,7 @@ impl<'a> World<'a> {
                 self.input(a, Input::PeerClosed { conn: ConnId(c) });
                 self.input(b, Input::PeerClosed { conn: ConnId(c) });
             }
-            Ev::Msg { c, to_b, data } => self.deliver_msg(c, to_b, data),
+            Ev::Msg { c, to_b, frame } => self.deliver_msg(c, to_b, frame),
             Ev::Closed { c, to_b } => {
                 let conn = &self.conns[c as usize];
                 let to = if to_b { conn.b } else { conn.a };
@@ -840,14 +869,10 @@ impl<'a> World<'a> {
     fn on_output(&mut self, v: u32, o: Output) {
         if self.trace == Some(v) {
             let text = match &o {
-                Output::SendToPeer { conn, data } => format!(
-                    "send c{} {:?}",
-                    conn.0,
-                    wire::decode(data).map(|m| match m {
-                        Message::Data { id, chunk, .. } => format!("Data id {id} chunk {chunk}"),
-                        m => format!("{m:?}"),
-                    })
-                ),
+                Output::SendToPeer { conn, data } => format!("send c{} {}", conn.0, describe(data)),
+                Output::SendData { conn, frame } => {
+                    format!("send c{} {}", conn.0, describe(&frame.to_vec()))
+                }
                 Output::DeliverSegment { req, timing, .. } => {
                     format!("deliver req {} {timing:?}", req.0)
                 }
@@ -908,7 +933,8 @@ impl<'a> World<'a> {
             }
             Output::ConnectPeer { conn } => self.conn_answer(v, conn.0, true),
             Output::ClosePeer { conn, .. } => self.conn_answer(v, conn.0, false),
-            Output::SendToPeer { conn, data } => self.send_msg(v, conn.0, data),
+            Output::SendToPeer { conn, data } => self.send_msg(v, conn.0, Frame::Bytes(data)),
+            Output::SendData { conn, frame } => self.send_msg(v, conn.0, Frame::Data(frame)),
             Output::SegmentProgress { .. } => {}
             Output::DeliverSegment { req, data, timing } => {
                 self.on_delivered(v, req.0, Some(&data), Some(&timing))
@@ -960,6 +986,7 @@ impl<'a> World<'a> {
         // the bytes they receive are the same (the engine compares them): memory
         // O(segments), not O(viewers x cache).
         let published = self.media.published();
+        engine.share_upload_buffers(true);
         engine.set_interner(Box::new(move |url, range| {
             let (r, seq) = Media::parse_url(url)?;
             range
@@ -1702,7 +1729,7 @@ impl<'a> World<'a> {
         }
     }
 
-    fn send_msg(&mut self, v: u32, c: u32, mut data: Vec<u8>) {
+    fn send_msg(&mut self, v: u32, c: u32, mut frame: Frame) {
         let Some(conn) = self.conns.get(c as usize) else {
             return;
         };
@@ -1720,13 +1747,15 @@ impl<'a> World<'a> {
         let to = if to_b { conn.b } else { conn.a };
         let owd = conn.owd_us;
         match self.viewers[v as usize].role {
-            Role::Corrupter | Role::StealthCorrupter if data.first() == Some(&kind::DATA) => {
+            Role::Corrupter | Role::StealthCorrupter if frame.kind() == Some(kind::DATA) => {
                 let stealth = self.viewers[v as usize].role == Role::StealthCorrupter;
+                let mut data = frame.into_vec();
                 tamper(&mut data, stealth);
+                frame = Frame::Bytes(data);
             }
             _ => {}
         }
-        let len = data.len() + MSG_OVERHEAD;
+        let len = frame.len() + MSG_OVERHEAD;
         let now = self.now;
         let sender = &mut self.viewers[v as usize];
         let dep = sender.up_busy.max(now) + tx_us(len, sender.up_bps);
@@ -1741,40 +1770,36 @@ impl<'a> World<'a> {
         let conn = &mut self.conns[c as usize];
         arrive = arrive.max(conn.last_arrival[dir]);
         conn.last_arrival[dir] = arrive;
-        self.push(arrive, Ev::Msg { c, to_b, data });
+        self.push(arrive, Ev::Msg { c, to_b, frame });
     }
 
-    fn deliver_msg(&mut self, c: u32, to_b: bool, data: Vec<u8>) {
+    fn deliver_msg(&mut self, c: u32, to_b: bool, frame: Frame) {
         let conn = &self.conns[c as usize];
         if conn.closed {
             return;
         }
         let to = if to_b { conn.b } else { conn.a };
         if self.trace == Some(to) {
-            let text = format!(
-                "recv c{c} {:?}",
-                wire::decode(&data).map(|m| match m {
-                    Message::Data { id, chunk, .. } => format!("Data id {id} chunk {chunk}"),
-                    m => format!("{m:?}"),
-                })
-            );
-            self.log(to, &text);
+            let text = match &frame {
+                Frame::Bytes(b) => describe(b),
+                Frame::Data(f) => describe(&f.to_vec()),
+            };
+            self.log(to, &format!("recv c{c} {text}"));
         }
-        if let Some(&k) = data.first() {
+        if let Some(k) = frame.kind() {
             *self.totals.msg_kinds.entry(k).or_insert(0) += 1;
+            if k == kind::DATA {
+                let n = frame.len().saturating_sub(DATA_HEADER) as u64;
+                self.totals.p2p_wire_bytes += n;
+                self.sample_p2p += n;
+            }
         }
-        if data.first() == Some(&kind::DATA) {
-            let n = data.len().saturating_sub(DATA_HEADER) as u64;
-            self.totals.p2p_wire_bytes += n;
-            self.sample_p2p += n;
-        }
-        self.input(
-            to,
-            Input::PeerMessage {
-                conn: ConnId(c),
-                data,
-            },
-        );
+        let conn = ConnId(c);
+        let input = match frame {
+            Frame::Bytes(data) => Input::PeerMessage { conn, data },
+            Frame::Data(frame) => Input::PeerData { conn, frame },
+        };
+        self.input(to, input);
     }
 
     /// A liar announces the newest live segment to all its peers, without having it.
@@ -1787,7 +1812,7 @@ impl<'a> World<'a> {
         let msg = wire::encode(&Message::Have { seq: newest, size });
         let conns = self.open_conns(v);
         for c in conns {
-            self.send_msg(v, c, msg.clone());
+            self.send_msg(v, c, Frame::Bytes(msg.clone()));
         }
     }
 
@@ -1846,7 +1871,7 @@ impl<'a> World<'a> {
         let conns = self.open_conns(v);
         for c in conns {
             for m in &burst {
-                self.send_msg(v, c, m.clone());
+                self.send_msg(v, c, Frame::Bytes(m.clone()));
             }
         }
     }
@@ -1894,6 +1919,17 @@ impl<'a> World<'a> {
         }
         self.push(self.now + self.sc.sample_s * SEC, Ev::Sample);
     }
+}
+
+/// A message for the trace log.
+fn describe(data: &[u8]) -> String {
+    format!(
+        "{:?}",
+        wire::decode(data).map(|m| match m {
+            Message::Data { id, chunk, .. } => format!("Data id {id} chunk {chunk}"),
+            m => format!("{m:?}"),
+        })
+    )
 }
 
 /// Corrupts a `Data` message's payload in place. Plain: inverts every byte (breaks the

@@ -33,6 +33,16 @@ fn data_body(out: &mut Vec<u8>, id: u32, chunk: u32, total_size: u32, payload: &
     out.extend_from_slice(payload);
 }
 
+/// The first `DATA_HEADER_LEN` bytes of `encode_data(d)`: type, id, chunk, total size.
+pub(super) fn data_header(d: &super::DataRef<'_>) -> [u8; super::DATA_HEADER_LEN] {
+    let mut out = [0u8; super::DATA_HEADER_LEN];
+    out[0] = kind::DATA;
+    out[1..5].copy_from_slice(&d.id.to_be_bytes());
+    out[5..9].copy_from_slice(&d.chunk.to_be_bytes());
+    out[9..13].copy_from_slice(&d.total_size.to_be_bytes());
+    out
+}
+
 /// `encode` of a `Data` message from a borrowed payload (one copy, not two).
 pub(super) fn encode_data(d: &super::DataRef<'_>) -> Vec<u8> {
     let mut out = Vec::with_capacity(1 + 12 + d.payload.len());
@@ -212,28 +222,38 @@ fn check_data(chunk: u32, total_size: u32, payload_len: usize) -> Result<(), Opt
 
 /// `decode` for a `Data` message, borrowing the payload; `None` for any other type.
 pub(super) fn decode_data(bytes: &[u8]) -> Option<Result<super::DataRef<'_>, WireError>> {
-    let (&code, body) = bytes.split_first()?;
+    let (head, payload) = bytes.split_at(bytes.len().min(super::DATA_HEADER_LEN));
+    decode_data_parts(head, payload)
+}
+
+/// `decode_data` of the message `head ++ payload` where `head` holds no payload byte (at
+/// most `DATA_HEADER_LEN` bytes, fewer only if nothing follows).
+pub(super) fn decode_data_parts<'a>(
+    head: &[u8],
+    payload: &'a [u8],
+) -> Option<Result<super::DataRef<'a>, WireError>> {
+    let (&code, head_body) = head.split_first()?;
     if code != kind::DATA {
         return None;
     }
+    let body_len = head_body.len() + payload.len();
     Some((|| {
-        if bytes.len() > MAX_MESSAGE_SIZE {
-            return Err(WireError::TooLarge(bytes.len()));
+        if 1 + body_len > MAX_MESSAGE_SIZE {
+            return Err(WireError::TooLarge(1 + body_len));
         }
         let bad_len = || WireError::BadLength {
             kind: code,
-            len: body.len(),
+            len: body_len,
         };
         let fixed = fixed_body_len(code).ok_or(WireError::UnknownType(code))?;
-        if body.len() < fixed {
+        if head_body.len() != fixed {
             return Err(bad_len());
         }
         let mut r = Reader {
-            rest: body,
+            rest: head_body,
             err: bad_len(),
         };
         let (id, chunk, total_size) = (r.u32()?, r.u32()?, r.u32()?);
-        let payload = r.rest;
         check_data(chunk, total_size, payload.len()).map_err(|e| e.unwrap_or_else(bad_len))?;
         Ok(super::DataRef {
             id,

@@ -174,6 +174,24 @@ impl DataRef<'_> {
     pub fn encode(&self) -> Vec<u8> {
         codec::encode_data(self)
     }
+
+    /// The message's first `DATA_HEADER_LEN` bytes; the payload follows them.
+    pub fn header(&self) -> [u8; DATA_HEADER_LEN] {
+        codec::data_header(self)
+    }
+}
+
+/// Bytes of a `Data` message before its payload (type, id, chunk, total size).
+pub const DATA_HEADER_LEN: usize = 13;
+
+/// `decode_data` of the message `head ++ payload`, for a host that keeps a `Data` message
+/// as its header and a payload slice (`head` holds at most `DATA_HEADER_LEN` bytes, fewer
+/// only if no payload follows).
+pub fn decode_data_parts<'a>(
+    head: &[u8],
+    payload: &'a [u8],
+) -> Option<Result<DataRef<'a>, WireError>> {
+    codec::decode_data_parts(head, payload)
 }
 
 /// `decode` for a `Data` message without copying its payload: `None` if `bytes` is another

@@ -169,6 +169,10 @@ proptest! {
             None => prop_assert!(bytes.first() != Some(&kind::DATA)),
             Some(Ok(d)) => {
                 prop_assert_eq!(d.encode(), bytes.clone());
+                // Header and payload kept apart are the same message.
+                let head = d.header();
+                prop_assert_eq!(&head[..], &bytes[..DATA_HEADER_LEN]);
+                prop_assert_eq!(decode_data_parts(&head, d.payload), Some(Ok(d)));
                 prop_assert_eq!(owned, Ok(Message::Data {
                     id: d.id,
                     chunk: d.chunk,
