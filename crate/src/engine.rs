@@ -172,7 +172,6 @@ enum SizeSrc {
     Origin,
 }
 
-/// A segment being assembled.
 /// Where received bytes lie in a shared buffer: `(buffer, offset)`.
 type Src<'a> = (&'a SegmentBytes, usize);
 
@@ -280,6 +279,7 @@ impl Assembly {
     }
 }
 
+/// A segment being assembled.
 struct Download {
     url: String,
     range: Option<ByteRange>,
@@ -2462,10 +2462,10 @@ impl Engine {
         let bytes = match data.whole_shared() {
             Some(shared) => shared.clone(),
             None => {
+                // The offer was looked up when the download began (`new_download`).
                 let own = data.into_vec();
-                self.interner
-                    .as_ref()
-                    .and_then(|f| f(&d.url, d.range))
+                d.shared
+                    .take()
                     .filter(|b| b.as_slice() == own.as_slice())
                     .unwrap_or_else(|| Rc::new(own))
             }
@@ -3880,22 +3880,17 @@ mod tests {
                             panic!("engine {i} sent an undecodable frame");
                         };
                         self.sent.push((i, msg.clone()));
-                        let input = match self.tamper.as_mut().map(|t| t(i, &msg)) {
-                            None => Some(Input::PeerData { conn, frame }),
-                            Some(m) => m.map(|m| Input::PeerMessage {
-                                conn,
-                                data: wire::encode(&m),
-                            }),
-                        };
-                        if let (Some(input), Some(&(j, c))) = (input, self.links.get(&(i, conn))) {
-                            let input = match input {
-                                Input::PeerData { frame, .. } => Input::PeerData { conn: c, frame },
-                                Input::PeerMessage { data, .. } => {
-                                    Input::PeerMessage { conn: c, data }
-                                }
-                                other => other,
+                        // Untouched, the frame goes on as it is; a rewrite goes as bytes.
+                        let tampered = self.tamper.as_mut().map(|t| t(i, &msg));
+                        if let Some(&(j, c)) = self.links.get(&(i, conn)) {
+                            let input = match tampered {
+                                None => Some(Input::PeerData { conn: c, frame }),
+                                Some(m) => m.map(|m| Input::PeerMessage {
+                                    conn: c,
+                                    data: wire::encode(&m),
+                                }),
                             };
-                            queue.push_back((j, input));
+                            queue.extend(input.map(|input| (j, input)));
                         }
                     }
                     Output::StartHttp { id, url, range } => {
