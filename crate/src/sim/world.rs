@@ -20,7 +20,7 @@ use super::rng::Rng;
 use super::scenario::{Outage, OutageKind, Role, Scenario};
 use crate::store::SegmentBytes;
 use crate::types::*;
-use crate::wire::{self, kind, Message, CHUNK_SIZE};
+use crate::wire::{self, kind, Message, CHUNK_SIZE, DATA_HEADER_LEN};
 use crate::Engine;
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BinaryHeap};
@@ -33,8 +33,6 @@ const SEC: u64 = 1_000_000;
 const HTTP_PIECE: usize = 2 * CHUNK_SIZE;
 /// Per data-channel message overhead on the wire (SCTP + DTLS + UDP/IP), bytes.
 const MSG_OVERHEAD: usize = 60;
-/// Header bytes of a `Data` message before its payload (type, id, chunk, total_size).
-const DATA_HEADER: usize = 13;
 /// Invariant checks that read `Engine::stats` run this often per viewer.
 const STATS_CHECK_EVERY: u64 = 10 * SEC;
 /// First violations kept verbatim in the report.
@@ -1789,7 +1787,7 @@ impl<'a> World<'a> {
         if let Some(k) = frame.kind() {
             *self.totals.msg_kinds.entry(k).or_insert(0) += 1;
             if k == kind::DATA {
-                let n = frame.len().saturating_sub(DATA_HEADER) as u64;
+                let n = frame.len().saturating_sub(DATA_HEADER_LEN) as u64;
                 self.totals.p2p_wire_bytes += n;
                 self.sample_p2p += n;
             }
@@ -1935,11 +1933,11 @@ fn describe(data: &[u8]) -> String {
 /// Corrupts a `Data` message's payload in place. Plain: inverts every byte (breaks the
 /// MPEG-TS sync bytes). Stealth: flips one content byte, keeping the structure valid.
 fn tamper(data: &mut [u8], stealth: bool) {
-    if data.len() <= DATA_HEADER {
+    if data.len() <= DATA_HEADER_LEN {
         return;
     }
     if !stealth {
-        for b in data.iter_mut().skip(DATA_HEADER) {
+        for b in data.iter_mut().skip(DATA_HEADER_LEN) {
             *b = !*b;
         }
         return;
@@ -1949,8 +1947,8 @@ fn tamper(data: &mut [u8], stealth: bool) {
         .and_then(|s| <[u8; 4]>::try_from(s).ok())
         .map_or(0, u32::from_be_bytes) as usize;
     let base = chunk * CHUNK_SIZE;
-    let payload_len = data.len() - DATA_HEADER;
+    let payload_len = data.len() - DATA_HEADER_LEN;
     if let Some(i) = (0..payload_len).find(|i| (base + i) % super::media::TS_PACKET > 3) {
-        data[DATA_HEADER + i] ^= 0x5A;
+        data[DATA_HEADER_LEN + i] ^= 0x5A;
     }
 }
