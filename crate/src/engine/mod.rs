@@ -1,0 +1,656 @@
+//! The sans-IO state machine: every delivery decision of a Shoal viewer.
+//!
+//! The host feeds [`Input`]s with the current time and drains [`Output`]s; the engine never
+//! reads a clock, draws entropy other than its seeded ChaCha8, or does I/O.
+//!
+//! Invariants:
+//! - A player request is answered exactly once: `DeliverSegment` (verified bytes) or
+//!   `FailSegment` (the host falls back to plain HTTP); `SegmentAborted` ends it silently.
+//! - Nothing from a peer reaches the player or another peer before it passed
+//!   `integrity::check_chunk` and, for the whole segment, `check_segment` and the manifest
+//!   hash when one is known. HTTP bytes are the origin's and are relayed as they arrive.
+//! - Untrusted input never panics: malformed or lying peers get strikes, then a ban.
+//! - Work per input is bounded by the downloads in flight and the connected peers, never
+//!   by the length of a playlist.
+//! - All maps that are iterated are ordered (`BTreeMap`), so a run is a pure function of
+//!   the seed and the inputs.
+//!
+//! Source policy (see `scheduler::live_edge` for the CDN-fetch coordination):
+//! - urgent (deadline < `urgent_window_ms`, or no playhead known) player requests go over
+//!   HTTP at once, unless peers already deliver them on pace for the deadline;
+//! - other player requests come from peers that announced them (`Have`/`Downloading`);
+//!   if nobody did, the viewer waits the live-edge delay, then fetches over HTTP and
+//!   announces `Downloading`; a viewer that just joined and has no peer yet waits for the
+//!   ones the tracker counted (`scheduler::live_edge::join_wait`);
+//! - a segment's deadline is the time until the playhead reaches it, or, while nothing is
+//!   buffered at the playhead (startup, seek, live join), now;
+//! - prefetch (ahead of the player's latest request, within `prefetch_window_ms`) only
+//!   ever uses peers.
+//!
+//! Upload policy: with `upload_bytes_per_sec == 0` (or P2P disabled) the engine announces
+//! nothing (an empty availability), so peers do not count on it, and answers any
+//! `Request` with `Busy{retry_after_ms: 65535}`.
+
+use crate::health;
+use crate::integrity::spot_check::{SpotChecker, Verdict as SpotVerdict};
+use crate::integrity::{self, Manifest, ManifestEntry};
+use crate::peers::session::{MAX_DOWN_REQUESTS, MAX_UP_REQUESTS};
+use crate::peers::{Avail, Ewma, PeerState, Session, TokenBucket, UpRequest};
+use crate::scheduler::{live_edge, picker};
+use crate::stats::Counters;
+use crate::store::{SegmentBytes, Store};
+use crate::types::*;
+use crate::wire::{
+    self, Message, CHUNK_SIZE, MAX_BITFIELD_BYTES, MAX_SEGMENT_SIZE, PROTOCOL_VERSION,
+};
+use rand_chacha::ChaCha8Rng;
+use rand_core::{Rng, SeedableRng};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::rc::Rc;
+
+mod cdn;
+mod data;
+mod delivery;
+mod download;
+mod http;
+mod protocol;
+mod schedule;
+mod spot;
+mod swarm;
+mod upload;
+
+use cdn::*;
+use delivery::*;
+use download::*;
+use http::*;
+use protocol::*;
+use swarm::*;
+
+/// A host's source of shared segment bytes (`Engine::set_interner`): given a segment's URL
+/// and range, it may return a shared buffer that it believes holds the segment's bytes.
+/// The engine only ever uses the bytes it received: the buffer stands in for its own copy
+/// as long as every byte received equals it.
+pub type Interner = Box<dyn Fn(&str, Option<ByteRange>) -> Option<SegmentBytes>>;
+
+const CHUNK: u64 = CHUNK_SIZE as u64;
+/// Chunks in the largest allowed segment: "all chunks" when the size is not known yet.
+const MAX_CHUNKS: u32 = MAX_SEGMENT_SIZE.div_ceil(CHUNK_SIZE as u32);
+/// RTT probes per session. Only the score uses the RTT (the browser's ICE consent checks
+/// keep the connection alive), so a slow probe rate is enough and keeps idle swarms quiet:
+/// one at the handshake, then one a minute (at 15 s, Ping/Pong were a third of all messages
+/// in a steady live swarm).
+const PING_INTERVAL_MS: u64 = 60_000;
+/// A Ping still unanswered after this long is replaced; before that a new Ping is not sent,
+/// so a Pong queued behind a busy uplink still matches and is never taken for a violation.
+const PING_REPLACE_MS: u64 = 60_000;
+/// How often an urgent segment that peers are delivering is re-checked for pace.
+const PACE_CHECK_MS: u64 = 250;
+/// Margin kept between the estimated P2P finish and the deadline.
+const PACE_MARGIN_MS: i64 = 300;
+const BUSY_RETRY_MS: u16 = 1_000;
+/// An HTTP body without Content-Length larger than this is abandoned (fail open).
+const MAX_UNSIZED_BODY: usize = 256 * 1024 * 1024;
+/// Segments looked at per prefetch pass.
+const PREFETCH_SCAN: usize = 64;
+/// A segment ending this close past the player's buffered end counts as buffered (buffered
+/// ranges and segment times differ by a frame or a rounding).
+const BUFFERED_SLACK_MS: u64 = 250;
+/// An HTTP transfer without a (first or next) byte for this long marks the CDN degraded.
+const CDN_SLOW_MS: u64 = 1_000;
+/// HTTP failures of one segment before its request fails open to the host.
+const MAX_HTTP_FAILURES: u32 = 3;
+/// After a failed HTTP transfer, its segment is taken from peers for this long.
+const CDN_RETRY_MS: u64 = 4_000;
+/// `Absent` answers for announced segments, with no completed request between, per strike.
+const ABSENTS_TO_STRIKE: u32 = 3;
+/// What an urgent segment keeps in hand for an HTTP fetch when peers are tried first:
+/// this plus twice the last segment's HTTP time (see `http_reserve_ms`).
+const HTTP_RESERVE_MIN_MS: i64 = 500;
+/// A size probe (one chunk asked of a holder known by its Bitfield) for an urgent segment
+/// counts as on pace for this long.
+const URGENT_FIRST_BYTE_MS: u64 = 500;
+
+#[derive(Clone, Copy, Debug)]
+struct Playhead {
+    swarm: SwarmId,
+    position_ms: u64,
+    buffered_ahead_ms: u64,
+    rate: f64,
+    at: Instant,
+    /// A segment was delivered to the player since this report: an empty buffer in it may
+    /// be filled by now.
+    filled: bool,
+}
+
+impl Playhead {
+    fn elapsed_media_ms(&self, now: Instant) -> f64 {
+        now.as_millis().saturating_sub(self.at.as_millis()) as f64 * self.rate
+    }
+    fn position(&self, now: Instant) -> f64 {
+        self.position_ms as f64 + self.elapsed_media_ms(now)
+    }
+}
+
+pub struct Engine {
+    config: Config,
+    rng: ChaCha8Rng,
+    our_id: PeerId,
+    swarms: BTreeMap<SwarmId, Swarm>,
+    playhead: Option<Playhead>,
+    store: Store,
+    pins: BTreeMap<SegmentKey, u32>,
+    timings: BTreeMap<SegmentKey, DeliveryTiming>,
+    downloads: BTreeMap<SegmentKey, Download>,
+    http: BTreeMap<HttpId, HttpXfer>,
+    next_http: u32,
+    requests: BTreeMap<RequestId, SegmentKey>,
+    sessions: BTreeMap<ConnId, Session>,
+    banned: BTreeSet<PeerId>,
+    p2p_reqs: BTreeMap<(ConnId, u32), P2pReq>,
+    next_req_id: u32,
+    next_nonce: u32,
+    bucket: TokenBucket,
+    upload_wake: Option<Instant>,
+    uploaders: VecDeque<ConnId>,
+    manifest: Option<Manifest>,
+    /// Re-fetches a sample of peer-delivered segments from the CDN (no manifest needed).
+    spot: SpotChecker,
+    counters: Counters,
+    http_ttfb: Ewma,
+    p2p_ttfb: Ewma,
+    cdn: CdnHealth,
+    goodput: health::Goodput,
+    out: VecDeque<Output>,
+    next_wake: Option<Instant>,
+    /// No Ready session is due for a Ping before this (a lower bound, tightened in
+    /// `handle_timeout`), so `recompute_wake` need not walk the sessions after every input.
+    ping_at: Option<Instant>,
+    interner: Option<Interner>,
+    /// `Data` goes out as `Output::SendData` when its payload lies in a shared buffer.
+    share_uploads: bool,
+}
+
+impl Engine {
+    pub fn new(config: Config, now: Instant, seed: u64) -> Self {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        // WebTorrent-style peer id: client prefix, then random bytes.
+        let mut id = [0u8; 20];
+        id[..8].copy_from_slice(b"-SH0001-");
+        for chunk in id[8..].chunks_mut(8) {
+            let r = rng.next_u64().to_le_bytes();
+            chunk.copy_from_slice(&r[..chunk.len()]);
+        }
+        let burst = (config.upload_bytes_per_sec / 5).max(4 * CHUNK);
+        Engine {
+            bucket: TokenBucket::new(config.upload_bytes_per_sec, burst, now),
+            store: Store::new(config.cache_bytes),
+            spot: SpotChecker::new(config.spot_check_ratio, seed),
+            config,
+            rng,
+            our_id: PeerId(id),
+            swarms: BTreeMap::new(),
+            playhead: None,
+            pins: BTreeMap::new(),
+            timings: BTreeMap::new(),
+            downloads: BTreeMap::new(),
+            http: BTreeMap::new(),
+            next_http: 1,
+            requests: BTreeMap::new(),
+            sessions: BTreeMap::new(),
+            banned: BTreeSet::new(),
+            p2p_reqs: BTreeMap::new(),
+            next_req_id: 1,
+            next_nonce: 1,
+            upload_wake: None,
+            uploaders: VecDeque::new(),
+            manifest: None,
+            counters: Counters::default(),
+            http_ttfb: Ewma::default(),
+            p2p_ttfb: Ewma::default(),
+            cdn: CdnHealth::default(),
+            goodput: health::Goodput::default(),
+            out: VecDeque::new(),
+            next_wake: None,
+            ping_at: None,
+            interner: None,
+            share_uploads: false,
+        }
+    }
+
+    /// Lets the host supply shared copies of segments the engine keeps in its cache (a
+    /// process running many engines, e.g. the simulator, then holds identical bytes once).
+    /// A returned buffer is used only if its bytes equal the engine's own; nothing else
+    /// changes. Browsers do not set one.
+    pub fn set_interner(&mut self, interner: Interner) {
+        self.interner = Some(interner);
+    }
+
+    /// For hosts that run engines in one process and pass messages between them (the
+    /// simulator): `Data` whose payload lies in a shared buffer (a cached segment) goes out
+    /// as `Output::SendData`, a header and a slice of that buffer, and the host delivers
+    /// it to the receiving engine as `Input::PeerData`. The bytes are those of
+    /// `SendToPeer`; nothing is copied, and a receiver assembling over the same buffer
+    /// (`set_interner`) needs no comparison. Off by default: browser hosts need bytes.
+    pub fn share_upload_buffers(&mut self, on: bool) {
+        self.share_uploads = on;
+    }
+
+    /// Our peer id (derived from the seed).
+    pub fn peer_id(&self) -> PeerId {
+        self.our_id
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.out.pop_front()
+    }
+
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.next_wake
+    }
+
+    pub fn handle_input(&mut self, now: Instant, input: Input) {
+        self.note_http_flow(now);
+        match input {
+            Input::Playlist {
+                swarm,
+                live,
+                container,
+                bitrate,
+                segments,
+            } => {
+                self.on_playlist(now, swarm, live, container, segments);
+                if let Some(s) = self.swarms.get_mut(&swarm) {
+                    s.bitrate = bitrate;
+                }
+            }
+            Input::Playhead {
+                swarm,
+                position_ms,
+                buffered_ahead_ms,
+                rate,
+            } => {
+                let rate = if rate.is_finite() {
+                    (rate as f64).clamp(0.0, 16.0)
+                } else {
+                    1.0
+                };
+                self.playhead = Some(Playhead {
+                    swarm,
+                    position_ms,
+                    buffered_ahead_ms,
+                    rate,
+                    at: now,
+                    filled: false,
+                });
+                if let Some(seq) = self.swarms.get(&swarm).and_then(|s| s.seq_at(position_ms)) {
+                    self.store.set_playhead(swarm, seq);
+                }
+                self.schedule_all(now);
+            }
+            Input::SegmentRequested {
+                req,
+                swarm,
+                seq,
+                url,
+                range,
+            } => self.on_request(now, req, swarm, seq, url, range),
+            Input::SegmentAborted { req } => self.on_abort(now, req),
+            Input::PeerCandidate {
+                conn,
+                swarm,
+                peer,
+                inbound,
+            } => self.on_candidate(now, conn, swarm, peer, inbound),
+            Input::PeerConnected { conn } => self.on_connected(now, conn),
+            Input::PeerMessage { conn, data } => self.on_peer_message(now, conn, &data),
+            Input::PeerData { conn, frame } => self.on_peer_data(now, conn, &frame),
+            Input::PeerClosed { conn } => {
+                if self.sessions.contains_key(&conn) {
+                    self.remove_session(conn);
+                    self.schedule_all(now);
+                }
+            }
+            Input::HttpProgress { id, data, total } => self.on_http_progress(now, id, &data, total),
+            Input::HttpDone { id } => self.on_http_done(now, id),
+            Input::HttpFailed { id, status, reason } => {
+                self.on_http_failed(now, id, status, &reason)
+            }
+            Input::IntegrityManifest { data } => {
+                let parsed = match self.config.integrity_public_key.as_deref() {
+                    Some(key) => integrity::parse_public_key(key)
+                        .and_then(|k| Manifest::parse_signed(&data, &k)),
+                    None => Manifest::parse(&data),
+                };
+                match parsed {
+                    Ok(m) => {
+                        self.manifest = Some(m);
+                        self.schedule_all(now);
+                    }
+                    Err(e) => self.event(Event::ManifestRejected {
+                        detail: format!("{e:?}"),
+                    }),
+                }
+            }
+            Input::SetPolicy {
+                p2p_enabled,
+                upload_bytes_per_sec,
+            } => self.set_policy(now, p2p_enabled, upload_bytes_per_sec),
+            Input::SwarmPeers { swarm, peers } => {
+                if let Some(s) = self.swarms.get_mut(&swarm) {
+                    s.tracker_peers = Some(peers);
+                }
+                if peers == 0 && self.ready_conns(swarm).is_empty() {
+                    // Nobody is coming: a join wait for this swarm's segments has no reason.
+                    for (k, d) in self.downloads.iter_mut() {
+                        if k.swarm == swarm && d.http.is_none() && d.p2p.is_empty() {
+                            d.wait_until = None;
+                        }
+                    }
+                }
+                self.schedule_all(now);
+            }
+            Input::HttpSample { bytes, ms } => {
+                if bytes > 0 {
+                    self.cdn.last_transfer_ms = Some(ms);
+                }
+            }
+            Input::LeaveSwarm { swarm } => self.leave_swarm(now, swarm),
+        }
+        self.recompute_wake(now);
+    }
+
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if let Some(id) = self.spot.stalled(now) {
+            self.out.push_back(Output::CancelHttp { id });
+        }
+        self.note_http_flow(now);
+        let stalled: Vec<(ConnId, u32)> = self
+            .p2p_reqs
+            .iter()
+            .filter(|(_, r)| now >= r.last_at + ms(self.config.peer_stall_timeout_ms))
+            .map(|(k, _)| *k)
+            .collect();
+        for (conn, id) in stalled {
+            self.abandon_p2p(now, conn, id, true);
+        }
+        let slow: Vec<HttpId> = self
+            .http
+            .iter()
+            .filter(|(_, x)| !x.flagged && now >= x.last_at + ms(CDN_SLOW_MS))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in slow {
+            let first = match self.http.get_mut(&id) {
+                Some(x) => {
+                    x.flagged = true;
+                    x.received == 0
+                }
+                None => continue,
+            };
+            self.cdn_trouble(
+                now,
+                if first {
+                    format!("no first byte within {CDN_SLOW_MS} ms")
+                } else {
+                    format!("transfer stalled for {CDN_SLOW_MS} ms")
+                },
+            );
+        }
+        if self.config.p2p_enabled {
+            let stall = ms(self.config.peer_stall_timeout_ms);
+            let http_stalled: Vec<HttpId> = self
+                .http
+                .iter()
+                .filter(|(_, x)| now >= x.last_at + stall)
+                .map(|(id, _)| *id)
+                .collect();
+            for id in http_stalled {
+                self.on_http_stall(now, id);
+            }
+        }
+        if self.config.p2p_enabled {
+            let interval = ms(self.config.announce_interval_ms.max(1_000));
+            let mut announces = Vec::new();
+            for (id, s) in self.swarms.iter_mut() {
+                if let Some(t) = s.next_announce {
+                    if now >= t {
+                        s.next_announce = Some(now + interval);
+                        if s.conns.len() < self.config.max_peers {
+                            // Each wanted peer costs the host an offer (a peer connection
+                            // and its ICE gathering): ask only for viewers the tracker
+                            // counted that we are not connected to. Newcomers offer to us.
+                            let unmet = s.tracker_peers.map_or(u32::MAX, |n| {
+                                n.saturating_sub(s.conns.len().min(u32::MAX as usize) as u32)
+                            });
+                            announces.push((*id, self.config.announce_numwant.min(unmet)));
+                        }
+                    }
+                }
+            }
+            for (swarm, numwant) in announces {
+                self.out.push_back(Output::Announce {
+                    swarm,
+                    event: AnnounceEvent::Update,
+                    numwant,
+                });
+            }
+            let mut pings = Vec::new();
+            if self.ping_at.is_some_and(|t| now >= t) {
+                // Once one probe is due, every session due within half an interval is
+                // probed too: N peers cost one wake per half interval, not N.
+                let horizon = now + ms(PING_INTERVAL_MS / 2);
+                let mut next: Option<Instant> = None;
+                for s in self.sessions.values_mut() {
+                    if s.state != PeerState::Ready {
+                        continue;
+                    }
+                    if s.next_ping <= horizon {
+                        s.next_ping = now + ms(PING_INTERVAL_MS);
+                        let waiting = s
+                            .ping
+                            .is_some_and(|(_, sent)| now < sent + ms(PING_REPLACE_MS));
+                        if !waiting {
+                            let nonce = self.next_nonce;
+                            self.next_nonce = self.next_nonce.wrapping_add(1);
+                            s.ping = Some((nonce, now));
+                            pings.push((s.conn, nonce));
+                        }
+                    }
+                    next = Some(next.map_or(s.next_ping, |t| t.min(s.next_ping)));
+                }
+                self.ping_at = next;
+            }
+            for (conn, nonce) in pings {
+                self.send(conn, &Message::Ping { nonce });
+            }
+        }
+        self.schedule_all(now);
+        self.recompute_wake(now);
+    }
+
+    pub fn stats(&self) -> Stats {
+        let c = &self.counters;
+        Stats {
+            http_down: c.http_down,
+            p2p_down: c.p2p_down,
+            p2p_up: c.p2p_up,
+            p2p_discarded: c.p2p_discarded,
+            segments_http: c.segments_http,
+            segments_p2p: c.segments_p2p,
+            peers: self
+                .sessions
+                .values()
+                .filter(|s| s.state == PeerState::Ready)
+                .count() as u32,
+            peers_banned: c.peers_banned,
+            cache_bytes: self.store.used_bytes(),
+            per_peer: self
+                .sessions
+                .values()
+                .filter(|s| s.state == PeerState::Ready)
+                .map(|s| PeerStats {
+                    peer: s.peer,
+                    swarm: s.swarm,
+                    down_bytes: s.down_bytes,
+                    up_bytes: s.up_bytes,
+                    throughput: s.throughput.get().unwrap_or(0.0),
+                    rtt_ms: s.rtt.get().unwrap_or(0.0),
+                    strikes: s.strikes,
+                    score: s.score(),
+                    stalls: s.stalls,
+                })
+                .collect(),
+            cdn_degraded: self.cdn.degraded.is_some(),
+            http_ttfb_ms: self.http_ttfb.get_or(0.0),
+            p2p_ttfb_ms: self.p2p_ttfb.get_or(0.0),
+        }
+    }
+
+    // ---------------------------------------------------------------- helpers
+
+    fn event(&mut self, e: Event) {
+        self.out.push_back(Output::Event(e));
+    }
+
+    fn warn(&mut self, detail: String) {
+        self.event(Event::Warning { detail });
+    }
+
+    fn send(&mut self, conn: ConnId, msg: &Message) {
+        self.out.push_back(Output::SendToPeer {
+            conn,
+            data: wire::encode(msg),
+        });
+    }
+
+    fn sharing(&self) -> bool {
+        self.config.p2p_enabled && self.config.upload_bytes_per_sec > 0
+    }
+
+    fn manifest_entry(&self, url: &str, range: Option<ByteRange>) -> Option<&ManifestEntry> {
+        self.manifest.as_ref().and_then(|m| m.lookup(url, range))
+    }
+
+    /// Milliseconds of media before the playhead reaches the segment (`None` = unknown).
+    /// Time until the player needs `key`: when the playhead reaches its start; but with
+    /// nothing buffered at the playhead (startup, seek, live join) a segment further than
+    /// one segment away is the one the player waits for to start: due now. Only an empty
+    /// buffer that no delivery has filled since the report counts as a gap: a report taken
+    /// while the player fills its buffer in a burst is soon stale, and would make every
+    /// later segment look late. Both forms shrink at the playback rate, and which one
+    /// applies changes only on a report or a delivery.
+    fn deadline_ms(&self, now: Instant, key: SegmentKey) -> Option<i64> {
+        let ph = self.playhead?;
+        let buffer_left = ph.buffered_ahead_ms as f64 - ph.elapsed_media_ms(now);
+        match self.swarms.get(&key.swarm).and_then(|s| s.segment(key.seq)) {
+            Some(seg) => {
+                let to_start = seg.start_ms as f64 - ph.position(now);
+                let past_gap = ph.buffered_ahead_ms == 0
+                    && !ph.filled
+                    && to_start > buffer_left + seg.duration_ms as f64;
+                Some(if past_gap { buffer_left } else { to_start } as i64)
+            }
+            None => Some(buffer_left as i64),
+        }
+    }
+
+    fn is_urgent(&self, deadline: Option<i64>) -> bool {
+        deadline.is_none_or(|d| d < self.config.urgent_window_ms.min(i64::MAX as u64) as i64)
+    }
+
+    fn p2p_active(&self) -> usize {
+        self.downloads
+            .values()
+            .filter(|d| !d.p2p.is_empty())
+            .count()
+    }
+
+    fn pin(&mut self, key: SegmentKey) {
+        let n = self.pins.entry(key).or_insert(0);
+        if *n == 0 {
+            self.store.pin(key);
+        }
+        *n += 1;
+    }
+
+    fn unpin(&mut self, key: SegmentKey) {
+        if let Some(n) = self.pins.get_mut(&key) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.pins.remove(&key);
+                self.store.unpin(&key);
+            }
+        }
+    }
+
+    fn recompute_wake(&mut self, now: Instant) {
+        let mut wake: Option<Instant> = None;
+        let mut at = |t: Instant| wake = Some(wake.map_or(t, |w| w.min(t)));
+        if let Some(t) = self.upload_wake {
+            at(t);
+        }
+        for s in self.swarms.values() {
+            if let Some(t) = s.next_announce {
+                at(t);
+            }
+        }
+        if self.config.p2p_enabled {
+            if let Some(t) = self.ping_at {
+                at(t);
+            }
+        }
+        let stall = ms(self.config.peer_stall_timeout_ms);
+        for r in self.p2p_reqs.values() {
+            at(r.last_at + stall);
+        }
+        for x in self.http.values() {
+            if self.config.p2p_enabled {
+                at(x.last_at + stall);
+            }
+            if !x.flagged {
+                at(x.last_at + ms(CDN_SLOW_MS));
+            }
+        }
+        let urgent = self.config.urgent_window_ms.min(i64::MAX as u64) as i64;
+        let rate = self.playhead.map_or(1.0, |p| p.rate);
+        // Deadlines only shrink once `now` passes the playhead report's time (a host clock
+        // that stepped back freezes them), so count the wait from whichever is later:
+        // otherwise the engine would wake every millisecond and find nothing urgent.
+        let base = self.playhead.map_or(now, |p| p.at.max(now));
+        for (key, d) in &self.downloads {
+            // A wait that is over but still set found every HTTP slot busy: the transfer
+            // that frees one reschedules (`on_http_done`/`failed`/stall), so waking now
+            // would only spin.
+            if let Some(t) = d.wait_until.filter(|t| *t > now) {
+                at(t);
+            }
+            if let Some(t) = d.avoid_http_until.filter(|t| *t > now) {
+                at(t);
+            }
+            if d.reqs.is_empty() || d.http.is_some() {
+                continue;
+            }
+            match self.deadline_ms(now, *key) {
+                Some(dl) if dl >= urgent && rate > 0.0 => {
+                    let wall = ((dl - urgent) as f64 / rate).ceil() as u64 + 1;
+                    at(base + ms(wall));
+                }
+                Some(dl) if dl >= urgent => {}
+                _ if !d.p2p.is_empty() => at(now + ms(PACE_CHECK_MS)),
+                _ => {}
+            }
+        }
+        self.next_wake = wake;
+    }
+}
+
+fn ms(v: u64) -> std::time::Duration {
+    std::time::Duration::from_millis(v)
+}
+
+#[cfg(test)]
+mod tests;

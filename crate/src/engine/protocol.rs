@@ -1,0 +1,423 @@
+//! The peer protocol: candidates and handshakes, message dispatch, announcements from peers,
+//! and discipline (strikes, bans, removing a session).
+
+use super::*;
+
+pub(super) struct P2pReq {
+    pub(super) key: SegmentKey,
+    pub(super) first: u32,
+    pub(super) end: u32,
+    pub(super) received: u32,
+    pub(super) bytes: u64,
+    pub(super) started: Instant,
+    pub(super) last_at: Instant,
+}
+
+impl Engine {
+    pub(super) fn on_candidate(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        swarm: SwarmId,
+        peer: PeerId,
+        inbound: bool,
+    ) {
+        let reason = if !self.config.p2p_enabled {
+            Some(CloseReason::P2pDisabled)
+        } else if self.sessions.contains_key(&conn) {
+            Some(CloseReason::Duplicate)
+        } else if self.banned.contains(&peer) {
+            Some(CloseReason::Banned)
+        } else if peer == self.our_id {
+            Some(CloseReason::Rejected)
+        } else {
+            match self.swarms.get(&swarm) {
+                None => Some(CloseReason::Rejected),
+                Some(s)
+                    if s.conns
+                        .iter()
+                        .any(|c| self.sessions.get(c).is_some_and(|x| x.peer == peer)) =>
+                {
+                    Some(CloseReason::Duplicate)
+                }
+                Some(s) if s.conns.len() >= self.config.max_peers => {
+                    Some(CloseReason::TooManyPeers)
+                }
+                Some(_) => None,
+            }
+        };
+        if let Some(reason) = reason {
+            self.out.push_back(Output::ClosePeer { conn, reason });
+            return;
+        }
+        self.sessions
+            .insert(conn, Session::new(conn, swarm, peer, inbound, now));
+        if let Some(s) = self.swarms.get_mut(&swarm) {
+            s.conns.push(conn);
+        }
+        self.out.push_back(Output::ConnectPeer { conn });
+    }
+
+    pub(super) fn on_connected(&mut self, _now: Instant, conn: ConnId) {
+        let Some(s) = self.sessions.get_mut(&conn) else {
+            self.warn(format!("connected for unknown conn {}", conn.0));
+            return;
+        };
+        if s.state != PeerState::Connecting {
+            return;
+        }
+        s.state = PeerState::Open;
+        let swarm = s.swarm;
+        let capabilities = if self.sharing() {
+            wire::CAP_UPLOAD | wire::CAP_PARTIAL
+        } else {
+            0
+        };
+        let hs = Message::Handshake {
+            version: PROTOCOL_VERSION,
+            swarm,
+            peer: self.our_id,
+            capabilities,
+        };
+        self.send(conn, &hs);
+        if self.sharing() {
+            let (base, bits) = self.store.bitfield(swarm, MAX_BITFIELD_BYTES);
+            if bits.iter().any(|b| *b != 0) {
+                let told = self.store.seqs(swarm);
+                if let Some(s) = self.sessions.get_mut(&conn) {
+                    for seq in told.into_iter().filter(|q| *q >= base) {
+                        s.note_told(seq);
+                    }
+                }
+                self.send(conn, &Message::Bitfield { base, bits });
+            }
+            let downloading: Vec<(Seq, u32)> = self
+                .downloads
+                .range(
+                    SegmentKey { swarm, seq: 0 }..=SegmentKey {
+                        swarm,
+                        seq: Seq::MAX,
+                    },
+                )
+                .filter(|(_, d)| d.announced)
+                .filter_map(|(k, d)| d.size.map(|s| (k.seq, s as u32)))
+                .collect();
+            for (seq, size) in downloading {
+                if let Some(s) = self.sessions.get_mut(&conn) {
+                    s.note_told(seq);
+                }
+                self.send(conn, &Message::Downloading { seq, size });
+            }
+        }
+    }
+
+    /// Counts a message against the peer's rate limit: its session's state, or `None` if
+    /// there is no session or the peer was just banned for exceeding the limit.
+    pub(super) fn admit_message(&mut self, now: Instant, conn: ConnId) -> Option<PeerState> {
+        let s = self.sessions.get_mut(&conn)?;
+        if !s.count_message(now) {
+            self.ban(conn, BanReason::LimitExceeded);
+            self.schedule_all(now);
+            return None;
+        }
+        Some(s.state)
+    }
+
+    pub(super) fn on_data_message(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        state: PeerState,
+        d: wire::DataRef<'_>,
+        src: Option<Src<'_>>,
+    ) {
+        if state == PeerState::Ready {
+            self.on_data(now, conn, d, src);
+        } else {
+            self.violation(now, conn);
+        }
+    }
+
+    /// `Input::PeerData`: exactly `on_peer_message` of the frame's bytes, without joining
+    /// them.
+    pub(super) fn on_peer_data(&mut self, now: Instant, conn: ConnId, f: &DataFrame) {
+        match wire::decode_data_parts(&f.head, f.payload()) {
+            Some(Ok(d)) => {
+                if let Some(state) = self.admit_message(now, conn) {
+                    self.on_data_message(now, conn, state, d, Some((&f.data, f.start)));
+                }
+            }
+            _ => self.on_peer_message(now, conn, &f.to_vec()),
+        }
+    }
+
+    pub(super) fn on_peer_message(&mut self, now: Instant, conn: ConnId, bytes: &[u8]) {
+        let Some(mut state) = self.admit_message(now, conn) else {
+            return;
+        };
+        // `Data`, the bulk of the traffic, is read in place rather than copied out.
+        let decoded = match wire::decode_data(bytes) {
+            Some(Ok(d)) => {
+                self.on_data_message(now, conn, state, d, None);
+                return;
+            }
+            Some(Err(e)) => Err(e),
+            None => wire::decode(bytes),
+        };
+        let msg = match decoded {
+            Ok(m) => m,
+            Err(_) => {
+                // A correct implementation never emits a malformed message.
+                self.ban(conn, BanReason::ProtocolViolation);
+                self.schedule_all(now);
+                return;
+            }
+        };
+        if state == PeerState::Connecting && matches!(msg, Message::Handshake { .. }) {
+            // The remote's first message can beat our channel-open event.
+            self.on_connected(now, conn);
+            state = PeerState::Open;
+        }
+        match (state, msg) {
+            (
+                PeerState::Open,
+                Message::Handshake {
+                    version,
+                    swarm,
+                    peer,
+                    ..
+                },
+            ) => {
+                let ok = self
+                    .sessions
+                    .get(&conn)
+                    .is_some_and(|s| s.swarm == swarm && s.peer == peer);
+                // Version negotiation: v1 speaks v1 to any peer announcing >= 1.
+                if version < PROTOCOL_VERSION || !ok {
+                    self.out.push_back(Output::ClosePeer {
+                        conn,
+                        reason: CloseReason::Rejected,
+                    });
+                    self.remove_session(conn);
+                    return;
+                }
+                if let Some(s) = self.sessions.get_mut(&conn) {
+                    s.state = PeerState::Ready;
+                    s.next_ping = now;
+                    self.ping_at = Some(self.ping_at.map_or(now, |t| t.min(now)));
+                    let (swarm, peer) = (s.swarm, s.peer);
+                    self.event(Event::PeerJoined { swarm, peer });
+                }
+                self.schedule_all(now);
+            }
+            (PeerState::Ready, Message::Bitfield { base, bits }) => {
+                if let Some(s) = self.sessions.get_mut(&conn) {
+                    s.announce_bits(base, &bits);
+                }
+                self.schedule_all(now);
+            }
+            (PeerState::Ready, Message::Have { seq, size }) => {
+                self.on_announce(now, conn, seq, size, true)
+            }
+            (PeerState::Ready, Message::Downloading { seq, size }) => {
+                self.on_announce(now, conn, seq, size, false)
+            }
+            (PeerState::Ready, Message::Lost { seq }) => {
+                if let Some(s) = self.sessions.get_mut(&conn) {
+                    s.forget(seq);
+                }
+            }
+            (
+                PeerState::Ready,
+                Message::Request {
+                    id,
+                    seq,
+                    first_chunk,
+                    count,
+                },
+            ) => self.on_up_request(now, conn, id, seq, first_chunk, count),
+            (PeerState::Ready, Message::Cancel { id }) => {
+                let mut unpin = None;
+                if let Some(s) = self.sessions.get_mut(&conn) {
+                    if let Some(i) = s.up.iter().position(|u| u.id == id) {
+                        let u = s.up.remove(i);
+                        if u.pinned {
+                            unpin = Some(u.key);
+                        }
+                    }
+                }
+                if let Some(k) = unpin {
+                    self.unpin(k);
+                }
+            }
+            (
+                PeerState::Ready,
+                Message::Data {
+                    id,
+                    chunk,
+                    total_size,
+                    payload,
+                },
+            ) => self.on_data(
+                now,
+                conn,
+                wire::DataRef {
+                    id,
+                    chunk,
+                    total_size,
+                    payload: &payload,
+                },
+                None,
+            ),
+            (PeerState::Ready, Message::Absent { id }) => {
+                let key = self.p2p_reqs.get(&(conn, id)).map(|r| r.key);
+                if let Some(key) = key {
+                    self.release_p2p(conn, id);
+                    let announced = self
+                        .sessions
+                        .get_mut(&conn)
+                        .is_some_and(|s| s.forget(key.seq));
+                    // An honest peer may evict between its announce and our request; only
+                    // a run of them (no completed request in between) looks like lying.
+                    let lying = announced
+                        && self.sessions.get_mut(&conn).is_some_and(|s| {
+                            s.absents = s.absents.saturating_add(1);
+                            s.absents >= ABSENTS_TO_STRIKE
+                        });
+                    if lying {
+                        if let Some(s) = self.sessions.get_mut(&conn) {
+                            s.absents = 0;
+                        }
+                        self.strike(conn);
+                    }
+                    self.schedule_all(now);
+                }
+            }
+            (PeerState::Ready, Message::Busy { id, retry_after_ms }) => {
+                if self.release_p2p(conn, id).is_some() {
+                    if let Some(s) = self.sessions.get_mut(&conn) {
+                        s.backoff_until = now + ms(u64::from(retry_after_ms).max(100));
+                    }
+                    self.schedule_all(now);
+                }
+            }
+            (_, Message::Ping { nonce }) => self.send(conn, &Message::Pong { nonce }),
+            (_, Message::Pong { nonce }) => {
+                let mut asked = false;
+                if let Some(s) = self.sessions.get_mut(&conn) {
+                    if let Some((n, sent)) = s.ping {
+                        if n == nonce {
+                            s.rtt
+                                .sample(now.as_millis().saturating_sub(sent.as_millis()) as f64);
+                            s.ping = None;
+                            asked = true;
+                        }
+                    }
+                }
+                if !asked {
+                    self.violation(now, conn);
+                }
+            }
+            _ => self.violation(now, conn),
+        }
+    }
+
+    pub(super) fn on_announce(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        seq: Seq,
+        size: u32,
+        complete: bool,
+    ) {
+        if size == 0 || size > MAX_SEGMENT_SIZE {
+            self.violation(now, conn);
+            return;
+        }
+        let Some(s) = self.sessions.get_mut(&conn) else {
+            return;
+        };
+        s.announce(
+            seq,
+            Avail {
+                size: Some(size),
+                complete,
+            },
+        );
+        let key = SegmentKey {
+            swarm: s.swarm,
+            seq,
+        };
+        self.yield_untouched_http(now, key);
+        self.schedule_all(now);
+    }
+
+    pub(super) fn violation(&mut self, now: Instant, conn: ConnId) {
+        if self.strike(conn) {
+            self.schedule_all(now);
+        }
+    }
+
+    /// Adds a strike; bans at `strikes_to_ban`. Returns true if the peer was banned.
+    pub(super) fn strike(&mut self, conn: ConnId) -> bool {
+        let limit = self.config.strikes_to_ban.max(1);
+        let Some(s) = self.sessions.get_mut(&conn) else {
+            return false;
+        };
+        s.strikes = s.strikes.saturating_add(1);
+        if s.strikes >= limit {
+            self.ban(conn, BanReason::TooManyStrikes);
+            return true;
+        }
+        false
+    }
+
+    pub(super) fn ban(&mut self, conn: ConnId, reason: BanReason) {
+        let Some(s) = self.sessions.get(&conn) else {
+            return;
+        };
+        let (swarm, peer) = (s.swarm, s.peer);
+        if self.banned.insert(peer) {
+            self.counters.peers_banned = self.counters.peers_banned.saturating_add(1);
+        }
+        self.event(Event::PeerBanned {
+            swarm,
+            peer,
+            reason,
+        });
+        self.out.push_back(Output::ClosePeer {
+            conn,
+            reason: CloseReason::Banned,
+        });
+        self.remove_session(conn);
+    }
+
+    pub(super) fn remove_session(&mut self, conn: ConnId) {
+        let Some(s) = self.sessions.remove(&conn) else {
+            return;
+        };
+        if let Some(sw) = self.swarms.get_mut(&s.swarm) {
+            sw.conns.retain(|c| *c != conn);
+        }
+        let ids: Vec<u32> = self
+            .p2p_reqs
+            .range((conn, 0)..=(conn, u32::MAX))
+            .map(|(k, _)| k.1)
+            .collect();
+        for id in ids {
+            self.release_p2p(conn, id);
+        }
+        for u in &s.up {
+            if u.pinned {
+                self.unpin(u.key);
+            }
+        }
+        self.uploaders.retain(|c| *c != conn);
+        if s.state == PeerState::Ready {
+            self.event(Event::PeerLeft {
+                swarm: s.swarm,
+                peer: s.peer,
+            });
+        }
+    }
+}

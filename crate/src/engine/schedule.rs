@@ -1,0 +1,618 @@
+//! Source choice for each download: wait, peers (ranked holders, chunk plan) or HTTP;
+//! urgent segments, the join wait, pacing against the deadline, giving up on stalled
+//! peers, and prefetch from peers. `scheduler::{picker, live_edge}` hold the pure math.
+
+use super::*;
+
+impl Engine {
+    pub(super) fn schedule_all(&mut self, now: Instant) {
+        let keys: Vec<SegmentKey> = self.downloads.keys().copied().collect();
+        for key in keys {
+            self.drive(now, key);
+        }
+        self.prefetch(now);
+        self.pump_uploads(now);
+        self.pump_spot_check(now);
+    }
+
+    /// Peers that can serve `key` now, best first, with the request windows each may
+    /// still take for it.
+    pub(super) fn holders(&self, now: Instant, key: SegmentKey) -> Vec<picker::Holder> {
+        let mut out: Vec<picker::Holder> = self.unranked_holders(now, key).collect();
+        picker::rank(&mut out);
+        out
+    }
+
+    /// Whether any peer can serve `key` now (`holders` non-empty, without ranking them).
+    pub(super) fn has_holder(&self, now: Instant, key: SegmentKey) -> bool {
+        self.unranked_holders(now, key).next().is_some()
+    }
+
+    pub(super) fn unranked_holders(
+        &self,
+        now: Instant,
+        key: SegmentKey,
+    ) -> impl Iterator<Item = picker::Holder> + '_ {
+        let known = self.swarms.contains_key(&key.swarm);
+        let d = self.downloads.get(&key);
+        // The swarm's sessions are its `conns`; one pass over the map beats a lookup each.
+        self.sessions
+            .values()
+            .filter(move |s| known && s.swarm == key.swarm && s.can_request(now))
+            .filter_map(move |s| {
+                let complete = s.holds_complete(key.seq)?;
+                let busy =
+                    d.map_or(0, |d| d.p2p.iter().filter(|(c, _)| *c == s.conn).count()) as u32;
+                let slots = MAX_DOWN_REQUESTS
+                    .saturating_sub(s.down_reqs)
+                    .min(picker::WINDOWS_PER_HOLDER.saturating_sub(busy));
+                (slots > 0).then(|| picker::Holder {
+                    conn: s.conn,
+                    score: s.score(),
+                    complete,
+                    slots,
+                })
+            })
+    }
+
+    /// Hands missing chunks to `holders` (one probe chunk to the best one while the size is
+    /// unknown). Returns whether anything was requested.
+    pub(super) fn assign(
+        &mut self,
+        now: Instant,
+        key: SegmentKey,
+        holders: &[picker::Holder],
+    ) -> bool {
+        if holders.is_empty() {
+            return false;
+        }
+        if let Some(size) = holders.iter().find_map(|h| self.holder_size(key, h.conn)) {
+            if let Some(d) = self.downloads.get_mut(&key).filter(|d| d.size.is_none()) {
+                d.set_size(size);
+            }
+        }
+        let Some(d) = self.downloads.get(&key) else {
+            return false;
+        };
+        let plan = if d.size.is_none() {
+            // Only a Bitfield told us it is there: one chunk tells us its size.
+            if d.p2p.is_empty() {
+                vec![picker::Assignment {
+                    conn: holders[0].conn,
+                    first: 0,
+                    count: 1,
+                }]
+            } else {
+                Vec::new()
+            }
+        } else {
+            picker::plan_chunks(&d.missing_runs(), holders)
+        };
+        self.apply_plan(now, key, &plan);
+        if let Some(d) = self.downloads.get_mut(&key) {
+            d.wait_until = None;
+        }
+        !plan.is_empty()
+    }
+
+    pub(super) fn holder_size(&self, key: SegmentKey, conn: ConnId) -> Option<u64> {
+        self.sessions
+            .get(&conn)?
+            .holds(key.seq)?
+            .size
+            .map(u64::from)
+    }
+
+    /// Decides the next step for one download. Pure reads, then explicit state changes.
+    pub(super) fn drive(&mut self, now: Instant, key: SegmentKey) {
+        let Some(d) = self.downloads.get(&key) else {
+            return;
+        };
+        if d.is_complete() {
+            return;
+        }
+        if d.http.is_some() {
+            self.race_http(now, key);
+            return;
+        }
+        let wanted = !d.reqs.is_empty();
+        // With a signing key, only segments the verified manifest lists may come from peers.
+        let vouched = self.config.integrity_public_key.is_none()
+            || self.manifest_entry(&d.url, d.range).is_some();
+        let p2p = self.config.p2p_enabled && self.swarms.contains_key(&key.swarm) && vouched;
+        if !p2p || d.force_http {
+            if wanted {
+                self.cancel_p2p(key);
+                self.start_http(now, key);
+            } else if d.p2p.is_empty() {
+                self.drop_download(key);
+            }
+            return;
+        }
+        let deadline = self.deadline_ms(now, key);
+        let backing_off = d.avoid_http_until.is_some_and(|t| now < t);
+        let degraded = self.cdn.degraded.is_some() && self.cdn.probe_at.is_none_or(|t| now < t);
+        let avoid_http = backing_off || degraded;
+        if wanted && self.is_urgent(deadline) && avoid_http && self.p2p_rescue(now, key) {
+            return;
+        }
+        let Some(d) = self.downloads.get(&key) else {
+            return;
+        };
+        if wanted && d.http_failures > 0 && backing_off && d.p2p.is_empty() {
+            // Its HTTP transfer failed: wait for a holder (or the back-off) rather than
+            // hammer the CDN.
+            return;
+        }
+        if wanted && self.is_urgent(deadline) {
+            if !d.p2p.is_empty() && self.on_pace(now, key, deadline) {
+                // Peers will make it: keep them busy with the rest.
+                if self.downloads.get(&key).is_some_and(Download::fully_asked) {
+                    return;
+                }
+                let holders = self.holders(now, key);
+                self.assign(now, key, &holders);
+                return;
+            }
+            if d.p2p.is_empty() && d.http_failures == 0 && !avoid_http {
+                if self.urgent_from_peers(now, key, deadline) {
+                    return;
+                }
+                let wait = self.urgent_join_wait(now, key, deadline);
+                if wait > 0 {
+                    if let Some(d) = self.downloads.get_mut(&key) {
+                        d.wait_until = Some(now + ms(wait));
+                    }
+                    return;
+                }
+            }
+            self.cancel_p2p(key);
+            self.start_http(now, key);
+            return;
+        }
+        if d.fully_asked() {
+            // Peers are fetching every chunk left: nothing to plan.
+            return;
+        }
+        let holders = self.holders(now, key);
+        if !holders.is_empty() {
+            if d.p2p.is_empty() && self.p2p_active() >= self.config.max_p2p {
+                return;
+            }
+            self.assign(now, key, &holders);
+            return;
+        }
+        let Some(d) = self.downloads.get(&key) else {
+            return;
+        };
+        if !d.p2p.is_empty() {
+            return;
+        }
+        if !wanted {
+            self.drop_download(key);
+            return;
+        }
+        match d.wait_until {
+            None => {
+                let candidates = self.ready_conns(key.swarm).len();
+                let delay = if avoid_http {
+                    // Our CDN path is degraded: leave the fetch to peers with a healthy one
+                    // as long as the deadline allows (then `p2p_rescue` or HTTP).
+                    live_edge::delay_cap(
+                        u64::MAX,
+                        self.config.urgent_window_ms,
+                        deadline,
+                        candidates,
+                    )
+                } else if candidates == 0 {
+                    // Wait only if peers are coming: being connected, or counted by the
+                    // tracker (unknown until it answers). The first viewer of a swarm hears
+                    // 0 and must not hold back its own buffer.
+                    let expected = self.swarms.get(&key.swarm).is_some_and(|s| {
+                        s.tracker_peers.is_none_or(|n| n > 0)
+                            || s.conns.iter().any(|c| {
+                                self.sessions
+                                    .get(c)
+                                    .is_some_and(|x| x.state != PeerState::Ready)
+                            })
+                    });
+                    let since_join = self
+                        .swarms
+                        .get(&key.swarm)
+                        .and_then(|s| s.joined_at)
+                        .filter(|_| expected)
+                        .map(|t| now.as_millis().saturating_sub(t.as_millis()));
+                    live_edge::join_wait(
+                        since_join,
+                        live_edge::JOIN_WAIT_MS,
+                        self.config.urgent_window_ms,
+                        deadline,
+                    )
+                } else {
+                    let cap = live_edge::delay_cap(
+                        self.config.live_edge_delay_max_ms,
+                        self.config.urgent_window_ms,
+                        deadline,
+                        candidates,
+                    );
+                    live_edge::draw(cap, self.rng.next_u64())
+                };
+                if delay == 0 {
+                    self.start_http(now, key);
+                } else if let Some(d) = self.downloads.get_mut(&key) {
+                    d.wait_until = Some(now + ms(delay));
+                }
+            }
+            Some(t) if now >= t && self.http.len() < self.config.max_http => {
+                self.start_http(now, key)
+            }
+            Some(_) => {}
+        }
+    }
+
+    /// Time an urgent segment keeps in hand for HTTP when peers are tried first; `None`
+    /// until a segment came over HTTP (then urgent segments go to HTTP at once).
+    pub(super) fn http_reserve_ms(&self) -> Option<i64> {
+        Some(HTTP_RESERVE_MIN_MS.saturating_add(self.http_takeover_ms()?))
+    }
+
+    /// What HTTP would need to take a segment over: twice the last segment's HTTP time.
+    pub(super) fn http_takeover_ms(&self) -> Option<i64> {
+        let last = self.cdn.last_transfer_ms?;
+        Some((last.min(i64::MAX as u64 / 4) as i64) * 2)
+    }
+
+    /// The segment's size as known (from its transfer, else from `holder`'s announcement),
+    /// else at the playlist's nominal bitrate.
+    pub(super) fn size_estimate(&self, key: SegmentKey, holder: Option<ConnId>) -> Option<u64> {
+        self.downloads
+            .get(&key)
+            .and_then(|d| d.size)
+            .or_else(|| holder.and_then(|c| self.holder_size(key, c)))
+            .or_else(|| self.nominal_size(key))
+    }
+
+    /// An urgent segment that complete holders can deliver with the HTTP reserve to spare
+    /// is asked of them (the pace check hands it to HTTP if they fall behind).
+    pub(super) fn urgent_from_peers(
+        &mut self,
+        now: Instant,
+        key: SegmentKey,
+        deadline: Option<i64>,
+    ) -> bool {
+        let (Some(deadline), Some(reserve)) = (deadline, self.http_reserve_ms()) else {
+            return false;
+        };
+        let holders: Vec<picker::Holder> = self
+            .holders(now, key)
+            .into_iter()
+            .filter(|h| h.complete)
+            .collect();
+        let Some(best) = holders.first() else {
+            return false;
+        };
+        // A Bitfield does not say sizes: then the playlist's bitrate tells roughly.
+        let Some(size) = self.size_estimate(key, Some(best.conn)) else {
+            return false;
+        };
+        let rate = self.sessions.get(&best.conn).map_or(0.0, |s| {
+            s.throughput.get_or(crate::peers::scoring::THROUGHPUT_PRIOR)
+        });
+        if rate <= 0.0 {
+            return false;
+        }
+        let playback = self.playhead.map_or(1.0, |p| p.rate.max(0.1));
+        let eta_ms = (size as f64 * 1000.0 / rate * playback) as i64;
+        if eta_ms.saturating_add(reserve) > deadline {
+            return false;
+        }
+        self.assign(now, key, &holders)
+    }
+
+    /// The segment's size at the playlist's nominal bitrate, if both are known.
+    pub(super) fn nominal_size(&self, key: SegmentKey) -> Option<u64> {
+        let swarm = self.swarms.get(&key.swarm)?;
+        let dur = swarm.segment(key.seq)?.duration_ms as u64;
+        (swarm.bitrate > 0 && dur > 0).then(|| swarm.bitrate as u64 * dur / 8_000)
+    }
+
+    /// How long a joining viewer may hold an urgent segment for the peers it expects (the
+    /// tracker counted some or did not answer yet, or sessions are connecting): while its
+    /// join window is open and a peer could still deliver with the HTTP reserve to spare.
+    /// 0: fetch it now.
+    pub(super) fn urgent_join_wait(
+        &self,
+        now: Instant,
+        key: SegmentKey,
+        deadline: Option<i64>,
+    ) -> u64 {
+        let (Some(deadline), Some(reserve)) = (deadline, self.http_reserve_ms()) else {
+            return 0;
+        };
+        let Some(swarm) = self.swarms.get(&key.swarm) else {
+            return 0;
+        };
+        // Peers still to come: connecting, or ready but not yet told us what they hold
+        // (their Bitfield follows the handshake).
+        let connecting = swarm.conns.iter().any(|c| {
+            self.sessions
+                .get(c)
+                .is_some_and(|x| x.state != PeerState::Ready || !x.announced_any())
+        });
+        let heard = swarm
+            .conns
+            .iter()
+            .filter(|c| {
+                self.sessions
+                    .get(c)
+                    .is_some_and(|x| x.state == PeerState::Ready && x.announced_any())
+            })
+            .count();
+        // Not heard from the tracker yet (a rendition the player just switched to): its
+        // answer comes within a round trip, and a count of 0 ends the wait.
+        let counted = swarm.tracker_peers.is_none_or(|n| n as usize > heard);
+        if !(connecting || counted) {
+            return 0;
+        }
+        let Some(joined) = swarm.joined_at else {
+            return 0;
+        };
+        let since = now.as_millis().saturating_sub(joined.as_millis());
+        // Leave a peer time to deliver: what the segment takes at the throughput prior.
+        let size = self.size_estimate(key, None).unwrap_or(CHUNK * 32);
+        let fetch_ms = (size as f64 * 1000.0 / crate::peers::scoring::THROUGHPUT_PRIOR) as i64;
+        let slack = deadline.saturating_sub(reserve).saturating_sub(fetch_ms);
+        if slack <= 0 {
+            return 0;
+        }
+        live_edge::JOIN_WAIT_MS
+            .saturating_sub(since)
+            .min(slack as u64)
+    }
+
+    /// The CDN stalled on an urgent segment: ask every free holder for the missing chunks,
+    /// whatever the P2P download limit. False if no peer is (or can be) fetching it.
+    pub(super) fn p2p_rescue(&mut self, now: Instant, key: SegmentKey) -> bool {
+        let holders = self.holders(now, key);
+        self.assign(now, key, &holders);
+        self.downloads.get(&key).is_some_and(|d| !d.p2p.is_empty())
+    }
+
+    /// Whether the peers delivering `key` will finish before its deadline.
+    pub(super) fn on_pace(&self, now: Instant, key: SegmentKey, deadline: Option<i64>) -> bool {
+        let (Some(d), Some(deadline)) = (self.downloads.get(&key), deadline) else {
+            return false;
+        };
+        let Some(size) = d.size else {
+            // A probe for the size (the holder announced it in a Bitfield): on pace while
+            // it is young enough to answer.
+            return d.p2p.iter().any(|(c, id)| {
+                self.p2p_reqs.get(&(*c, *id)).is_some_and(|r| {
+                    now.as_millis().saturating_sub(r.started.as_millis()) <= URGENT_FIRST_BYTE_MS
+                })
+            });
+        };
+        let remaining = size.saturating_sub(d.got_bytes) as f64;
+        let mut rate = 0.0;
+        for (conn, id) in &d.p2p {
+            let Some(r) = self.p2p_reqs.get(&(*conn, *id)) else {
+                continue;
+            };
+            let elapsed = now.as_millis().saturating_sub(r.started.as_millis()).max(1) as f64;
+            rate += if r.bytes > 0 {
+                r.bytes as f64 * 1000.0 / elapsed
+            } else {
+                self.sessions.get(conn).map_or(0.0, |s| {
+                    s.throughput.get_or(crate::peers::scoring::THROUGHPUT_PRIOR)
+                })
+            };
+        }
+        if rate <= 0.0 {
+            return false;
+        }
+        let playback = self.playhead.map_or(1.0, |p| p.rate.max(0.1));
+        let eta_ms = remaining * 1000.0 / rate * playback;
+        // Keep in hand what HTTP would need to take over.
+        let takeover = self.http_takeover_ms().unwrap_or(0);
+        (eta_ms as i64).saturating_add(PACE_MARGIN_MS.max(takeover)) <= deadline
+    }
+
+    pub(super) fn apply_plan(
+        &mut self,
+        now: Instant,
+        key: SegmentKey,
+        plan: &[picker::Assignment],
+    ) {
+        for a in plan {
+            let id = self.next_req_id;
+            self.next_req_id = self.next_req_id.wrapping_add(1).max(1);
+            self.send(
+                a.conn,
+                &Message::Request {
+                    id,
+                    seq: key.seq,
+                    first_chunk: a.first,
+                    count: a.count,
+                },
+            );
+            if let Some(s) = self.sessions.get_mut(&a.conn) {
+                s.down_reqs = s.down_reqs.saturating_add(1);
+            }
+            let end = a.first.saturating_add(a.count);
+            self.p2p_reqs.insert(
+                (a.conn, id),
+                P2pReq {
+                    key,
+                    first: a.first,
+                    end,
+                    received: 0,
+                    bytes: 0,
+                    started: now,
+                    last_at: now,
+                },
+            );
+            if let Some(d) = self.downloads.get_mut(&key) {
+                d.p2p.push((a.conn, id));
+                d.transfer_start.get_or_insert(now);
+                let hi = (end as usize).min(d.slots.len());
+                for slot in d.slots.iter_mut().take(hi).skip(a.first as usize) {
+                    if *slot == Slot::Missing {
+                        *slot = Slot::Asked(a.conn);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Cancels every P2P request of a download (no strike: we chose to stop).
+    pub(super) fn cancel_p2p(&mut self, key: SegmentKey) {
+        let reqs = match self.downloads.get_mut(&key) {
+            Some(d) => std::mem::take(&mut d.p2p),
+            None => return,
+        };
+        for (conn, id) in reqs {
+            self.release_p2p(conn, id);
+            self.send(conn, &Message::Cancel { id });
+        }
+    }
+
+    /// Forgets one outgoing request: its asked chunks become missing.
+    pub(super) fn release_p2p(&mut self, conn: ConnId, id: u32) -> Option<P2pReq> {
+        let r = self.p2p_reqs.remove(&(conn, id))?;
+        if let Some(s) = self.sessions.get_mut(&conn) {
+            s.down_reqs = s.down_reqs.saturating_sub(1);
+            s.note_released(id);
+        }
+        if let Some(d) = self.downloads.get_mut(&r.key) {
+            d.p2p.retain(|x| *x != (conn, id));
+            let hi = (r.end as usize).min(d.slots.len());
+            for slot in d.slots.iter_mut().take(hi).skip(r.first as usize) {
+                if *slot == Slot::Asked(conn) {
+                    *slot = Slot::Missing;
+                }
+            }
+        }
+        Some(r)
+    }
+
+    /// Gives up on a peer's request (stall or slow): cancel and back off. A peer that sent
+    /// nothing at all for the whole period (`stalled`) also gets a stall mark (lower score,
+    /// longer back-off); slowness never strikes (see `peers` module header).
+    pub(super) fn abandon_p2p(&mut self, now: Instant, conn: ConnId, id: u32, stalled: bool) {
+        let Some(r) = self.release_p2p(conn, id) else {
+            return;
+        };
+        self.send(conn, &Message::Cancel { id });
+        let stall = self.config.peer_stall_timeout_ms;
+        if let Some(s) = self.sessions.get_mut(&conn) {
+            let elapsed = now.as_millis().saturating_sub(r.started.as_millis()).max(1) as f64;
+            s.throughput.sample(r.bytes as f64 * 1000.0 / elapsed);
+            if stalled && now >= s.last_data_at + ms(stall) {
+                s.slow = s.slow.saturating_add(1);
+                s.stalls = s.stalls.saturating_add(1);
+            }
+            let factor = 1u64 << s.slow.min(4);
+            s.backoff_until = now + ms(stall.saturating_mul(2).saturating_mul(factor));
+        }
+    }
+
+    /// Fetches segments ahead of the player's latest request from peers only.
+    pub(super) fn prefetch(&mut self, now: Instant) {
+        if !self.config.p2p_enabled {
+            return;
+        }
+        let Some(ph) = self.playhead else {
+            return;
+        };
+        let mut budget = self.config.max_p2p.saturating_sub(self.p2p_active());
+        if budget == 0 {
+            return;
+        }
+        // The player waits for an urgent segment: peers' uplinks are for that one first.
+        if self.downloads.iter().any(|(k, d)| {
+            !d.reqs.is_empty() && !d.is_complete() && self.is_urgent(self.deadline_ms(now, *k))
+        }) {
+            return;
+        }
+        let Some(swarm) = self.swarms.get(&ph.swarm) else {
+            return;
+        };
+        if swarm.conns.is_empty() {
+            return;
+        }
+        let pos = ph.position(now).max(0.0) as u64;
+        let horizon = pos.saturating_add(self.config.prefetch_window_ms);
+        let from = match swarm.max_requested {
+            Some(m) => swarm.segments.partition_point(|s| s.seq <= m),
+            None => swarm
+                .segments
+                .partition_point(|s| s.start_ms.saturating_add(s.duration_ms as u64) <= pos),
+        };
+        // Segments the player holds already (in another rendition, after a switch: this
+        // swarm's own requests lag behind) are not fetched again.
+        let buffered_end = ph
+            .position_ms
+            .saturating_add(ph.buffered_ahead_ms)
+            .saturating_add(BUFFERED_SLACK_MS);
+        let held = swarm
+            .segments
+            .partition_point(|s| s.start_ms.saturating_add(s.duration_ms as u64) <= buffered_end);
+        let from = if ph.buffered_ahead_ms > 0 {
+            from.max(held)
+        } else {
+            from
+        };
+        let mut picks = Vec::new();
+        for seg in swarm.segments.iter().skip(from).take(PREFETCH_SCAN) {
+            if seg.start_ms > horizon || budget == 0 {
+                break;
+            }
+            let key = SegmentKey {
+                swarm: ph.swarm,
+                seq: seg.seq,
+            };
+            if self.downloads.contains_key(&key) || self.store.contains(&key) {
+                continue;
+            }
+            if !self.has_holder(now, key) {
+                continue;
+            }
+            picks.push((key, seg.url.clone(), seg.range));
+            budget -= 1;
+        }
+        for (key, url, range) in picks {
+            let d = self.new_download(key, url, range);
+            self.downloads.insert(key, d);
+            self.drive(now, key);
+        }
+    }
+
+    /// Live-edge collision: we started fetching `key` from the CDN, but a peer announced it
+    /// before our first byte arrived (so before we announced it ourselves). Nobody can be
+    /// relying on our copy yet: cancel the transfer and take the peer's, saving the CDN
+    /// the whole body. Urgent segments keep their HTTP transfer.
+    pub(super) fn yield_untouched_http(&mut self, now: Instant, key: SegmentKey) {
+        if self.downloads.get(&key).is_none_or(|d| d.http.is_none())
+            || self.is_urgent(self.deadline_ms(now, key))
+        {
+            return;
+        }
+        let Some(d) = self.downloads.get_mut(&key) else {
+            return;
+        };
+        let Some(id) = d.http else {
+            return;
+        };
+        let untouched = self
+            .http
+            .get(&id)
+            .is_some_and(|x| x.full && x.received == 0);
+        if !untouched || d.announced || d.got_bytes > 0 || d.force_http {
+            return;
+        }
+        d.http = None;
+        d.http_chunks = (0, 0);
+        self.http.remove(&id);
+        self.out.push_back(Output::CancelHttp { id });
+    }
+}

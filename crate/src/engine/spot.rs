@@ -1,0 +1,80 @@
+//! Glue to `integrity::spot_check`: offers delivered peer segments for sampling and acts on
+//! its verdicts (bans the peers whose bytes differed from the CDN's).
+
+use super::*;
+
+impl Engine {
+    /// A segment no manifest vouched for was delivered: maybe sample it for a spot check.
+    pub(super) fn spot_offer(&mut self, key: SegmentKey, d: &Download, data: &[u8]) {
+        if !self.spot.enabled() {
+            return;
+        }
+        let senders: Vec<Option<PeerId>> = d
+            .slots
+            .iter()
+            .map(|s| match s {
+                Slot::Got { from, .. } => usize::from(*from)
+                    .checked_sub(1)
+                    .and_then(|i| d.contributors.get(i))
+                    .map(|c| c.1),
+                _ => None,
+            })
+            .collect();
+        self.spot.offer(key, &d.url, d.range, data, &senders);
+    }
+
+    /// Low priority: a spot-check transfer starts only while no transfer for the player runs
+    /// and the CDN looks healthy, so it never competes with playback.
+    pub(super) fn pump_spot_check(&mut self, now: Instant) {
+        if !self.spot.wants_transfer() || !self.http.is_empty() || self.cdn.degraded.is_some() {
+            return;
+        }
+        let id = HttpId(self.next_http);
+        if let Some((url, range)) = self.spot.start(id, now) {
+            self.next_http = self.next_http.wrapping_add(1).max(1);
+            self.out.push_back(Output::StartHttp { id, url, range });
+        }
+    }
+
+    /// The CDN's copy differed: ban the peers that sent the differing chunks (connected or
+    /// not), stop sharing the segment, report it.
+    pub(super) fn on_spot_verdict(&mut self, now: Instant, verdict: SpotVerdict) {
+        let SpotVerdict::Mismatch { sample, liars } = verdict else {
+            self.schedule_all(now);
+            return;
+        };
+        let key = sample.key;
+        for &peer in &liars {
+            let conns: Vec<ConnId> = self
+                .sessions
+                .values()
+                .filter(|s| s.peer == peer)
+                .map(|s| s.conn)
+                .collect();
+            // Gone since: banned all the same, so it is refused if it comes back.
+            if conns.is_empty() && self.banned.insert(peer) {
+                self.counters.peers_banned = self.counters.peers_banned.saturating_add(1);
+                self.event(Event::PeerBanned {
+                    swarm: key.swarm,
+                    peer,
+                    reason: BanReason::CorruptData,
+                });
+            }
+            for conn in conns {
+                self.ban(conn, BanReason::CorruptData);
+            }
+        }
+        if self.store.remove(&key).is_some() {
+            self.timings.remove(&key);
+            if self.sharing() {
+                self.broadcast(key.swarm, &Message::Lost { seq: key.seq });
+            }
+        }
+        self.event(Event::SpotCheckFailed {
+            swarm: key.swarm,
+            seq: key.seq,
+            peers: liars,
+        });
+        self.schedule_all(now);
+    }
+}

@@ -1,0 +1,271 @@
+//! Swarms the viewer is in: the playlist's segment list, joining and leaving, the P2P and
+//! upload policy, and the segment news (`Have`/`Downloading`/`Lost`) sent to a swarm's peers.
+
+use super::*;
+
+pub(super) struct Swarm {
+    pub(super) container: Container,
+    /// Sorted by seq, as last listed.
+    pub(super) segments: Vec<SegmentInfo>,
+    pub(super) conns: Vec<ConnId>,
+    pub(super) next_announce: Option<Instant>,
+    pub(super) max_requested: Option<Seq>,
+    /// When this viewer last announced `Started` in the swarm (its peers are being connected).
+    pub(super) joined_at: Option<Instant>,
+    /// Other viewers in the swarm by the tracker's last count (`None`: not heard yet).
+    pub(super) tracker_peers: Option<u32>,
+    /// Nominal bitrate from the playlist, bit/s (0 = unknown).
+    pub(super) bitrate: u32,
+}
+
+impl Swarm {
+    pub(super) fn segment(&self, seq: Seq) -> Option<&SegmentInfo> {
+        let i = self.segments.partition_point(|s| s.seq < seq);
+        self.segments.get(i).filter(|s| s.seq == seq)
+    }
+    pub(super) fn seq_at(&self, position_ms: u64) -> Option<Seq> {
+        let i = self.segments.partition_point(|s| s.start_ms <= position_ms);
+        i.checked_sub(1)
+            .and_then(|i| self.segments.get(i))
+            .map(|s| s.seq)
+    }
+}
+
+impl Engine {
+    /// Forgets a swarm the host no longer needs: `Stopped` to the tracker, its connections
+    /// closed (pending ones too), its downloads dropped (player requests fail open). The
+    /// segments it cached stay until evicted, so the player can still be served from them.
+    pub(super) fn leave_swarm(&mut self, now: Instant, swarm: SwarmId) {
+        if !self.swarms.contains_key(&swarm) {
+            return;
+        }
+        // Downloads first, while the sessions exist: peers get `Cancel` / `Lost`.
+        let keys: Vec<SegmentKey> = self
+            .downloads
+            .range(
+                SegmentKey { swarm, seq: 0 }..=SegmentKey {
+                    swarm,
+                    seq: Seq::MAX,
+                },
+            )
+            .map(|(k, _)| *k)
+            .collect();
+        for key in keys {
+            self.drop_download(key);
+        }
+        let conns: Vec<ConnId> = self
+            .sessions
+            .values()
+            .filter(|s| s.swarm == swarm)
+            .map(|s| s.conn)
+            .collect();
+        for conn in conns {
+            self.out.push_back(Output::ClosePeer {
+                conn,
+                reason: CloseReason::SwarmLeft,
+            });
+            self.remove_session(conn);
+        }
+        self.swarms.remove(&swarm);
+        if self.config.p2p_enabled {
+            self.out.push_back(Output::Announce {
+                swarm,
+                event: AnnounceEvent::Stopped,
+                numwant: 0,
+            });
+        }
+        self.schedule_all(now);
+    }
+
+    pub(super) fn set_policy(&mut self, now: Instant, p2p: bool, upload: u64) {
+        let was = self.config.p2p_enabled;
+        self.config.p2p_enabled = p2p;
+        if upload != self.config.upload_bytes_per_sec {
+            self.config.upload_bytes_per_sec = upload;
+            let burst = (upload / 5).max(4 * CHUNK);
+            self.bucket = TokenBucket::new(upload, burst, now);
+        }
+        if was && !p2p {
+            let conns: Vec<ConnId> = self.sessions.keys().copied().collect();
+            for conn in conns {
+                self.out.push_back(Output::ClosePeer {
+                    conn,
+                    reason: CloseReason::P2pDisabled,
+                });
+                self.remove_session(conn);
+            }
+            let swarms: Vec<SwarmId> = self.swarms.keys().copied().collect();
+            for swarm in swarms {
+                if let Some(s) = self.swarms.get_mut(&swarm) {
+                    s.next_announce = None;
+                }
+                self.out.push_back(Output::Announce {
+                    swarm,
+                    event: AnnounceEvent::Stopped,
+                    numwant: 0,
+                });
+            }
+            for d in self.downloads.values_mut() {
+                d.announced = false;
+            }
+        } else if !was && p2p {
+            let interval = ms(self.config.announce_interval_ms.max(1_000));
+            let swarms: Vec<SwarmId> = self.swarms.keys().copied().collect();
+            for swarm in swarms {
+                if let Some(s) = self.swarms.get_mut(&swarm) {
+                    s.next_announce = Some(now + interval);
+                    s.joined_at = Some(now);
+                }
+                self.out.push_back(Output::Announce {
+                    swarm,
+                    event: AnnounceEvent::Started,
+                    numwant: self.config.announce_numwant,
+                });
+            }
+        }
+        if !self.sharing() {
+            // Stop serving: every queued upload is answered Busy.
+            let mut ended = Vec::new();
+            for s in self.sessions.values_mut() {
+                for u in std::mem::take(&mut s.up) {
+                    ended.push((s.conn, u));
+                }
+            }
+            self.uploaders.clear();
+            for (conn, u) in ended {
+                if u.pinned {
+                    self.unpin(u.key);
+                }
+                self.send(
+                    conn,
+                    &Message::Busy {
+                        id: u.id,
+                        retry_after_ms: u16::MAX,
+                    },
+                );
+            }
+        }
+        self.schedule_all(now);
+    }
+
+    pub(super) fn ready_conns(&self, swarm: SwarmId) -> Vec<ConnId> {
+        self.swarms
+            .get(&swarm)
+            .map(|s| {
+                s.conns
+                    .iter()
+                    .copied()
+                    .filter(|c| {
+                        self.sessions
+                            .get(c)
+                            .is_some_and(|s| s.state == PeerState::Ready)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Sends news about a segment to the swarm's ready peers that can use it. `Have` and
+    /// `Downloading` skip peers that announced holding the whole segment (they will not ask
+    /// us for it); `Lost` goes only to peers we told about our copy and that lack it.
+    pub(super) fn broadcast(&mut self, swarm: SwarmId, msg: &Message) {
+        let mut conns = self.ready_conns(swarm);
+        match *msg {
+            Message::Have { seq, .. } | Message::Downloading { seq, .. } => conns.retain(|c| {
+                let Some(s) = self.sessions.get_mut(c) else {
+                    return false;
+                };
+                if s.holds_complete(seq) == Some(true) {
+                    return false;
+                }
+                s.note_told(seq);
+                true
+            }),
+            Message::Lost { seq } => conns.retain(|c| {
+                self.sessions
+                    .get_mut(c)
+                    .is_some_and(|s| s.take_told(seq) && s.holds_complete(seq) != Some(true))
+            }),
+            _ => {}
+        }
+        if conns.is_empty() {
+            return;
+        }
+        let data = wire::encode(msg);
+        for conn in conns {
+            self.out.push_back(Output::SendToPeer {
+                conn,
+                data: data.clone(),
+            });
+        }
+    }
+
+    pub(super) fn on_playlist(
+        &mut self,
+        now: Instant,
+        swarm: SwarmId,
+        live: bool,
+        container: Container,
+        mut segments: Vec<SegmentInfo>,
+    ) {
+        segments.sort_by_key(|s| s.seq);
+        segments.dedup_by_key(|s| s.seq);
+        let is_new = !self.swarms.contains_key(&swarm);
+        if is_new {
+            let next_announce = self
+                .config
+                .p2p_enabled
+                .then(|| now + ms(self.config.announce_interval_ms.max(1_000)));
+            self.swarms.insert(
+                swarm,
+                Swarm {
+                    container,
+                    segments: Vec::new(),
+                    conns: Vec::new(),
+                    next_announce,
+                    max_requested: None,
+                    joined_at: self.config.p2p_enabled.then_some(now),
+                    tracker_peers: None,
+                    bitrate: 0,
+                },
+            );
+            if self.config.p2p_enabled {
+                self.out.push_back(Output::Announce {
+                    swarm,
+                    event: AnnounceEvent::Started,
+                    numwant: self.config.announce_numwant,
+                });
+            }
+        }
+        let min_seq = segments.first().map(|s| s.seq);
+        if let Some(s) = self.swarms.get_mut(&swarm) {
+            s.container = container;
+            s.segments = segments;
+        }
+        if live {
+            if let Some(min_seq) = min_seq {
+                self.store.set_window_start(swarm, min_seq);
+                // What peers announced below the window is of no use any more (and with
+                // `Lost` sent only where needed, would otherwise pile up to the cap).
+                for s in self.sessions.values_mut().filter(|s| s.swarm == swarm) {
+                    s.forget_below(min_seq);
+                }
+                let stale: Vec<SegmentKey> = self
+                    .downloads
+                    .range(
+                        SegmentKey { swarm, seq: 0 }..SegmentKey {
+                            swarm,
+                            seq: min_seq,
+                        },
+                    )
+                    .filter(|(_, d)| d.reqs.is_empty())
+                    .map(|(k, _)| *k)
+                    .collect();
+                for key in stale {
+                    self.drop_download(key);
+                }
+            }
+        }
+        self.schedule_all(now);
+    }
+}
