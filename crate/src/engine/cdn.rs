@@ -177,4 +177,47 @@ impl Engine {
         let holders = self.holders(now, key);
         self.assign(now, key, &holders);
     }
+
+    /// `Timer::CdnSlow`: an HTTP transfer silent for `CDN_SLOW_MS` is reported to the CDN
+    /// health check, once per transfer.
+    pub(super) fn flag_slow_http(&mut self, now: Instant) {
+        let slow: Vec<HttpId> = self
+            .http
+            .iter()
+            .filter(|(_, x)| !x.flagged && now >= x.last_at + ms(CDN_SLOW_MS))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in slow {
+            let first = match self.http.get_mut(&id) {
+                Some(x) => {
+                    x.flagged = true;
+                    x.received == 0
+                }
+                None => continue,
+            };
+            self.cdn_trouble(
+                now,
+                if first {
+                    format!("no first byte within {CDN_SLOW_MS} ms")
+                } else {
+                    format!("transfer stalled for {CDN_SLOW_MS} ms")
+                },
+            );
+        }
+    }
+
+    /// `Timer::HttpStall`: HTTP transfers silent for `peer_stall_timeout_ms` are handed to
+    /// peers where they can take over (`on_http_stall`).
+    pub(super) fn rescue_stalled_http(&mut self, now: Instant) {
+        let stall = ms(self.config.peer_stall_timeout_ms);
+        let http_stalled: Vec<HttpId> = self
+            .http
+            .iter()
+            .filter(|(_, x)| now >= x.last_at + stall)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in http_stalled {
+            self.on_http_stall(now, id);
+        }
+    }
 }

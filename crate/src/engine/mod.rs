@@ -57,6 +57,7 @@ mod protocol;
 mod schedule;
 mod spot;
 mod swarm;
+mod timer;
 mod upload;
 
 use cdn::*;
@@ -65,6 +66,7 @@ use download::*;
 use http::*;
 use protocol::*;
 use swarm::*;
+use timer::{earliest, Timer, TimerTable};
 
 /// A host's source of shared segment bytes (`Engine::set_interner`): given a segment's URL
 /// and range, it may return a shared buffer that it believes holds the segment's bytes.
@@ -161,7 +163,7 @@ pub struct Engine {
     cdn: CdnHealth,
     goodput: health::Goodput,
     out: VecDeque<Output>,
-    next_wake: Option<Instant>,
+    timers: TimerTable,
     /// No Ready session is due for a Ping before this (a lower bound, tightened in
     /// `handle_timeout`), so `recompute_wake` need not walk the sessions after every input.
     ping_at: Option<Instant>,
@@ -210,7 +212,7 @@ impl Engine {
             cdn: CdnHealth::default(),
             goodput: health::Goodput::default(),
             out: VecDeque::new(),
-            next_wake: None,
+            timers: TimerTable::default(),
             ping_at: None,
             interner: None,
             share_uploads: false,
@@ -249,7 +251,7 @@ impl Engine {
     }
 
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.next_wake
+        self.timers.next_timeout()
     }
 
     pub fn handle_input(&mut self, now: Instant, input: Input) {
@@ -360,116 +362,35 @@ impl Engine {
             }
             Input::LeaveSwarm { swarm } => self.leave_swarm(now, swarm),
         }
-        self.recompute_wake(now);
+        self.arm_timers(now);
     }
 
     pub fn handle_timeout(&mut self, now: Instant) {
+        // Not on the timer table: the spot checker's own transfer is only looked at when
+        // the engine wakes for another reason.
         if let Some(id) = self.spot.stalled(now) {
             self.out.push_back(Output::CancelHttp { id });
         }
         self.note_http_flow(now);
-        let stalled: Vec<(ConnId, u32)> = self
-            .p2p_reqs
-            .iter()
-            .filter(|(_, r)| now >= r.last_at + ms(self.config.peer_stall_timeout_ms))
-            .map(|(k, _)| *k)
-            .collect();
-        for (conn, id) in stalled {
-            self.abandon_p2p(now, conn, id, true);
-        }
-        let slow: Vec<HttpId> = self
-            .http
-            .iter()
-            .filter(|(_, x)| !x.flagged && now >= x.last_at + ms(CDN_SLOW_MS))
-            .map(|(id, _)| *id)
-            .collect();
-        for id in slow {
-            let first = match self.http.get_mut(&id) {
-                Some(x) => {
-                    x.flagged = true;
-                    x.received == 0
-                }
-                None => continue,
-            };
-            self.cdn_trouble(
-                now,
-                if first {
-                    format!("no first byte within {CDN_SLOW_MS} ms")
-                } else {
-                    format!("transfer stalled for {CDN_SLOW_MS} ms")
-                },
-            );
-        }
-        if self.config.p2p_enabled {
-            let stall = ms(self.config.peer_stall_timeout_ms);
-            let http_stalled: Vec<HttpId> = self
-                .http
-                .iter()
-                .filter(|(_, x)| now >= x.last_at + stall)
-                .map(|(id, _)| *id)
-                .collect();
-            for id in http_stalled {
-                self.on_http_stall(now, id);
-            }
-        }
-        if self.config.p2p_enabled {
-            let interval = ms(self.config.announce_interval_ms.max(1_000));
-            let mut announces = Vec::new();
-            for (id, s) in self.swarms.iter_mut() {
-                if let Some(t) = s.next_announce {
-                    if now >= t {
-                        s.next_announce = Some(now + interval);
-                        if s.conns.len() < self.config.max_peers {
-                            // Each wanted peer costs the host an offer (a peer connection
-                            // and its ICE gathering): ask only for viewers the tracker
-                            // counted that we are not connected to. Newcomers offer to us.
-                            let unmet = s.tracker_peers.map_or(u32::MAX, |n| {
-                                n.saturating_sub(s.conns.len().min(u32::MAX as usize) as u32)
-                            });
-                            announces.push((*id, self.config.announce_numwant.min(unmet)));
-                        }
-                    }
-                }
-            }
-            for (swarm, numwant) in announces {
-                self.out.push_back(Output::Announce {
-                    swarm,
-                    event: AnnounceEvent::Update,
-                    numwant,
-                });
-            }
-            let mut pings = Vec::new();
-            if self.ping_at.is_some_and(|t| now >= t) {
-                // Once one probe is due, every session due within half an interval is
-                // probed too: N peers cost one wake per half interval, not N.
-                let horizon = now + ms(PING_INTERVAL_MS / 2);
-                let mut next: Option<Instant> = None;
-                for s in self.sessions.values_mut() {
-                    if s.state != PeerState::Ready {
-                        continue;
-                    }
-                    if s.next_ping <= horizon {
-                        s.next_ping = now + ms(PING_INTERVAL_MS);
-                        let waiting = s
-                            .ping
-                            .is_some_and(|(_, sent)| now < sent + ms(PING_REPLACE_MS));
-                        if !waiting {
-                            let nonce = self.next_nonce;
-                            self.next_nonce = self.next_nonce.wrapping_add(1);
-                            s.ping = Some((nonce, now));
-                            pings.push((s.conn, nonce));
-                        }
-                    }
-                    next = Some(next.map_or(s.next_ping, |t| t.min(s.next_ping)));
-                }
-                self.ping_at = next;
-            }
-            for (conn, nonce) in pings {
-                self.send(conn, &Message::Ping { nonce });
+        for timer in Timer::VALUES {
+            if self.timers.is_expired(timer, now) {
+                self.on_timer(now, timer);
             }
         }
         self.schedule_all(now);
-        self.recompute_wake(now);
+        self.arm_timers(now);
+    }
+
+    fn on_timer(&mut self, now: Instant, timer: Timer) {
+        match timer {
+            Timer::PeerStall => self.abandon_stalled_peer_requests(now),
+            Timer::CdnSlow => self.flag_slow_http(now),
+            Timer::HttpStall => self.rescue_stalled_http(now),
+            Timer::Announce => self.announce_due(now),
+            Timer::Ping => self.ping_due(now),
+            // `schedule_all`, which follows every timeout, pumps uploads and downloads.
+            Timer::Upload | Timer::Schedule => {}
+        }
     }
 
     pub fn stats(&self) -> Stats {
@@ -587,64 +508,28 @@ impl Engine {
         }
     }
 
-    fn recompute_wake(&mut self, now: Instant) {
-        let mut wake: Option<Instant> = None;
-        let mut at = |t: Instant| wake = Some(wake.map_or(t, |w| w.min(t)));
-        if let Some(t) = self.upload_wake {
-            at(t);
-        }
-        for s in self.swarms.values() {
-            if let Some(t) = s.next_announce {
-                at(t);
-            }
-        }
-        if self.config.p2p_enabled {
-            if let Some(t) = self.ping_at {
-                at(t);
-            }
-        }
+    /// Re-arms every timer from the state an input or timeout left.
+    fn arm_timers(&mut self, now: Instant) {
+        let p2p = self.config.p2p_enabled;
         let stall = ms(self.config.peer_stall_timeout_ms);
-        for r in self.p2p_reqs.values() {
-            at(r.last_at + stall);
-        }
-        for x in self.http.values() {
-            if self.config.p2p_enabled {
-                at(x.last_at + stall);
-            }
-            if !x.flagged {
-                at(x.last_at + ms(CDN_SLOW_MS));
-            }
-        }
-        let urgent = self.config.urgent_window_ms.min(i64::MAX as u64) as i64;
-        let rate = self.playhead.map_or(1.0, |p| p.rate);
-        // Deadlines only shrink once `now` passes the playhead report's time (a host clock
-        // that stepped back freezes them), so count the wait from whichever is later:
-        // otherwise the engine would wake every millisecond and find nothing urgent.
-        let base = self.playhead.map_or(now, |p| p.at.max(now));
-        for (key, d) in &self.downloads {
-            // A wait that is over but still set found every HTTP slot busy: the transfer
-            // that frees one reschedules (`on_http_done`/`failed`/stall), so waking now
-            // would only spin.
-            if let Some(t) = d.wait_until.filter(|t| *t > now) {
-                at(t);
-            }
-            if let Some(t) = d.avoid_http_until.filter(|t| *t > now) {
-                at(t);
-            }
-            if d.reqs.is_empty() || d.http.is_some() {
-                continue;
-            }
-            match self.deadline_ms(now, *key) {
-                Some(dl) if dl >= urgent && rate > 0.0 => {
-                    let wall = ((dl - urgent) as f64 / rate).ceil() as u64 + 1;
-                    at(base + ms(wall));
-                }
-                Some(dl) if dl >= urgent => {}
-                _ if !d.p2p.is_empty() => at(now + ms(PACE_CHECK_MS)),
-                _ => {}
-            }
-        }
-        self.next_wake = wake;
+        let peer_stall = earliest(self.p2p_reqs.values().map(|r| r.last_at + stall));
+        let cdn_slow = earliest(
+            self.http
+                .values()
+                .filter(|x| !x.flagged)
+                .map(|x| x.last_at + ms(CDN_SLOW_MS)),
+        );
+        let http_stall = earliest(self.http.values().map(|x| x.last_at + stall)).filter(|_| p2p);
+        let announce = earliest(self.swarms.values().filter_map(|s| s.next_announce));
+        let t = &mut self.timers;
+        t.set(Timer::PeerStall, peer_stall);
+        t.set(Timer::CdnSlow, cdn_slow);
+        t.set(Timer::HttpStall, http_stall);
+        t.set(Timer::Announce, announce);
+        t.set(Timer::Ping, self.ping_at.filter(|_| p2p));
+        t.set(Timer::Upload, self.upload_wake);
+        let schedule = self.next_schedule(now);
+        self.timers.set(Timer::Schedule, schedule);
     }
 }
 

@@ -420,4 +420,34 @@ impl Engine {
             });
         }
     }
+
+    /// `Timer::Ping`: probes the sessions that are due. Once one is due, every session due
+    /// within half an interval is probed too: N peers cost one wake per half interval, not N.
+    pub(super) fn ping_due(&mut self, now: Instant) {
+        let mut pings = Vec::new();
+        let horizon = now + ms(PING_INTERVAL_MS / 2);
+        let mut next: Option<Instant> = None;
+        for s in self.sessions.values_mut() {
+            if s.state != PeerState::Ready {
+                continue;
+            }
+            if s.next_ping <= horizon {
+                s.next_ping = now + ms(PING_INTERVAL_MS);
+                let waiting = s
+                    .ping
+                    .is_some_and(|(_, sent)| now < sent + ms(PING_REPLACE_MS));
+                if !waiting {
+                    let nonce = self.next_nonce;
+                    self.next_nonce = self.next_nonce.wrapping_add(1);
+                    s.ping = Some((nonce, now));
+                    pings.push((s.conn, nonce));
+                }
+            }
+            next = Some(next.map_or(s.next_ping, |t| t.min(s.next_ping)));
+        }
+        self.ping_at = next;
+        for (conn, nonce) in pings {
+            self.send(conn, &Message::Ping { nonce });
+        }
+    }
 }

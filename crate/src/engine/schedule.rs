@@ -615,4 +615,54 @@ impl Engine {
         self.http.remove(&id);
         self.out.push_back(Output::CancelHttp { id });
     }
+
+    /// `Timer::PeerStall`: requests to peers that made no progress for
+    /// `peer_stall_timeout_ms` are given up (their chunks go elsewhere).
+    pub(super) fn abandon_stalled_peer_requests(&mut self, now: Instant) {
+        let stalled: Vec<(ConnId, u32)> = self
+            .p2p_reqs
+            .iter()
+            .filter(|(_, r)| now >= r.last_at + ms(self.config.peer_stall_timeout_ms))
+            .map(|(k, _)| *k)
+            .collect();
+        for (conn, id) in stalled {
+            self.abandon_p2p(now, conn, id, true);
+        }
+    }
+
+    /// `Timer::Schedule`: when a download's plan may change without an input.
+    pub(super) fn next_schedule(&self, now: Instant) -> Option<Instant> {
+        let mut wake: Option<Instant> = None;
+        let mut at = |t: Instant| wake = Some(wake.map_or(t, |w| w.min(t)));
+        let urgent = self.config.urgent_window_ms.min(i64::MAX as u64) as i64;
+        let rate = self.playhead.map_or(1.0, |p| p.rate);
+        // Deadlines only shrink once `now` passes the playhead report's time (a host clock
+        // that stepped back freezes them), so count the wait from whichever is later:
+        // otherwise the engine would wake every millisecond and find nothing urgent.
+        let base = self.playhead.map_or(now, |p| p.at.max(now));
+        for (key, d) in &self.downloads {
+            // A wait that is over but still set found every HTTP slot busy: the transfer
+            // that frees one reschedules (`on_http_done`/`failed`/stall), so waking now
+            // would only spin.
+            if let Some(t) = d.wait_until.filter(|t| *t > now) {
+                at(t);
+            }
+            if let Some(t) = d.avoid_http_until.filter(|t| *t > now) {
+                at(t);
+            }
+            if d.reqs.is_empty() || d.http.is_some() {
+                continue;
+            }
+            match self.deadline_ms(now, *key) {
+                Some(dl) if dl >= urgent && rate > 0.0 => {
+                    let wall = ((dl - urgent) as f64 / rate).ceil() as u64 + 1;
+                    at(base + ms(wall));
+                }
+                Some(dl) if dl >= urgent => {}
+                _ if !d.p2p.is_empty() => at(now + ms(PACE_CHECK_MS)),
+                _ => {}
+            }
+        }
+        wake
+    }
 }

@@ -268,4 +268,36 @@ impl Engine {
         }
         self.schedule_all(now);
     }
+
+    /// `Timer::Announce`: the periodic tracker announce of every swarm that is due.
+    pub(super) fn announce_due(&mut self, now: Instant) {
+        if !self.config.p2p_enabled {
+            return;
+        }
+        let interval = ms(self.config.announce_interval_ms.max(1_000));
+        let mut announces = Vec::new();
+        for (id, s) in self.swarms.iter_mut() {
+            if let Some(t) = s.next_announce {
+                if now >= t {
+                    s.next_announce = Some(now + interval);
+                    if s.conns.len() < self.config.max_peers {
+                        // Each wanted peer costs the host an offer (a peer connection and
+                        // its ICE gathering): ask only for viewers the tracker counted that
+                        // we are not connected to. Newcomers offer to us.
+                        let unmet = s.tracker_peers.map_or(u32::MAX, |n| {
+                            n.saturating_sub(s.conns.len().min(u32::MAX as usize) as u32)
+                        });
+                        announces.push((*id, self.config.announce_numwant.min(unmet)));
+                    }
+                }
+            }
+        }
+        for (swarm, numwant) in announces {
+            self.out.push_back(Output::Announce {
+                swarm,
+                event: AnnounceEvent::Update,
+                numwant,
+            });
+        }
+    }
 }
