@@ -19,6 +19,7 @@
 
 use crate::types::Instant;
 use std::collections::VecDeque;
+use std::time::Duration;
 
 /// Flowing time judged by one verdict.
 pub const WINDOW_MS: u64 = 2_000;
@@ -170,6 +171,85 @@ pub fn transfer_healthy(
     };
     let fast = |ms: u64, b: u64| b as f64 * 8_000.0 / ms.max(1) as f64 >= RECOVER_RATIO * need;
     fast(total_ms, bytes) || (flow_ms >= BUCKET_MS && fast(flow_ms, flow_bytes))
+}
+
+/// After the CDN fails, how long peers come first before HTTP is tried again: for a segment
+/// whose HTTP transfer failed, and, while the path is degraded, for urgent segments (the
+/// next HTTP transfer after it probes the path).
+pub const CDN_RETRY_MS: u64 = 4_000;
+
+/// The viewer's view of its CDN path: degraded or not, when to probe it again, the last
+/// HTTP segment time, and the goodput window. The engine reports what its transfers do and
+/// reacts (events, announcements) to what this decides.
+#[derive(Debug, Default)]
+pub struct CdnHealth {
+    /// Degraded since (`CdnDegraded` was emitted).
+    degraded: Option<Instant>,
+    /// While degraded, urgent segments go to peers first until this; the next HTTP
+    /// transfer started after it is the recovery probe.
+    probe_at: Option<Instant>,
+    /// How long the last segment fetched over HTTP took, request to last byte.
+    last_transfer_ms: Option<u64>,
+    goodput: Goodput,
+}
+
+impl CdnHealth {
+    pub fn is_degraded(&self) -> bool {
+        self.degraded.is_some()
+    }
+
+    /// Degraded and not yet due for a probe: urgent segments should come from peers.
+    pub fn prefers_peers(&self, now: Instant) -> bool {
+        self.degraded.is_some() && self.probe_at.is_none_or(|t| now < t)
+    }
+
+    /// The path failed or stalled. True when this degrades a healthy path (report it once).
+    /// Even a viewer that peers serve entirely probes the CDN now and then: without an
+    /// HTTP transfer it could never see the path recover.
+    pub fn trouble(&mut self, now: Instant) -> bool {
+        if self.degraded.is_some() {
+            return false;
+        }
+        self.degraded = Some(now);
+        self.probe_at = Some(now + Duration::from_millis(CDN_RETRY_MS));
+        true
+    }
+
+    /// A transfer showed a healthy path. True when this ends a degradation.
+    pub fn ok(&mut self) -> bool {
+        self.probe_at = None;
+        self.goodput.reset();
+        self.degraded.take().is_some()
+    }
+
+    /// An HTTP transfer starts: while degraded, it is the probe, and the next one waits.
+    pub fn transfer_started(&mut self, now: Instant) {
+        if self.degraded.is_some() {
+            self.probe_at = Some(now + Duration::from_millis(CDN_RETRY_MS));
+        }
+    }
+
+    /// A segment's whole HTTP time, request to last byte (the engine's or the player's).
+    pub fn note_transfer_ms(&mut self, ms: u64) {
+        self.last_transfer_ms = Some(ms);
+    }
+
+    pub fn last_transfer_ms(&self) -> Option<u64> {
+        self.last_transfer_ms
+    }
+
+    /// The goodput window ([`Goodput::advance`], [`Goodput::first_byte`], [`Goodput::bytes`]).
+    pub fn goodput(&mut self) -> &mut Goodput {
+        &mut self.goodput
+    }
+
+    /// A healthy path whose bodies arrive slower than the media plays (see [`Goodput`]).
+    pub fn slow_goodput(&mut self, now: Instant) -> Option<Slow> {
+        if self.degraded.is_some() {
+            return None;
+        }
+        self.goodput.verdict(now)
+    }
 }
 
 #[cfg(test)]
@@ -324,5 +404,29 @@ mod tests {
         // Stalled for 5 s, then 250 kB at 4x: the flowing rate shows the path is back.
         assert!(transfer_healthy((1_500, 240_000), (6_500, 250_000), b));
         assert!(transfer_healthy((1_000, 1), (1_000, 1), None));
+    }
+
+    #[test]
+    fn cdn_health_degrades_once_probes_after_the_retry_time_and_recovers() {
+        let t = Instant::from_millis;
+        let mut h = CdnHealth::default();
+        assert!(!h.prefers_peers(t(0)));
+        assert!(h.trouble(t(1_000)));
+        assert!(!h.trouble(t(1_500)), "reported once");
+        assert!(h.is_degraded());
+        assert!(h.prefers_peers(t(1_000 + CDN_RETRY_MS - 1)));
+        assert!(!h.prefers_peers(t(1_000 + CDN_RETRY_MS)), "probe due");
+        h.transfer_started(t(6_000));
+        assert!(
+            h.prefers_peers(t(6_000 + CDN_RETRY_MS - 1)),
+            "the next probe waits"
+        );
+        assert!(
+            h.slow_goodput(t(7_000)).is_none(),
+            "no verdict while degraded"
+        );
+        assert!(h.ok());
+        assert!(!h.ok(), "recovered once");
+        assert!(!h.prefers_peers(t(7_000)));
     }
 }

@@ -1,20 +1,8 @@
 //! Reactions to the CDN's health: stalled or slow transfers mark it degraded (`CdnDegraded`)
 //! and hand urgent segments to peers; a good transfer after the probe time recovers it.
-//! `crate::health` holds the goodput measurement.
+//! `crate::health::CdnHealth` owns the path's state and decides; this file routes and acts.
 
 use super::*;
-
-/// CDN path health (see `note_cdn_trouble`).
-#[derive(Default)]
-pub(super) struct CdnHealth {
-    /// Degraded since (`CdnDegraded` was emitted).
-    pub(super) degraded: Option<Instant>,
-    /// While degraded, urgent segments go to peers first until this; the next HTTP
-    /// transfer started after it is the recovery probe.
-    pub(super) probe_at: Option<Instant>,
-    /// How long the last segment fetched over HTTP took, request to last byte.
-    pub(super) last_transfer_ms: Option<u64>,
-}
 
 impl Engine {
     /// No HTTP bytes for `peer_stall_timeout_ms`: if peers hold the segment, drop the
@@ -61,11 +49,7 @@ impl Engine {
     /// The CDN path failed or stalled: report it once, and from now on take urgent
     /// segments from peers first (`drive`) until an HTTP transfer completes again.
     pub(super) fn cdn_trouble(&mut self, now: Instant, reason: String) {
-        if self.cdn.degraded.is_none() {
-            self.cdn.degraded = Some(now);
-            // Even a viewer that peers serve entirely probes the CDN now and then: without
-            // an HTTP transfer it could never see the path recover.
-            self.cdn.probe_at = Some(now + ms(CDN_RETRY_MS));
+        if self.cdn.trouble(now) {
             self.event(Event::CdnDegraded { reason });
             // Peers waiting on our relay of a CDN fetch would wait on a bad path: withdraw
             // those announcements so they fetch elsewhere (running relays continue).
@@ -85,9 +69,7 @@ impl Engine {
     }
 
     pub(super) fn cdn_ok(&mut self) {
-        self.cdn.probe_at = None;
-        self.goodput.reset();
-        if self.cdn.degraded.take().is_some() {
+        if self.cdn.ok() {
             self.event(Event::CdnRecovered {});
         }
     }
@@ -117,16 +99,13 @@ impl Engine {
             .filter(|x| x.first_at.is_some())
             .filter_map(|x| self.play_rate_bps(x.key))
             .reduce(f64::max);
-        self.goodput.advance(now, need);
+        self.cdn.goodput().advance(now, need);
     }
 
     /// HTTP bodies arrive slower than the media plays: the CDN path is degraded even though
     /// every transfer is moving.
     pub(super) fn check_goodput(&mut self, now: Instant) {
-        if self.cdn.degraded.is_some() {
-            return;
-        }
-        if let Some(slow) = self.goodput.verdict(now) {
+        if let Some(slow) = self.cdn.slow_goodput(now) {
             self.cdn_trouble(
                 now,
                 format!(
@@ -143,7 +122,7 @@ impl Engine {
     /// deadline (at its measured rate), HTTP keeps the front; the first copy of each chunk
     /// wins and `finalize` cancels whatever still runs.
     pub(super) fn race_http(&mut self, now: Instant, key: SegmentKey) {
-        if self.cdn.degraded.is_none() || !self.config.p2p_enabled {
+        if !self.cdn.is_degraded() || !self.config.p2p_enabled {
             return;
         }
         let deadline = self.deadline_ms(now, key);

@@ -63,7 +63,7 @@ impl Engine {
         // A viewer with a degraded CDN path would be a slow relay: it keeps its fetches to
         // itself (peers then fetch from their own CDN) and shares the finished segment.
         let sharing =
-            self.sharing() && self.swarms.contains_key(&key.swarm) && self.cdn.degraded.is_none();
+            self.sharing() && self.swarms.contains_key(&key.swarm) && !self.cdn.is_degraded();
         let Some(d) = self.downloads.get_mut(&key) else {
             return;
         };
@@ -102,9 +102,7 @@ impl Engine {
         };
         let id = HttpId(self.next_http);
         self.next_http = self.next_http.wrapping_add(1).max(1);
-        if self.cdn.degraded.is_some() {
-            self.cdn.probe_at = Some(now + ms(CDN_RETRY_MS));
-        }
+        self.cdn.transfer_started(now);
         d.http = Some(id);
         d.http_chunks = chunks;
         d.wait_until = None;
@@ -179,15 +177,15 @@ impl Engine {
         x.received = x.received.saturating_add(bytes.len() as u64);
         x.last_at = now;
         if first_piece {
-            self.goodput.first_byte(now);
+            self.cdn.goodput().first_byte(now);
         } else if !bytes.is_empty() {
-            self.goodput.bytes(now, bytes.len() as u64);
+            self.cdn.goodput().bytes(now, bytes.len() as u64);
             self.check_goodput(now);
         }
         // A viewer with a degraded CDN path would be a slow relay: it keeps its fetches to
         // itself (peers then fetch from their own CDN) and shares the finished segment.
         let sharing =
-            self.sharing() && self.swarms.contains_key(&key.swarm) && self.cdn.degraded.is_none();
+            self.sharing() && self.swarms.contains_key(&key.swarm) && !self.cdn.is_degraded();
         let Some(d) = self.downloads.get_mut(&key) else {
             return;
         };
@@ -326,7 +324,7 @@ impl Engine {
         // A transfer that merely finished, slower than the media plays, is no recovery.
         let total_ms = now.as_millis().saturating_sub(x.started.as_millis());
         if x.received > 0 {
-            self.cdn.last_transfer_ms = Some(total_ms);
+            self.cdn.note_transfer_ms(total_ms);
         }
         let flows = ((x.flow_ms, x.flow_bytes), (total_ms, x.received));
         if health::transfer_healthy(flows.0, flows.1, self.play_rate_bps(x.key)) {

@@ -31,7 +31,7 @@
 //! nothing (an empty availability), so peers do not count on it, and answers any
 //! `Request` with `Busy{retry_after_ms: 65535}`.
 
-use crate::health;
+use crate::health::{self, CdnHealth, CDN_RETRY_MS};
 use crate::integrity::spot_check::{SpotChecker, Verdict as SpotVerdict};
 use crate::integrity::{self, Manifest, ManifestEntry};
 use crate::peers::session::{MAX_DOWN_REQUESTS, MAX_UP_REQUESTS};
@@ -60,7 +60,6 @@ mod swarm;
 mod timer;
 mod upload;
 
-use cdn::*;
 use delivery::*;
 use download::*;
 use http::*;
@@ -101,8 +100,6 @@ const BUFFERED_SLACK_MS: u64 = 250;
 const CDN_SLOW_MS: u64 = 1_000;
 /// HTTP failures of one segment before its request fails open to the host.
 const MAX_HTTP_FAILURES: u32 = 3;
-/// After a failed HTTP transfer, its segment is taken from peers for this long.
-const CDN_RETRY_MS: u64 = 4_000;
 /// `Absent` answers for announced segments, with no completed request between, per strike.
 const ABSENTS_TO_STRIKE: u32 = 3;
 /// What an urgent segment keeps in hand for an HTTP fetch when peers are tried first:
@@ -161,7 +158,6 @@ pub struct Engine {
     http_ttfb: Ewma,
     p2p_ttfb: Ewma,
     cdn: CdnHealth,
-    goodput: health::Goodput,
     out: VecDeque<Output>,
     timers: TimerTable,
     /// No Ready session is due for a Ping before this (a lower bound, tightened in
@@ -210,7 +206,6 @@ impl Engine {
             http_ttfb: Ewma::default(),
             p2p_ttfb: Ewma::default(),
             cdn: CdnHealth::default(),
-            goodput: health::Goodput::default(),
             out: VecDeque::new(),
             timers: TimerTable::default(),
             ping_at: None,
@@ -357,7 +352,7 @@ impl Engine {
             }
             Input::HttpSample { bytes, ms } => {
                 if bytes > 0 {
-                    self.cdn.last_transfer_ms = Some(ms);
+                    self.cdn.note_transfer_ms(ms);
                 }
             }
             Input::LeaveSwarm { swarm } => self.leave_swarm(now, swarm),
@@ -425,7 +420,7 @@ impl Engine {
                     stalls: s.stalls,
                 })
                 .collect(),
-            cdn_degraded: self.cdn.degraded.is_some(),
+            cdn_degraded: self.cdn.is_degraded(),
             http_ttfb_ms: self.http_ttfb.get_or(0.0),
             p2p_ttfb_ms: self.p2p_ttfb.get_or(0.0),
         }

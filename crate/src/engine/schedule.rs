@@ -131,7 +131,7 @@ impl Engine {
         }
         let deadline = self.deadline_ms(now, key);
         let backing_off = d.avoid_http_until.is_some_and(|t| now < t);
-        let degraded = self.cdn.degraded.is_some() && self.cdn.probe_at.is_none_or(|t| now < t);
+        let degraded = self.cdn.prefers_peers(now);
         let avoid_http = backing_off || degraded;
         if wanted && self.is_urgent(deadline) && avoid_http && self.p2p_rescue(now, key) {
             return;
@@ -258,7 +258,7 @@ impl Engine {
 
     /// What HTTP would need to take a segment over: twice the last segment's HTTP time.
     pub(super) fn http_takeover_ms(&self) -> Option<i64> {
-        let last = self.cdn.last_transfer_ms?;
+        let last = self.cdn.last_transfer_ms()?;
         Some((last.min(i64::MAX as u64 / 4) as i64) * 2)
     }
 

@@ -26,7 +26,7 @@ impl Engine {
     /// Low priority: a spot-check transfer starts only while no transfer for the player runs
     /// and the CDN looks healthy, so it never competes with playback.
     pub(super) fn pump_spot_check(&mut self, now: Instant) {
-        if !self.spot.wants_transfer() || !self.http.is_empty() || self.cdn.degraded.is_some() {
+        if !self.spot.wants_transfer() || !self.http.is_empty() || self.cdn.is_degraded() {
             return;
         }
         let id = HttpId(self.next_http);
