@@ -127,7 +127,7 @@ impl Engine {
         if let Some(r) = self.p2p_reqs.get_mut(&(conn, id)) {
             if r.received == 0 {
                 let ttfb = now.as_millis().saturating_sub(r.started.as_millis());
-                self.p2p_ttfb.sample(ttfb as f64);
+                self.tally.p2p_ttfb(ttfb);
             }
             r.received = r.received.saturating_add(1);
             r.bytes = r.bytes.saturating_add(payload.len() as u64);
@@ -155,10 +155,7 @@ impl Engine {
                 }
             }
             if let Err(detail) = check {
-                self.counters.p2p_discarded = self
-                    .counters
-                    .p2p_discarded
-                    .saturating_add(payload.len() as u64);
+                self.tally.p2p_discarded(payload.len() as u64);
                 self.corrupt(now, key, conn, peer, &detail);
                 return;
             }
@@ -228,7 +225,7 @@ impl Engine {
             if let Some(idx) = idx {
                 let dropped = d.discard_from(|f| f == idx);
                 d.p2p_bytes = d.p2p_bytes.saturating_sub(dropped);
-                self.counters.p2p_discarded = self.counters.p2p_discarded.saturating_add(dropped);
+                self.tally.p2p_discarded(dropped);
             }
             if !d.reqs.is_empty() {
                 d.force_http = true;

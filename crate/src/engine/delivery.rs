@@ -55,7 +55,7 @@ impl Engine {
                 ..Default::default()
             });
             timing.from_cache = true;
-            self.counters.delivered(&timing);
+            self.tally.delivered(&timing);
             self.mark_filled();
             self.out
                 .push_back(Output::DeliverSegment { req, data, timing });
@@ -235,7 +235,7 @@ impl Engine {
             self.out.push_back(Output::CancelHttp { id });
         }
         let timing = timing_of(&d, now);
-        self.counters.p2p_down = self.counters.p2p_down.saturating_add(d.p2p_bytes);
+        self.tally.p2p_accepted(d.p2p_bytes);
         for (conn, id) in &d.p2p {
             self.release_p2p(*conn, *id);
             self.send(*conn, &Message::Cancel { id: *id });
@@ -319,7 +319,7 @@ impl Engine {
         }
         for &req in reqs {
             self.requests.remove(&req);
-            self.counters.delivered(timing);
+            self.tally.delivered(timing);
             self.out.push_back(Output::DeliverSegment {
                 req,
                 data: Rc::clone(data),
@@ -351,7 +351,7 @@ impl Engine {
         let dropped = d.discard_from(|_| true);
         d.p2p_bytes = 0;
         d.force_http = true;
-        self.counters.p2p_discarded = self.counters.p2p_discarded.saturating_add(dropped);
+        self.tally.p2p_discarded(dropped);
         let sole = culprits.len() == 1;
         for (conn, peer) in culprits {
             self.event(Event::VerificationFailed {

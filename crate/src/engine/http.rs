@@ -150,7 +150,7 @@ impl Engine {
         total: Option<u64>,
     ) {
         if self.spot.owns(id) {
-            self.counters.http_down = self.counters.http_down.saturating_add(bytes.len() as u64);
+            self.tally.http_bytes(bytes.len() as u64);
             self.spot.progress(id, bytes, total, now);
             return;
         }
@@ -164,7 +164,7 @@ impl Engine {
         let full = x.full;
         if pos == 0 && !bytes.is_empty() {
             let ttfb = now.as_millis().saturating_sub(x.last_at.as_millis());
-            self.http_ttfb.sample(ttfb as f64);
+            self.tally.http_ttfb(ttfb);
         }
         let first_piece = !bytes.is_empty() && x.first_at.is_none();
         if first_piece {
@@ -189,7 +189,7 @@ impl Engine {
         let Some(d) = self.downloads.get_mut(&key) else {
             return;
         };
-        self.counters.http_down = self.counters.http_down.saturating_add(bytes.len() as u64);
+        self.tally.http_bytes(bytes.len() as u64);
         d.http_bytes = d.http_bytes.saturating_add(bytes.len() as u64);
         d.first_byte.get_or_insert(now);
         let mut announce = None;

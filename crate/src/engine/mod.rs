@@ -35,9 +35,9 @@ use crate::health::{self, CdnHealth, CDN_RETRY_MS};
 use crate::integrity::spot_check::{SpotChecker, Verdict as SpotVerdict};
 use crate::integrity::{self, Manifest, ManifestEntry};
 use crate::peers::session::{MAX_DOWN_REQUESTS, MAX_UP_REQUESTS};
-use crate::peers::{Avail, Ewma, PeerState, Session, TokenBucket, UpRequest};
+use crate::peers::{Avail, PeerState, Session, TokenBucket, UpRequest};
 use crate::scheduler::{live_edge, picker};
-use crate::stats::Counters;
+use crate::stats::Tally;
 use crate::store::{SegmentBytes, Store};
 use crate::types::*;
 use crate::wire::{
@@ -154,9 +154,7 @@ pub struct Engine {
     manifest: Option<Manifest>,
     /// Re-fetches a sample of peer-delivered segments from the CDN (no manifest needed).
     spot: SpotChecker,
-    counters: Counters,
-    http_ttfb: Ewma,
-    p2p_ttfb: Ewma,
+    tally: Tally,
     cdn: CdnHealth,
     out: VecDeque<Output>,
     timers: TimerTable,
@@ -202,9 +200,7 @@ impl Engine {
             upload_wake: None,
             uploaders: VecDeque::new(),
             manifest: None,
-            counters: Counters::default(),
-            http_ttfb: Ewma::default(),
-            p2p_ttfb: Ewma::default(),
+            tally: Tally::default(),
             cdn: CdnHealth::default(),
             out: VecDeque::new(),
             timers: TimerTable::default(),
@@ -389,20 +385,12 @@ impl Engine {
     }
 
     pub fn stats(&self) -> Stats {
-        let c = &self.counters;
         Stats {
-            http_down: c.http_down,
-            p2p_down: c.p2p_down,
-            p2p_up: c.p2p_up,
-            p2p_discarded: c.p2p_discarded,
-            segments_http: c.segments_http,
-            segments_p2p: c.segments_p2p,
             peers: self
                 .sessions
                 .values()
                 .filter(|s| s.state == PeerState::Ready)
                 .count() as u32,
-            peers_banned: c.peers_banned,
             cache_bytes: self.store.used_bytes(),
             per_peer: self
                 .sessions
@@ -421,8 +409,7 @@ impl Engine {
                 })
                 .collect(),
             cdn_degraded: self.cdn.is_degraded(),
-            http_ttfb_ms: self.http_ttfb.get_or(0.0),
-            p2p_ttfb_ms: self.p2p_ttfb.get_or(0.0),
+            ..self.tally.snapshot()
         }
     }
 

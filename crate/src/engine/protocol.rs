@@ -378,7 +378,7 @@ impl Engine {
         };
         let (swarm, peer) = (s.swarm, s.peer);
         if self.banned.insert(peer) {
-            self.counters.peers_banned = self.counters.peers_banned.saturating_add(1);
+            self.tally.peer_banned();
         }
         self.event(Event::PeerBanned {
             swarm,

@@ -53,7 +53,7 @@ impl Engine {
                 .collect();
             // Gone since: banned all the same, so it is refused if it comes back.
             if conns.is_empty() && self.banned.insert(peer) {
-                self.counters.peers_banned = self.counters.peers_banned.saturating_add(1);
+                self.tally.peer_banned();
                 self.event(Event::PeerBanned {
                     swarm: key.swarm,
                     peer,

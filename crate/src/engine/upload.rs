@@ -201,7 +201,7 @@ impl Engine {
                         let len = bytes.len() as u64;
                         s.up[i].next_chunk += 1;
                         s.up_bytes = s.up_bytes.saturating_add(len);
-                        self.counters.p2p_up = self.counters.p2p_up.saturating_add(len);
+                        self.tally.uploaded(len);
                         self.out.push_back(out);
                         sent = true;
                         break;
