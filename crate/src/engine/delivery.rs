@@ -281,7 +281,7 @@ impl Engine {
                 }
             }
             for _ in 0..relays {
-                self.pin(key);
+                self.store.pin(key);
             }
         }
         for ev in evicted {

@@ -137,7 +137,6 @@ pub struct Engine {
     swarms: BTreeMap<SwarmId, Swarm>,
     playhead: Option<Playhead>,
     store: Store,
-    pins: BTreeMap<SegmentKey, u32>,
     timings: BTreeMap<SegmentKey, DeliveryTiming>,
     downloads: BTreeMap<SegmentKey, Download>,
     http: BTreeMap<HttpId, HttpXfer>,
@@ -186,7 +185,6 @@ impl Engine {
             our_id: PeerId(id),
             swarms: BTreeMap::new(),
             playhead: None,
-            pins: BTreeMap::new(),
             timings: BTreeMap::new(),
             downloads: BTreeMap::new(),
             http: BTreeMap::new(),
@@ -470,24 +468,6 @@ impl Engine {
             .values()
             .filter(|d| !d.p2p.is_empty())
             .count()
-    }
-
-    fn pin(&mut self, key: SegmentKey) {
-        let n = self.pins.entry(key).or_insert(0);
-        if *n == 0 {
-            self.store.pin(key);
-        }
-        *n += 1;
-    }
-
-    fn unpin(&mut self, key: SegmentKey) {
-        if let Some(n) = self.pins.get_mut(&key) {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                self.pins.remove(&key);
-                self.store.unpin(&key);
-            }
-        }
     }
 
     /// Re-arms every timer from the state an input or timeout left.

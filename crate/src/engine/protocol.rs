@@ -247,7 +247,7 @@ impl Engine {
                     }
                 }
                 if let Some(k) = unpin {
-                    self.unpin(k);
+                    self.store.unpin(&k);
                 }
             }
             (
@@ -409,7 +409,7 @@ impl Engine {
         }
         for u in &s.up {
             if u.pinned {
-                self.unpin(u.key);
+                self.store.unpin(&u.key);
             }
         }
         self.uploaders.retain(|c| *c != conn);

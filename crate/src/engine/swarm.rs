@@ -134,7 +134,7 @@ impl Engine {
             self.uploaders.clear();
             for (conn, u) in ended {
                 if u.pinned {
-                    self.unpin(u.key);
+                    self.store.unpin(&u.key);
                 }
                 self.send(
                     conn,

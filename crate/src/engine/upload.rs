@@ -117,7 +117,7 @@ impl Engine {
         }
         let end = first.saturating_add(count).min(n);
         if stored {
-            self.pin(key);
+            self.store.pin(key);
         }
         if let Some(s) = self.sessions.get_mut(&conn) {
             s.up.push(UpRequest {
@@ -213,7 +213,7 @@ impl Engine {
                 self.send(conn, &Message::Absent { id });
             }
             for k in unpins {
-                self.unpin(k);
+                self.store.unpin(&k);
             }
             if keep {
                 self.uploaders.push_back(conn);
