@@ -30,17 +30,13 @@ impl Engine {
                 .peer_stall_timeout_ms
                 .saturating_mul(4)
                 .max(2_000));
-        let mut lost = false;
         if let Some(d) = self.downloads.get_mut(&key) {
             d.http = None;
             d.http_chunks = (0, 0);
             d.avoid_http_until = Some(avoid);
-            // Our relays cannot continue from untrusted peer bytes: withdraw the announce.
-            lost = std::mem::take(&mut d.announced);
         }
-        if lost {
-            self.broadcast(key.swarm, &Message::Lost { seq: key.seq });
-        }
+        // Our relays cannot continue from untrusted peer bytes: withdraw the announce.
+        self.withdraw_downloading(key);
         if !self.p2p_rescue(now, key) {
             self.drive(now, key);
         }
@@ -55,15 +51,12 @@ impl Engine {
             // those announcements so they fetch elsewhere (running relays continue).
             let withdrawn: Vec<SegmentKey> = self
                 .downloads
-                .iter_mut()
+                .iter()
                 .filter(|(_, d)| d.announced && d.http.is_some())
-                .map(|(k, d)| {
-                    d.announced = false;
-                    *k
-                })
+                .map(|(k, _)| *k)
                 .collect();
             for key in withdrawn {
-                self.broadcast(key.swarm, &Message::Lost { seq: key.seq });
+                self.withdraw_downloading(key);
             }
         }
     }

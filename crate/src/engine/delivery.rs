@@ -150,7 +150,7 @@ impl Engine {
             });
         }
         if d.announced {
-            self.broadcast(key.swarm, &Message::Lost { seq: key.seq });
+            self.announce_lost(key);
         }
     }
 
@@ -221,7 +221,7 @@ impl Engine {
             };
             let timing = timing_of(&d, now);
             if d.announced {
-                self.broadcast(key.swarm, &Message::Lost { seq: key.seq });
+                self.announce_lost(key);
             }
             self.deliver_all(&d.reqs, &d.data.into_bytes(), &timing);
             return;
@@ -287,17 +287,11 @@ impl Engine {
         for ev in evicted {
             self.timings.remove(&ev);
             if self.sharing() && (ev != key || d.announced) {
-                self.broadcast(ev.swarm, &Message::Lost { seq: ev.seq });
+                self.announce_lost(ev);
             }
         }
         if kept && self.sharing() && size <= MAX_SEGMENT_SIZE as u64 {
-            self.broadcast(
-                key.swarm,
-                &Message::Have {
-                    seq: key.seq,
-                    size: size as u32,
-                },
-            );
+            self.announce_have(key, size as u32);
         }
         self.pump_uploads(now);
     }

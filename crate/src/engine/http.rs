@@ -111,9 +111,6 @@ impl Engine {
         let url = d.url.clone();
         let announce =
             full && sharing && !d.announced && d.size.is_some_and(|s| s <= MAX_SEGMENT_SIZE as u64);
-        if announce {
-            d.announced = true;
-        }
         let size = d.size;
         self.http.insert(
             id,
@@ -132,13 +129,7 @@ impl Engine {
         );
         self.out.push_back(Output::StartHttp { id, url, range });
         if let (true, Some(size)) = (announce, size) {
-            self.broadcast(
-                key.swarm,
-                &Message::Downloading {
-                    seq: key.seq,
-                    size: size as u32,
-                },
-            );
+            self.announce_downloading(key, size as u32);
         }
     }
 
@@ -211,7 +202,6 @@ impl Engine {
                     d.size_src = SizeSrc::Origin;
                     d.http_chunks = (0, n_chunks(t));
                     if sharing && !d.announced && t <= MAX_SEGMENT_SIZE as u64 {
-                        d.announced = true;
                         announce = Some(t as u32);
                     }
                 }
@@ -255,16 +245,10 @@ impl Engine {
         }
         if unsized_restart {
             self.cancel_p2p(key);
-            let lost = self
-                .downloads
-                .get_mut(&key)
-                .is_some_and(|d| std::mem::take(&mut d.announced));
-            if lost {
-                self.broadcast(key.swarm, &Message::Lost { seq: key.seq });
-            }
+            self.withdraw_downloading(key);
         }
         if let Some(size) = announce {
-            self.broadcast(key.swarm, &Message::Downloading { seq: key.seq, size });
+            self.announce_downloading(key, size);
         }
         self.progress(key);
         if self.downloads.get(&key).is_some_and(|d| d.announced) {
@@ -348,7 +332,6 @@ impl Engine {
         self.cdn_trouble(now, detail.clone());
         // Without a connected peer nobody could rescue it: fail open at once.
         let mut usable = !self.ready_conns(x.key.swarm).is_empty();
-        let mut lost = false;
         if let Some(d) = self.downloads.get_mut(&x.key) {
             d.http = None;
             d.http_chunks = (0, 0);
@@ -360,11 +343,10 @@ impl Engine {
                 && d.http_failures < MAX_HTTP_FAILURES;
             if usable {
                 d.avoid_http_until = Some(now + ms(CDN_RETRY_MS));
-                lost = std::mem::take(&mut d.announced);
             }
         }
-        if lost {
-            self.broadcast(x.key.swarm, &Message::Lost { seq: x.key.seq });
+        if usable {
+            self.withdraw_downloading(x.key);
         }
         // Peers holding it (now, or once they announce it) beat failing the player over
         // to the same broken CDN; `drive` retries HTTP after the back-off.

@@ -53,6 +53,7 @@ mod data;
 mod delivery;
 mod download;
 mod http;
+mod news;
 mod protocol;
 mod schedule;
 mod spot;

@@ -67,7 +67,7 @@ impl Engine {
         if self.store.remove(&key).is_some() {
             self.timings.remove(&key);
             if self.sharing() {
-                self.broadcast(key.swarm, &Message::Lost { seq: key.seq });
+                self.announce_lost(key);
             }
         }
         self.event(Event::SpotCheckFailed {

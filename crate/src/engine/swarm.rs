@@ -1,5 +1,5 @@
 //! Swarms the viewer is in: the playlist's segment list, joining and leaving, the P2P and
-//! upload policy, and the segment news (`Have`/`Downloading`/`Lost`) sent to a swarm's peers.
+//! upload policy, and the periodic tracker announce.
 
 use super::*;
 
@@ -105,9 +105,7 @@ impl Engine {
                     numwant: 0,
                 });
             }
-            for d in self.downloads.values_mut() {
-                d.announced = false;
-            }
+            self.forget_announcements();
         } else if !was && p2p {
             let interval = ms(self.config.announce_interval_ms.max(1_000));
             let swarms: Vec<SwarmId> = self.swarms.keys().copied().collect();
@@ -163,41 +161,6 @@ impl Engine {
                     .collect()
             })
             .unwrap_or_default()
-    }
-
-    /// Sends news about a segment to the swarm's ready peers that can use it. `Have` and
-    /// `Downloading` skip peers that announced holding the whole segment (they will not ask
-    /// us for it); `Lost` goes only to peers we told about our copy and that lack it.
-    pub(super) fn broadcast(&mut self, swarm: SwarmId, msg: &Message) {
-        let mut conns = self.ready_conns(swarm);
-        match *msg {
-            Message::Have { seq, .. } | Message::Downloading { seq, .. } => conns.retain(|c| {
-                let Some(s) = self.sessions.get_mut(c) else {
-                    return false;
-                };
-                if s.holds_complete(seq) == Some(true) {
-                    return false;
-                }
-                s.note_told(seq);
-                true
-            }),
-            Message::Lost { seq } => conns.retain(|c| {
-                self.sessions
-                    .get_mut(c)
-                    .is_some_and(|s| s.take_told(seq) && s.holds_complete(seq) != Some(true))
-            }),
-            _ => {}
-        }
-        if conns.is_empty() {
-            return;
-        }
-        let data = wire::encode(msg);
-        for conn in conns {
-            self.out.push_back(Output::SendToPeer {
-                conn,
-                data: data.clone(),
-            });
-        }
     }
 
     pub(super) fn on_playlist(
