@@ -14,9 +14,9 @@
  *   no tracker client, so no RTCPeerConnection and no tracker socket exist; `announce` and
  *   `connectPeer` outputs are dropped. Turning it off closes every peer (the engine sees
  *   `peerClosed` and re-plans over HTTP); turning it on re-announces every known swarm.
- * - Policy (consent, upload budget) reaches the engine as `setPolicy`. An engine that rejects
- *   that input does not support it yet: the consent gate above still holds, the upload change
- *   is not applied (warned once), and playback is unaffected.
+ * - Policy (consent, upload budget) reaches the engine as `setPolicy`. The driver never runs
+ *   P2P with less than the app asked for: an engine that refuses its configuration (e.g.
+ *   `integrityPublicKey`) or any input (e.g. `setPolicy`) fails open like one that throws.
  */
 import type {
   CoreInput,
@@ -167,8 +167,6 @@ export class Driver {
   private metered = false;
   /** The policy the engine runs with (its config, then the last `setPolicy` it accepted). */
   private enginePolicy: { p2pEnabled: boolean; uploadBytesPerSec: number } | null = null;
-  /** null: not tried yet; false: the engine rejected `setPolicy`. */
-  private policySupported: boolean | null = null;
   /** Bumped on every `announce` output: tells whether the engine re-announced by itself. */
   private announces = 0;
   private manifestInFlight = false;
@@ -238,7 +236,7 @@ export class Driver {
 
   /** Sends `setPolicy` when what the engine runs with differs from what is wanted now. */
   private applyPolicy(): void {
-    if (!this.active || !this.enginePolicy || this.policySupported === false) return;
+    if (!this.active || !this.enginePolicy) return;
     const want = this.wantedPolicy();
     const have = this.enginePolicy;
     if (want.p2pEnabled === have.p2pEnabled && want.uploadBytesPerSec === have.uploadBytesPerSec) return;
@@ -247,17 +245,10 @@ export class Driver {
 
   /**
    * After consent is given: announce every swarm the engine knows unless the engine did it by
-   * itself on `setPolicy` (an engine without `setPolicy` was built with P2P on and is waiting
-   * for its next announce interval).
+   * itself on `setPolicy` (the bundled engine does; an engine double may not).
    */
   private reannounce(before: number): void {
     if (this.announces !== before || !this.p2pActive) return;
-    if (this.enginePolicy && !this.enginePolicy.p2pEnabled) {
-      this.hooks.error(
-        new ShoalError('core', 'this engine cannot turn P2P on at run time (no setPolicy): staying on HTTP', { fatal: false }),
-      );
-      return;
-    }
     const numwant = this.cfg.engine.announceNumwant ?? 10;
     for (const swarm of this.playlists.keys()) this.trackerFor(swarm)?.announce(swarm, 'started', numwant);
   }
@@ -327,17 +318,10 @@ export class Driver {
       try {
         engine = new mod.WasmEngine(config, now(), seed);
       } catch (err) {
-        // An engine that predates `integrityPublicKey` rejects the unknown field: run without
-        // signature checks rather than without the engine.
-        if (config.integrityPublicKey === undefined) throw err;
-        delete config.integrityPublicKey;
-        engine = new mod.WasmEngine(config, now(), seed);
-        this.hooks.error(
-          new ShoalError('manifest', `integrityPublicKey not supported by this engine: manifest signatures unchecked (${describe(err)})`, {
-            cause: err,
-            fatal: false,
-          }),
-        );
+        // The engine refuses the configuration the app gave (an unknown field such as
+        // `integrityPublicKey` in an older custom build, or a bad value): never run P2P with a
+        // weaker configuration than asked for; fail open to plain HTTP instead.
+        throw new Error(`engine refused the configuration (${describe(err)})`, { cause: err });
       }
       this.enginePolicy = { p2pEnabled: config.p2pEnabled, uploadBytesPerSec: config.uploadBytesPerSec };
       if (this.cfg.testFault.includes('core-throws')) engine = faulty(engine);
@@ -546,17 +530,12 @@ export class Driver {
         try {
           outs = feedEngine(engine, now(), input);
         } catch (err) {
-          // An engine that predates `swarmPeers`, `httpSample` or `leaveSwarm` only loses the hint (or keeps the peers).
-          if (input.type === 'swarmPeers' || input.type === 'httpSample' || input.type === 'leaveSwarm') continue;
-          if (input.type !== 'setPolicy') {
-            this.failOpen('core', err);
-            return;
-          }
-          this.policyRejected(err);
-          continue;
+          // Any refused input, `setPolicy` included (consent, metered link, upload budget),
+          // means the engine does not run as the app asked: fail open.
+          this.failOpen('core', new Error(`engine refused ${input.type} (${describe(err)})`, { cause: err }));
+          return;
         }
         if (input.type === 'setPolicy') {
-          this.policySupported = true;
           this.enginePolicy = { p2pEnabled: input.p2pEnabled, uploadBytesPerSec: input.uploadBytesPerSec };
         }
         if (!this.execute(outs)) return;
@@ -565,18 +544,6 @@ export class Driver {
     } finally {
       this.pumping = false;
     }
-  }
-
-  /** The engine does not know `setPolicy` yet: the consent gate stays in the driver. */
-  private policyRejected(err: unknown): void {
-    if (this.policySupported === false) return;
-    this.policySupported = false;
-    this.hooks.error(
-      new ShoalError('core', `engine has no setPolicy: upload budget changes not applied, consent enforced by the shim (${describe(err)})`, {
-        cause: err,
-        fatal: false,
-      }),
-    );
   }
 
   private arm(engine: Engine): void {
