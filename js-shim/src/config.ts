@@ -2,7 +2,7 @@
  * Public configuration and the mapping to the engine's configuration. Policy knobs go to the
  * Rust engine unchanged; the shim only interprets the switches that decide which I/O exists.
  */
-import type { EngineConfig, WasmModuleApi } from './core-types.js';
+import { DEFAULT_CONFIG, type EngineConfig, type WasmModuleApi } from './core-types.js';
 
 /** Test-only fault injection (see `ShoalConfig.testFault`). Never set it in production. */
 export type TestFault = 'core-throws' | 'corrupt-upload' | 'corrupt-upload-subtle' | 'lie-have';
@@ -112,9 +112,6 @@ export interface ResolvedConfig {
   testFault: TestFault[];
 }
 
-/** The engine's own default upload budget (crate/src/types.rs `Config::default`). */
-const DEFAULT_UPLOAD_BYTES_PER_SEC = 12_500_000;
-
 function nonNegative(name: string, v: number | undefined): number | undefined {
   if (v === undefined) return undefined;
   if (!Number.isFinite(v) || v < 0) throw new RangeError(`${name} must be a finite number >= 0`);
@@ -151,7 +148,7 @@ export function resolveConfig(cfg: ShoalConfig = {}): ResolvedConfig {
   // The consent switch wins over any engine override. An engine built with P2P off can only be
   // switched on at run time through `setPolicy`; one built with it on is gated by the driver too.
   engine.p2pEnabled = p2p;
-  const uploadBytesPerSec = engine.uploadBytesPerSec ?? DEFAULT_UPLOAD_BYTES_PER_SEC;
+  const uploadBytesPerSec = engine.uploadBytesPerSec ?? DEFAULT_CONFIG.uploadBytesPerSec;
   const globalFault = (globalThis as { __shoalTestFault?: unknown }).__shoalTestFault;
   const fault: TestFault[] = (
     cfg.testFault !== undefined ? [cfg.testFault].flat() : typeof globalFault === 'string' ? [globalFault as TestFault] : []

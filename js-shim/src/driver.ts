@@ -18,15 +18,16 @@
  *   P2P with less than the app asked for: an engine that refuses its configuration (e.g.
  *   `integrityPublicKey`) or any input (e.g. `setPolicy`) fails open like one that throws.
  */
-import type {
-  CoreInput,
-  CoreOutput,
-  CoreStats,
-  DeliveryTiming,
-  Hex40,
-  WasmEngineApi,
-  WasmModuleApi,
-  CoreEvent,
+import {
+  DEFAULT_CONFIG,
+  type CoreInput,
+  type CoreOutput,
+  type CoreStats,
+  type DeliveryTiming,
+  type Hex40,
+  type WasmEngineApi,
+  type WasmModuleApi,
+  type CoreEvent,
 } from './core-types.js';
 import type { ResolvedConfig } from './config.js';
 import { ShoalError, describe } from './errors.js';
@@ -249,7 +250,7 @@ export class Driver {
    */
   private reannounce(before: number): void {
     if (this.announces !== before || !this.p2pActive) return;
-    const numwant = this.cfg.engine.announceNumwant ?? 10;
+    const numwant = this.cfg.engine.announceNumwant ?? DEFAULT_CONFIG.announceNumwant;
     for (const swarm of this.playlists.keys()) this.trackerFor(swarm)?.announce(swarm, 'started', numwant);
   }
 
