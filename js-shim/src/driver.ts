@@ -83,60 +83,8 @@ async function loadBundledWasm(wasmUrl: string | URL | undefined): Promise<WasmM
   return glue;
 }
 
-/** Wraps an engine so that it throws on the third segment request (fail-open tests). */
-function faulty(engine: Engine): Engine {
-  let requests = 0;
-  return {
-    handleInput(t, input) {
-      if (input.type === 'segmentRequested' && ++requests >= 3) throw new Error('test fault: core-throws');
-      return feedEngine(engine, t, input);
-    },
-    handleTimeout: (t) => engine.handleTimeout(t),
-    pollTimeout: () => engine.pollTimeout(),
-    stats: () => engine.stats(),
-    peerId: () => engine.peerId(),
-    free: () => engine.free(),
-  };
-}
-
-const CHUNK_SIZE = 15360;
 /** Longest wait for the player's first frame before P2P starts anyway. */
 const P2P_START_HOLD_MS = 3000;
-const TS_PACKET = 188;
-
-/**
- * Test only (`testFault` 'corrupt-upload' | 'corrupt-upload-subtle' | 'lie-have'): what a
- * malicious peer would send instead of `data`. Offsets follow docs/PROTOCOL.md (type byte
- * first; `Data` = 0x12 with a 13-byte header; `Have` = 0x03 seq u64 size u32).
- */
-export function tamperOutgoing(faults: ResolvedConfig['testFault'], data: Uint8Array): Uint8Array[] {
-  const corrupt = faults.includes('corrupt-upload') ? 'corrupt-upload' : faults.includes('corrupt-upload-subtle') ? 'corrupt-upload-subtle' : null;
-  if (corrupt) {
-    if (data.length <= 13 || data[0] !== 0x12) return [data];
-    const out = data.slice();
-    if (corrupt === 'corrupt-upload') {
-      for (let i = 13; i < out.length; i++) out[i] = (out[i] ?? 0) ^ 0xff;
-      return [out];
-    }
-    // One byte in the middle of a TS packet: sync bytes (every 188 bytes of the segment) stay.
-    const chunk = new DataView(out.buffer, out.byteOffset, out.byteLength).getUint32(5);
-    const start = (chunk * CHUNK_SIZE) % TS_PACKET;
-    const i = 13 + ((TS_PACKET - start + TS_PACKET / 2) % TS_PACKET);
-    if (i < out.length) out[i] = (out[i] ?? 0) ^ 0x01;
-    return [out];
-  }
-  if (faults.includes('lie-have') && data.length === 13 && data[0] === 0x03) {
-    const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
-    const seq = view.getBigUint64(1);
-    const lies = [1n, 2n, 3n].map((k) => {
-      const m = data.slice();
-      new DataView(m.buffer).setBigUint64(1, seq + k);
-      return m;
-    });
-    return [data, ...lies];
-  }
-  return [data];
-}
 
 export class Driver {
   private engine: Engine | null = null;
@@ -325,7 +273,6 @@ export class Driver {
         throw new Error(`engine refused the configuration (${describe(err)})`, { cause: err });
       }
       this.enginePolicy = { p2pEnabled: config.p2pEnabled, uploadBytesPerSec: config.uploadBytesPerSec };
-      if (this.cfg.testFault.includes('core-throws')) engine = faulty(engine);
       this.module = mod;
       this.engine = engine;
     } catch (err) {
@@ -617,11 +564,7 @@ export class Driver {
         this.hub?.close(out.conn);
         return;
       case 'sendToPeer':
-        if (this.cfg.testFault.some((f) => f !== 'core-throws')) {
-          for (const m of tamperOutgoing(this.cfg.testFault, out.data)) this.hub?.send(out.conn, m);
-        } else {
-          this.hub?.send(out.conn, out.data);
-        }
+        this.hub?.send(out.conn, out.data);
         return;
       case 'segmentProgress':
         this.sinks.get(out.req)?.progress(out.loaded, out.total ?? null);
