@@ -250,6 +250,9 @@ export class Driver {
   }
 
   private async load(): Promise<boolean> {
+    // Nothing is reported from inside the constructor: an engine module given as an object
+    // would otherwise fail before the app has subscribed to 'error'.
+    await Promise.resolve();
     let mod: WasmModuleApi;
     try {
       const m = this.cfg.engineModule;
@@ -480,7 +483,7 @@ export class Driver {
         } catch (err) {
           // Any refused input, `setPolicy` included (consent, metered link, upload budget),
           // means the engine does not run as the app asked: fail open.
-          this.failOpen('core', new Error(`engine refused ${input.type} (${describe(err)})`, { cause: err }));
+          this.failOpen('core', new Error(`engine threw on ${input.type} (${describe(err)})`, { cause: err }));
           return;
         }
         if (input.type === 'setPolicy') {
