@@ -4,6 +4,8 @@
 // the common part of the snapshot. Definitions of the metrics: see player.mjs.
 
 const SHIM_URL = '/js-shim/dist/index.js';
+/** The shim's test build (fault injection, js-shim/src/testing/faults.ts); not in the package. */
+const FAULTS_URL = '/js-shim/dist-test/faults.js';
 
 /** The shim module, or null when js-shim/dist is not built (the page then plays without it). */
 export async function loadShim() {
@@ -43,12 +45,17 @@ export function newMetrics(src, p2p, extra = {}) {
 /**
  * `new mod[className]({trackers, p2p, iceServers: [], ...shoalConfig})` from the shim, then
  * `setup(shoal)`; null without the shim or if either throws. Records the mode and failures in `m`.
+ * Tests and the bench may put `testFault` (a fault name or a list, see
+ * js-shim/src/testing/faults.ts) in `shoalConfig`: the engine is then wrapped by the shim's
+ * test build and given as `engineModule`.
  */
 export async function createShoal(m, { p2p = true, trackers = [], shim = 'auto', shoalConfig }, className, setup = () => {}) {
   const mod = shim === 'none' ? null : await loadShim();
   if (mod && mod[className]) {
     try {
-      const shoal = new mod[className]({ trackers, p2p, iceServers: [], ...(shoalConfig || {}) });
+      const { testFault, ...cfg } = shoalConfig || {};
+      if (testFault !== undefined) cfg.engineModule = (await import(FAULTS_URL)).faultyEngineModule(testFault);
+      const shoal = new mod[className]({ trackers, p2p, iceServers: [], ...cfg });
       setup(shoal);
       m.mode = p2p ? 'shoal' : 'shoal-p2p-off';
       m.shimLoaded = true;

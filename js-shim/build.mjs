@@ -57,4 +57,23 @@ execFileSync(
   [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(here, 'tsconfig.json'), '--emitDeclarationOnly'],
   { stdio: 'inherit' },
 );
+
+// ---- test build (not part of the package) ---------------------------------------------------
+// js-shim/dist-test/faults.js: fault injection for the e2e pages and the bench (src/testing/),
+// which load it beside dist/ and pass its engine wrapper as `engineModule`. dist/ keeps none
+// of it: drop the declarations tsc emitted for it.
+rmSync(join(dist, 'testing'), { recursive: true, force: true });
+const distTest = join(here, 'dist-test');
+rmSync(distTest, { recursive: true, force: true });
+await build({
+  entryPoints: [join(here, 'src', 'testing', 'faults.ts')],
+  outfile: join(distTest, 'faults.js'),
+  bundle: true,
+  format: 'esm',
+  platform: 'browser',
+  target: 'es2022',
+  legalComments: 'none',
+  logLevel: 'warning',
+});
+
 console.log(`built ${dist}${missing.length ? ` (without wasm: ${missing.join(', ')})` : ''}`);

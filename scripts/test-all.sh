@@ -59,6 +59,12 @@ cargo clippy --target wasm32-unknown-unknown --features wasm --lib --test 'wasm_
 step "2d cargo test (native, with the simulator)"
 cargo test --features sim
 
+step "2e generated TS types up to date"
+# js-shim/src/generated/core.ts is written from crate/src/types.rs and crate/src/wire by
+# bin shoal-ts (feature ts, native only); a stale copy fails here.
+cargo clippy --features ts --bin shoal-ts -- -D warnings
+cargo run --quiet --features ts --bin shoal-ts -- --check
+
 step "3 fuzz smoke"
 if [ -f crate/fuzz/smoke.sh ]; then
   bash crate/fuzz/smoke.sh

@@ -16,6 +16,7 @@ use std::time::Duration;
 
 /// A point in time, in milliseconds since an origin chosen by the host.
 /// The engine never reads a clock: every entry point takes `now`.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
 )]
@@ -58,6 +59,7 @@ impl Sub<Duration> for Instant {
 macro_rules! hex20 {
     ($name:ident, $doc:literal) => {
         #[doc = $doc]
+        #[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(type = "string"))]
         #[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
         pub struct $name(pub [u8; 20]);
 
@@ -159,6 +161,7 @@ impl SwarmId {
 pub type Seq = u64;
 
 /// Globally unique segment identity: the swarm (rendition) and the sequence inside it.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct SegmentKey {
     pub swarm: SwarmId,
@@ -166,21 +169,25 @@ pub struct SegmentKey {
 }
 
 /// A peer connection, allocated by the host (one per RTCPeerConnection attempt).
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct ConnId(pub u32);
 
 /// A player's segment request, allocated by the host.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct RequestId(pub u32);
 
 /// An HTTP transfer, allocated by the engine in `Output::StartHttp`.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct HttpId(pub u32);
 
 /// Half-open byte range `start..end` of a resource (e.g. `EXT-X-BYTERANGE`, DASH SegmentBase).
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ByteRange {
     pub start: u64,
@@ -197,6 +204,7 @@ impl ByteRange {
 }
 
 /// Container format of a rendition's media segments, used by structural checks.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum Container {
@@ -209,6 +217,7 @@ pub enum Container {
 }
 
 /// One media segment as listed by the playlist / MPD.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SegmentInfo {
@@ -219,10 +228,12 @@ pub struct SegmentInfo {
     /// Absolute URL the CDN serves it at.
     pub url: String,
     #[serde(default)]
+    #[cfg_attr(feature = "ts", ts(optional = nullable))]
     pub range: Option<ByteRange>,
 }
 
 /// Engine configuration. Every field has a default; JS passes a partial camelCase object.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct Config {
@@ -302,6 +313,7 @@ impl Default for Config {
 }
 
 /// Facts the host reports to the engine.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(
     tag = "type",
@@ -316,9 +328,11 @@ pub enum Input {
         swarm: SwarmId,
         live: bool,
         #[serde(default)]
+        #[cfg_attr(feature = "ts", ts(as = "Option<_>", optional))]
         container: Container,
         /// Nominal bitrate of the rendition in bits/s (0 if unknown).
         #[serde(default)]
+        #[cfg_attr(feature = "ts", ts(as = "Option<_>", optional))]
         bitrate: u32,
         segments: Vec<SegmentInfo>,
     },
@@ -329,6 +343,7 @@ pub enum Input {
         position_ms: u64,
         buffered_ahead_ms: u64,
         #[serde(default = "default_rate")]
+        #[cfg_attr(feature = "ts", ts(as = "Option<_>", optional))]
         rate: f32,
     },
     /// The player asks for a segment. `url`/`range` repeat the playlist entry so a request
@@ -339,6 +354,7 @@ pub enum Input {
         seq: Seq,
         url: String,
         #[serde(default)]
+        #[cfg_attr(feature = "ts", ts(optional = nullable))]
         range: Option<ByteRange>,
     },
     /// The player no longer wants the segment (seek, level switch, destroy).
@@ -357,6 +373,7 @@ pub enum Input {
     PeerMessage {
         conn: ConnId,
         #[serde(with = "serde_bytes")]
+        #[cfg_attr(feature = "ts", ts(type = "Uint8Array"))]
         data: Vec<u8>,
     },
     /// `PeerMessage` of a `Data` message kept as its header and a slice of the sender's
@@ -371,8 +388,10 @@ pub enum Input {
     HttpProgress {
         id: HttpId,
         #[serde(with = "serde_bytes")]
+        #[cfg_attr(feature = "ts", ts(type = "Uint8Array"))]
         data: Vec<u8>,
         #[serde(default)]
+        #[cfg_attr(feature = "ts", ts(optional = nullable))]
         total: Option<u64>,
     },
     /// The HTTP response body is complete.
@@ -386,6 +405,7 @@ pub enum Input {
     /// An integrity manifest (see docs/MANIFEST.md) was fetched.
     IntegrityManifest {
         #[serde(with = "serde_bytes")]
+        #[cfg_attr(feature = "ts", ts(type = "Uint8Array"))]
         data: Vec<u8>,
     },
     /// Runtime consent / upload switch (replaces `Config.p2p_enabled` and
@@ -417,6 +437,7 @@ fn default_rate() -> f32 {
 }
 
 /// How the last announce to the tracker should be labelled.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum AnnounceEvent {
@@ -427,6 +448,7 @@ pub enum AnnounceEvent {
 
 /// Where the bytes of a delivered segment came from, and how long the transfer really
 /// took: the host reports these to the player's ABR (hls.js `LoaderStats`).
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DeliveryTiming {
@@ -444,6 +466,7 @@ pub struct DeliveryTiming {
 }
 
 /// Why a connection is closed.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum CloseReason {
@@ -458,6 +481,7 @@ pub enum CloseReason {
 }
 
 /// Why a peer is banned.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum BanReason {
@@ -467,6 +491,7 @@ pub enum BanReason {
     LimitExceeded,
 }
 
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum Source {
@@ -475,6 +500,7 @@ pub enum Source {
 }
 
 /// Things the app may want to know; never required for correctness.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(
     tag = "kind",
@@ -536,6 +562,7 @@ pub enum Event {
 }
 
 /// Commands the engine gives the host. Drain with `poll_output()` after every call.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(
     tag = "type",
@@ -573,6 +600,7 @@ pub enum Output {
     SendToPeer {
         conn: ConnId,
         #[serde(with = "serde_bytes")]
+        #[cfg_attr(feature = "ts", ts(type = "Uint8Array"))]
         data: Vec<u8>,
     },
     /// `SendToPeer` of a `Data` message as its header and a slice of a cached segment,
@@ -596,6 +624,7 @@ pub enum Output {
     DeliverSegment {
         req: RequestId,
         #[serde(with = "shared_bytes")]
+        #[cfg_attr(feature = "ts", ts(type = "Uint8Array"))]
         data: crate::store::SegmentBytes,
         timing: DeliveryTiming,
     },
@@ -641,6 +670,7 @@ impl DataFrame {
 }
 
 /// Counters for the app, the demo page and benchmarks.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Stats {
@@ -673,6 +703,7 @@ pub struct Stats {
     pub p2p_ttfb_ms: f64,
 }
 
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PeerStats {

@@ -2,11 +2,7 @@
  * Public configuration and the mapping to the engine's configuration. Policy knobs go to the
  * Rust engine unchanged; the shim only interprets the switches that decide which I/O exists.
  */
-import type { EngineConfig, WasmModuleApi } from './core-types.js';
-
-/** Test-only fault injection (see `ShoalConfig.testFault`). Never set it in production. */
-export type TestFault = 'core-throws' | 'corrupt-upload' | 'corrupt-upload-subtle' | 'lie-have';
-const TEST_FAULTS: readonly string[] = ['core-throws', 'corrupt-upload', 'corrupt-upload-subtle', 'lie-have'];
+import { DEFAULT_CONFIG, type EngineConfig, type WasmModuleApi } from './core-types.js';
 
 export interface ShoalConfig {
   /** WebTorrent WebSocket tracker URLs (`wss://…`). No trackers means no P2P. */
@@ -77,17 +73,6 @@ export interface ShoalConfig {
    * When absent the bundled wasm is loaded.
    */
   engineModule?: WasmModuleApi | (() => Promise<WasmModuleApi>);
-  /**
-   * Test only: inject a failure to exercise the fail-open path. `'core-throws'` makes the engine
-   * throw on the third segment request. Also read from `globalThis.__shoalTestFault`.
-   * The others turn this viewer into a malicious peer for the attack tests and the bench
-   * (`--poisoners`); they only alter what it sends to peers (see `tamperOutgoing` in driver.ts):
-   * `'corrupt-upload'` inverts every byte of the payload of each `Data` it sends (structurally
-   * broken), `'corrupt-upload-subtle'` flips one byte inside a TS packet per chunk (passes the
-   * structural checks; only a manifest catches it), `'lie-have'` announces a `Have` for the next
-   * segments after each one it really has. A list combines them (e.g. a corrupter that also lies).
-   */
-  testFault?: TestFault | TestFault[];
 }
 
 export interface ResolvedConfig {
@@ -108,12 +93,7 @@ export interface ResolvedConfig {
   peerConnectTimeoutMs: number;
   engine: EngineConfig;
   engineModule: ShoalConfig['engineModule'];
-  /** The test faults in effect (usually none). */
-  testFault: TestFault[];
 }
-
-/** The engine's own default upload budget (crate/src/types.rs `Config::default`). */
-const DEFAULT_UPLOAD_BYTES_PER_SEC = 12_500_000;
 
 function nonNegative(name: string, v: number | undefined): number | undefined {
   if (v === undefined) return undefined;
@@ -151,11 +131,7 @@ export function resolveConfig(cfg: ShoalConfig = {}): ResolvedConfig {
   // The consent switch wins over any engine override. An engine built with P2P off can only be
   // switched on at run time through `setPolicy`; one built with it on is gated by the driver too.
   engine.p2pEnabled = p2p;
-  const uploadBytesPerSec = engine.uploadBytesPerSec ?? DEFAULT_UPLOAD_BYTES_PER_SEC;
-  const globalFault = (globalThis as { __shoalTestFault?: unknown }).__shoalTestFault;
-  const fault: TestFault[] = (
-    cfg.testFault !== undefined ? [cfg.testFault].flat() : typeof globalFault === 'string' ? [globalFault as TestFault] : []
-  ).filter((f) => TEST_FAULTS.includes(f));
+  const uploadBytesPerSec = engine.uploadBytesPerSec ?? DEFAULT_CONFIG.uploadBytesPerSec;
   return {
     trackers,
     iceServers: cfg.iceServers ?? [],
@@ -171,6 +147,5 @@ export function resolveConfig(cfg: ShoalConfig = {}): ResolvedConfig {
     peerConnectTimeoutMs: nonNegative('peerConnectTimeoutMs', cfg.peerConnectTimeoutMs) ?? 10_000,
     engine,
     engineModule: cfg.engineModule,
-    testFault: fault,
   };
 }

@@ -1,150 +1,30 @@
-// Plain-data shapes that cross the wasm boundary. They mirror crate/src/types.rs exactly
-// (serde: camelCase, `type` tag on inputs/outputs, `kind` tag on events). Ids are numbers,
-// swarm and peer ids are 40 lowercase hex digits, bytes are Uint8Array, times are ms on the
-// host's clock (performance.now()-based, integers).
+// Plain-data shapes that cross the wasm boundary. The data types are generated from
+// crate/src/types.rs (generated/core.ts, `cargo run --features ts --bin shoal-ts`) and only
+// renamed here; the engine's JS surface below is wasm-bindgen's (crate/src/wasm.rs). Ids are
+// numbers, swarm and peer ids are 40 lowercase hex digits, bytes are Uint8Array, times are ms
+// on the host's clock (performance.now()-based, integers).
+import type { Config, Event, Input, Output, Stats } from './generated/core.js';
 
+export type {
+  AnnounceEvent,
+  BanReason,
+  ByteRange,
+  CloseReason,
+  Container,
+  DeliveryTiming,
+  PeerStats,
+  SegmentInfo,
+} from './generated/core.js';
+export { DEFAULT_CONFIG } from './generated/core.js';
+
+/** A swarm or peer id: 40 lowercase hex digits. */
 export type Hex40 = string;
-
-export interface ByteRange {
-  start: number;
-  end: number; // exclusive
-}
-
-export type Container = 'ts' | 'fmp4' | 'unknown';
-
-export interface SegmentInfo {
-  seq: number;
-  startMs: number;
-  durationMs: number;
-  url: string;
-  range?: ByteRange | null;
-}
-
-/** Engine configuration; every field optional (Rust defaults apply). */
-export interface EngineConfig {
-  p2pEnabled?: boolean;
-  maxPeers?: number;
-  urgentWindowMs?: number;
-  prefetchWindowMs?: number;
-  maxHttp?: number;
-  maxP2p?: number;
-  peerStallTimeoutMs?: number;
-  liveEdgeDelayMaxMs?: number;
-  cacheBytes?: number;
-  uploadSlots?: number;
-  uploadBytesPerSec?: number;
-  strikesToBan?: number;
-  announceIntervalMs?: number;
-  announceNumwant?: number;
-  /** `ed25519:<base64>` key that must sign the integrity manifest (docs/MANIFEST.md). */
-  integrityPublicKey?: string;
-  /** Fraction of peer-delivered segments no manifest vouched for that is re-fetched from the CDN and compared (0 = off). */
-  spotCheckRatio?: number;
-}
-
-export type CoreInput =
-  | {
-      type: 'playlist';
-      swarm: Hex40;
-      live: boolean;
-      container?: Container;
-      bitrate?: number;
-      segments: SegmentInfo[];
-    }
-  | { type: 'playhead'; swarm: Hex40; positionMs: number; bufferedAheadMs: number; rate?: number }
-  | {
-      type: 'segmentRequested';
-      req: number;
-      swarm: Hex40;
-      seq: number;
-      url: string;
-      range?: ByteRange | null;
-    }
-  | { type: 'segmentAborted'; req: number }
-  | { type: 'peerCandidate'; conn: number; swarm: Hex40; peer: Hex40; inbound: boolean }
-  | { type: 'peerConnected'; conn: number }
-  | { type: 'peerMessage'; conn: number; data: Uint8Array }
-  | { type: 'peerClosed'; conn: number }
-  | { type: 'httpProgress'; id: number; data: Uint8Array; total?: number | null }
-  | { type: 'httpDone'; id: number }
-  | { type: 'httpFailed'; id: number; status: number; reason: string }
-  | { type: 'integrityManifest'; data: Uint8Array }
-  /** Runtime consent / upload policy (the app's `setP2P`, metered link, hidden page). */
-  | { type: 'setPolicy'; p2pEnabled: boolean; uploadBytesPerSec: number }
-  /** The tracker's count of other viewers in the swarm (announce answer). */
-  | { type: 'swarmPeers'; swarm: Hex40; peers: number }
-  | { type: 'httpSample'; bytes: number; ms: number }
-  /** The host no longer needs the swarm (a DASH period that left the live window). */
-  | { type: 'leaveSwarm'; swarm: Hex40 };
-
-export type AnnounceEvent = 'started' | 'update' | 'stopped';
-export type CloseReason = 'rejected' | 'banned' | 'tooManyPeers' | 'duplicate' | 'idle' | 'p2pDisabled' | 'swarmLeft';
-export type BanReason = 'corruptData' | 'protocolViolation' | 'tooManyStrikes' | 'limitExceeded';
-
-export interface DeliveryTiming {
-  httpBytes: number;
-  p2pBytes: number;
-  transferStart: number;
-  firstByte: number;
-  transferEnd: number;
-  fromCache: boolean;
-}
-
-export type CoreEvent =
-  | { kind: 'peerJoined'; swarm: Hex40; peer: Hex40 }
-  | { kind: 'peerLeft'; swarm: Hex40; peer: Hex40 }
-  | { kind: 'peerBanned'; swarm: Hex40; peer: Hex40; reason: BanReason }
-  | { kind: 'segmentLoaded'; swarm: Hex40; seq: number; httpBytes: number; p2pBytes: number }
-  | { kind: 'verificationFailed'; swarm: Hex40; seq: number; peer: Hex40; detail: string }
-  | { kind: 'manifestRejected'; detail: string }
-  | { kind: 'warning'; detail: string }
-  | { kind: 'cdnDegraded'; reason: string }
-  | { kind: 'cdnRecovered' }
-  | { kind: 'spotCheckFailed'; swarm: Hex40; seq: number; peers: Hex40[] };
-
-export type CoreOutput =
-  | { type: 'startHttp'; id: number; url: string; range: ByteRange | null }
-  | { type: 'cancelHttp'; id: number }
-  | { type: 'announce'; swarm: Hex40; event: AnnounceEvent; numwant: number }
-  | { type: 'connectPeer'; conn: number }
-  | { type: 'closePeer'; conn: number; reason: CloseReason }
-  | { type: 'sendToPeer'; conn: number; data: Uint8Array }
-  | { type: 'segmentProgress'; req: number; loaded: number; total: number | null }
-  | { type: 'deliverSegment'; req: number; data: Uint8Array; timing: DeliveryTiming }
-  | { type: 'failSegment'; req: number; reason: string }
-  | ({ type: 'event' } & CoreEvent);
-
-export interface PeerStats {
-  peer: Hex40;
-  swarm: Hex40;
-  downBytes: number;
-  upBytes: number;
-  throughput: number;
-  rttMs: number;
-  strikes: number;
-  score: number;
-  /** Times a request to this peer was given up because it sent nothing. */
-  stalls: number;
-}
-
-export interface CoreStats {
-  httpDown: number;
-  p2pDown: number;
-  p2pUp: number;
-  p2pDiscarded: number;
-  segmentsHttp: number;
-  segmentsP2p: number;
-  peers: number;
-  peersBanned: number;
-  cacheBytes: number;
-  perPeer: PeerStats[];
-  /** The CDN path is failing or too slow (between cdnDegraded and cdnRecovered). */
-  cdnDegraded: boolean;
-  /** EWMA of HTTP time to first byte, ms (0 before the first). */
-  httpTtfbMs: number;
-  /** EWMA of peer-request time to first byte, ms (0 before the first). */
-  p2pTtfbMs: number;
-}
+/** Engine configuration as the shim passes it: every field optional (`DEFAULT_CONFIG` applies). */
+export type EngineConfig = Partial<Config>;
+export type CoreInput = Input;
+export type CoreOutput = Output;
+export type CoreEvent = Event;
+export type CoreStats = Stats;
 
 /**
  * The JS surface of crate/src/wasm.rs (`WasmEngine`), as generated by wasm-bindgen

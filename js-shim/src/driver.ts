@@ -14,19 +14,20 @@
  *   no tracker client, so no RTCPeerConnection and no tracker socket exist; `announce` and
  *   `connectPeer` outputs are dropped. Turning it off closes every peer (the engine sees
  *   `peerClosed` and re-plans over HTTP); turning it on re-announces every known swarm.
- * - Policy (consent, upload budget) reaches the engine as `setPolicy`. An engine that rejects
- *   that input does not support it yet: the consent gate above still holds, the upload change
- *   is not applied (warned once), and playback is unaffected.
+ * - Policy (consent, upload budget) reaches the engine as `setPolicy`. The driver never runs
+ *   P2P with less than the app asked for: an engine that refuses its configuration (e.g.
+ *   `integrityPublicKey`) or any input (e.g. `setPolicy`) fails open like one that throws.
  */
-import type {
-  CoreInput,
-  CoreOutput,
-  CoreStats,
-  DeliveryTiming,
-  Hex40,
-  WasmEngineApi,
-  WasmModuleApi,
-  CoreEvent,
+import {
+  DEFAULT_CONFIG,
+  type CoreInput,
+  type CoreOutput,
+  type CoreStats,
+  type DeliveryTiming,
+  type Hex40,
+  type WasmEngineApi,
+  type WasmModuleApi,
+  type CoreEvent,
 } from './core-types.js';
 import type { ResolvedConfig } from './config.js';
 import { ShoalError, describe } from './errors.js';
@@ -82,60 +83,8 @@ async function loadBundledWasm(wasmUrl: string | URL | undefined): Promise<WasmM
   return glue;
 }
 
-/** Wraps an engine so that it throws on the third segment request (fail-open tests). */
-function faulty(engine: Engine): Engine {
-  let requests = 0;
-  return {
-    handleInput(t, input) {
-      if (input.type === 'segmentRequested' && ++requests >= 3) throw new Error('test fault: core-throws');
-      return feedEngine(engine, t, input);
-    },
-    handleTimeout: (t) => engine.handleTimeout(t),
-    pollTimeout: () => engine.pollTimeout(),
-    stats: () => engine.stats(),
-    peerId: () => engine.peerId(),
-    free: () => engine.free(),
-  };
-}
-
-const CHUNK_SIZE = 15360;
 /** Longest wait for the player's first frame before P2P starts anyway. */
 const P2P_START_HOLD_MS = 3000;
-const TS_PACKET = 188;
-
-/**
- * Test only (`testFault` 'corrupt-upload' | 'corrupt-upload-subtle' | 'lie-have'): what a
- * malicious peer would send instead of `data`. Offsets follow docs/PROTOCOL.md (type byte
- * first; `Data` = 0x12 with a 13-byte header; `Have` = 0x03 seq u64 size u32).
- */
-export function tamperOutgoing(faults: ResolvedConfig['testFault'], data: Uint8Array): Uint8Array[] {
-  const corrupt = faults.includes('corrupt-upload') ? 'corrupt-upload' : faults.includes('corrupt-upload-subtle') ? 'corrupt-upload-subtle' : null;
-  if (corrupt) {
-    if (data.length <= 13 || data[0] !== 0x12) return [data];
-    const out = data.slice();
-    if (corrupt === 'corrupt-upload') {
-      for (let i = 13; i < out.length; i++) out[i] = (out[i] ?? 0) ^ 0xff;
-      return [out];
-    }
-    // One byte in the middle of a TS packet: sync bytes (every 188 bytes of the segment) stay.
-    const chunk = new DataView(out.buffer, out.byteOffset, out.byteLength).getUint32(5);
-    const start = (chunk * CHUNK_SIZE) % TS_PACKET;
-    const i = 13 + ((TS_PACKET - start + TS_PACKET / 2) % TS_PACKET);
-    if (i < out.length) out[i] = (out[i] ?? 0) ^ 0x01;
-    return [out];
-  }
-  if (faults.includes('lie-have') && data.length === 13 && data[0] === 0x03) {
-    const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
-    const seq = view.getBigUint64(1);
-    const lies = [1n, 2n, 3n].map((k) => {
-      const m = data.slice();
-      new DataView(m.buffer).setBigUint64(1, seq + k);
-      return m;
-    });
-    return [data, ...lies];
-  }
-  return [data];
-}
 
 export class Driver {
   private engine: Engine | null = null;
@@ -167,8 +116,6 @@ export class Driver {
   private metered = false;
   /** The policy the engine runs with (its config, then the last `setPolicy` it accepted). */
   private enginePolicy: { p2pEnabled: boolean; uploadBytesPerSec: number } | null = null;
-  /** null: not tried yet; false: the engine rejected `setPolicy`. */
-  private policySupported: boolean | null = null;
   /** Bumped on every `announce` output: tells whether the engine re-announced by itself. */
   private announces = 0;
   private manifestInFlight = false;
@@ -238,7 +185,7 @@ export class Driver {
 
   /** Sends `setPolicy` when what the engine runs with differs from what is wanted now. */
   private applyPolicy(): void {
-    if (!this.active || !this.enginePolicy || this.policySupported === false) return;
+    if (!this.active || !this.enginePolicy) return;
     const want = this.wantedPolicy();
     const have = this.enginePolicy;
     if (want.p2pEnabled === have.p2pEnabled && want.uploadBytesPerSec === have.uploadBytesPerSec) return;
@@ -247,18 +194,11 @@ export class Driver {
 
   /**
    * After consent is given: announce every swarm the engine knows unless the engine did it by
-   * itself on `setPolicy` (an engine without `setPolicy` was built with P2P on and is waiting
-   * for its next announce interval).
+   * itself on `setPolicy` (the bundled engine does; an engine double may not).
    */
   private reannounce(before: number): void {
     if (this.announces !== before || !this.p2pActive) return;
-    if (this.enginePolicy && !this.enginePolicy.p2pEnabled) {
-      this.hooks.error(
-        new ShoalError('core', 'this engine cannot turn P2P on at run time (no setPolicy): staying on HTTP', { fatal: false }),
-      );
-      return;
-    }
-    const numwant = this.cfg.engine.announceNumwant ?? 10;
+    const numwant = this.cfg.engine.announceNumwant ?? DEFAULT_CONFIG.announceNumwant;
     for (const swarm of this.playlists.keys()) this.trackerFor(swarm)?.announce(swarm, 'started', numwant);
   }
 
@@ -310,6 +250,9 @@ export class Driver {
   }
 
   private async load(): Promise<boolean> {
+    // Nothing is reported from inside the constructor: an engine module given as an object
+    // would otherwise fail before the app has subscribed to 'error'.
+    await Promise.resolve();
     let mod: WasmModuleApi;
     try {
       const m = this.cfg.engineModule;
@@ -327,20 +270,12 @@ export class Driver {
       try {
         engine = new mod.WasmEngine(config, now(), seed);
       } catch (err) {
-        // An engine that predates `integrityPublicKey` rejects the unknown field: run without
-        // signature checks rather than without the engine.
-        if (config.integrityPublicKey === undefined) throw err;
-        delete config.integrityPublicKey;
-        engine = new mod.WasmEngine(config, now(), seed);
-        this.hooks.error(
-          new ShoalError('manifest', `integrityPublicKey not supported by this engine: manifest signatures unchecked (${describe(err)})`, {
-            cause: err,
-            fatal: false,
-          }),
-        );
+        // The engine refuses the configuration the app gave (an unknown field such as
+        // `integrityPublicKey` in an older custom build, or a bad value): never run P2P with a
+        // weaker configuration than asked for; fail open to plain HTTP instead.
+        throw new Error(`engine refused the configuration (${describe(err)})`, { cause: err });
       }
       this.enginePolicy = { p2pEnabled: config.p2pEnabled, uploadBytesPerSec: config.uploadBytesPerSec };
-      if (this.cfg.testFault.includes('core-throws')) engine = faulty(engine);
       this.module = mod;
       this.engine = engine;
     } catch (err) {
@@ -546,17 +481,12 @@ export class Driver {
         try {
           outs = feedEngine(engine, now(), input);
         } catch (err) {
-          // An engine that predates `swarmPeers`, `httpSample` or `leaveSwarm` only loses the hint (or keeps the peers).
-          if (input.type === 'swarmPeers' || input.type === 'httpSample' || input.type === 'leaveSwarm') continue;
-          if (input.type !== 'setPolicy') {
-            this.failOpen('core', err);
-            return;
-          }
-          this.policyRejected(err);
-          continue;
+          // Any refused input, `setPolicy` included (consent, metered link, upload budget),
+          // means the engine does not run as the app asked: fail open.
+          this.failOpen('core', new Error(`engine threw on ${input.type} (${describe(err)})`, { cause: err }));
+          return;
         }
         if (input.type === 'setPolicy') {
-          this.policySupported = true;
           this.enginePolicy = { p2pEnabled: input.p2pEnabled, uploadBytesPerSec: input.uploadBytesPerSec };
         }
         if (!this.execute(outs)) return;
@@ -565,18 +495,6 @@ export class Driver {
     } finally {
       this.pumping = false;
     }
-  }
-
-  /** The engine does not know `setPolicy` yet: the consent gate stays in the driver. */
-  private policyRejected(err: unknown): void {
-    if (this.policySupported === false) return;
-    this.policySupported = false;
-    this.hooks.error(
-      new ShoalError('core', `engine has no setPolicy: upload budget changes not applied, consent enforced by the shim (${describe(err)})`, {
-        cause: err,
-        fatal: false,
-      }),
-    );
   }
 
   private arm(engine: Engine): void {
@@ -649,11 +567,7 @@ export class Driver {
         this.hub?.close(out.conn);
         return;
       case 'sendToPeer':
-        if (this.cfg.testFault.some((f) => f !== 'core-throws')) {
-          for (const m of tamperOutgoing(this.cfg.testFault, out.data)) this.hub?.send(out.conn, m);
-        } else {
-          this.hub?.send(out.conn, out.data);
-        }
+        this.hub?.send(out.conn, out.data);
         return;
       case 'segmentProgress':
         this.sinks.get(out.req)?.progress(out.loaded, out.total ?? null);

@@ -10,6 +10,7 @@
 //                            An .mpd becomes a dynamic MPD looping the VOD one (lib/dash-live.mjs);
 //                            `?t0=<epoch ms>` sets that MPD's availabilityStartTime (tests)
 //   /demo/…                  demo-page/ ; /node_modules/{hls.js,uplot}/dist/… ; /js-shim/dist/… ;
+//                            /js-shim/dist-test/… (test build: fault injection) ;
 //                            /e2e/… tests/e2e/pages (browser-test harness pages)
 //   /_shoal/stats            JSON: bytes served per client (POST /_shoal/stats/reset clears)
 //   /_shoal/fault            GET: active faults; POST JSON {mode:'fail'|'stall'|'throttle',
@@ -51,6 +52,7 @@ const STATIC_MOUNTS = [
   ['/node_modules/uplot/dist/', 'node_modules/uplot/dist'],
   ['/node_modules/dashjs/dist/', 'node_modules/dashjs/dist'],
   ['/js-shim/dist/', 'js-shim/dist'],
+  ['/js-shim/dist-test/', 'js-shim/dist-test'],
   ['/e2e/', 'tests/e2e/pages'],
 ];
 

@@ -1,6 +1,7 @@
 // Malicious-viewer browser tests (issue 7 item 4), registered into tests/e2e/run.mjs.
 // The attacker is an ordinary viewer page (demo-page/viewer.html) whose shim runs with the
-// test-only `testFault` (js-shim/src/config.ts): 'corrupt-upload' inverts the payload of every
+// test-only `testFault` (the shim's test build, js-shim/src/testing/faults.ts, which
+// demo-page/player-common.mjs loads when asked): 'corrupt-upload' inverts the payload of every
 // Data message it sends; 'corrupt-upload-subtle' flips one byte inside a TS packet per chunk
 // (the structural checks pass it); 'lie-have' announces segments it does not have. The honest
 // viewers check every fragment hls.js receives against the origin's SHA-256

@@ -131,16 +131,29 @@ export function registerPrivacyTests({ test, openHarness, playsOn, assertGenuine
     return `2 viewers: 0 RTCPeerConnection; 3 viewers: ${s.stats.peers} peer(s)`;
   });
 
-  test('integrity: integrityPublicKey reaches the engine (or is dropped with a warning by an engine without it)', { engine: 'real' }, async (env) => {
+  test('integrity: integrityPublicKey reaches the engine', { engine: 'real' }, async (env) => {
     // A well-formed key nobody signed with: the engine must still serve segments (no manifest
-    // configured, so nothing is rejected), whether or not it knows the field yet.
+    // configured, so nothing is rejected).
     const key = `ed25519:${Buffer.alloc(32, 7).toString('base64')}`;
     const v = await open(env, 'int-key', { trackers: [], shoal: { integrityPublicKey: key } });
     const s = await playsOn(v, 4);
     check(s.diag.engineReady && s.diag.adapter.fragmentsEngine > 0, `engine not serving: ${JSON.stringify(s.diag.adapter)} errors=${s.errors.join('; ')}`);
-    check(!s.errors.some((e) => e.includes('fatal')), `fatal error: ${s.errors.join('; ')}`);
-    const dropped = s.errors.some((e) => e.includes('integrityPublicKey not supported'));
-    return dropped ? 'engine lacks integrity_public_key: started without it (warned)' : 'engine accepted integrityPublicKey';
+    check(!s.errors.some((e) => e.includes('fatal') || e.includes('integrityPublicKey')), `errors: ${s.errors.join('; ')}`);
+    return 'engine accepted integrityPublicKey';
+  });
+
+  test('integrity: an engine that refuses integrityPublicKey → P2P off, plays over HTTP', { engine: 'fake' }, async (env) => {
+    // An engine double that does not know the field (as a custom build that predates it): the
+    // shim must not run it without the key; every fragment goes over hls.js's own loader.
+    const key = `ed25519:${Buffer.alloc(32, 7).toString('base64')}`;
+    const v = await open(env, 'int-refused', { engine: 'fake', fake: { refuseConfig: ['integrityPublicKey'] }, shoal: { integrityPublicKey: key } });
+    const s = await playsOn(v, 6);
+    assertGenuine(s, v.id);
+    check(s.errors.some((e) => e.startsWith('core fatal') && e.includes('refused the configuration')), `no fatal error for the refused key: ${s.errors.join('; ')}`);
+    check(s.stats.p2pActive === false && s.stats.p2pDown === 0, `P2P still on: ${JSON.stringify(s.stats)}`);
+    check(s.diag.adapter.fragmentsEngine === 0, `${s.diag.adapter.fragmentsEngine} fragments through an engine without the key`);
+    check(s.diag.adapter.fragmentsFallback >= 3, `only ${s.diag.adapter.fragmentsFallback} fragments over the fallback`);
+    return `fallback fragments=${s.diag.adapter.fragmentsFallback}`;
   });
 
   test('qoe: startup, rebuffering, TTFB, bitrate, bytes after a short play', {}, async (env) => {

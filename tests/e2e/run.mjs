@@ -43,6 +43,7 @@ const newest = (dir) => fs.readdirSync(dir, { recursive: true, withFileTypes: tr
 const distIndex = path.join(ROOT, 'js-shim/dist/index.js');
 const srcTime = Math.max(newest(path.join(ROOT, 'js-shim/src')), wasmBuilt ? newest(path.join(ROOT, 'js-shim/wasm')) : 0);
 if (!fs.existsSync(distIndex) || fs.statSync(distIndex).mtimeMs < srcTime ||
+    !fs.existsSync(path.join(ROOT, 'js-shim/dist-test/faults.js')) ||
     (wasmBuilt && !fs.existsSync(path.join(ROOT, 'js-shim/dist/wasm/shoal_bg.wasm')))) {
   console.log('building js-shim/dist …');
   execFileSync(process.execPath, [path.join(ROOT, 'js-shim/build.mjs'), ...(wasmBuilt ? [] : ['--allow-missing-wasm'])], { stdio: 'inherit' });

@@ -3,7 +3,8 @@
 // segment goes over HTTP through the shim's transport; every peer candidate is accepted; each
 // connected peer gets a numbered burst of messages so tests can check order, integrity and
 // backpressure across a real RTCDataChannel.
-// Options: {burst: messages per peer, size: bytes per message}.
+// Options: {burst: messages per peer, size: bytes per message, refuseConfig: config fields the
+// constructor throws on (an engine that does not know them)}.
 
 function fnvHex40(text) {
   // Five independent 32-bit FNV-1a lanes -> 40 hex digits (deterministic; not cryptographic).
@@ -19,7 +20,7 @@ function fnvHex40(text) {
   return out;
 }
 
-export function makeFakeEngine({ burst = 64, size = 16 * 1024 } = {}) {
+export function makeFakeEngine({ burst = 64, size = 16 * 1024, refuseConfig = [] } = {}) {
   const state = {
     inputs: [],
     announced: new Set(),
@@ -31,6 +32,7 @@ export function makeFakeEngine({ burst = 64, size = 16 * 1024 } = {}) {
   };
   class WasmEngine {
     constructor(config) {
+      for (const f of refuseConfig) if (config[f] !== undefined) throw new Error(`unknown field \`${f}\``);
       this.config = config;
       this.http = new Map(); // http id -> {req, chunks, total, start, first}
       this.reqToHttp = new Map();
