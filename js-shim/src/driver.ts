@@ -13,13 +13,13 @@
  * - Consent: while P2P is off (config `p2p: false` or `setP2P(false)`) there is no PeerHub and
  *   no tracker client, so no RTCPeerConnection and no tracker socket exist; `announce` and
  *   `connectPeer` outputs are dropped. Turning it off closes every peer (the engine sees
- *   `peerClosed` and re-plans over HTTP); turning it on re-announces every known swarm.
+ *   `peerClosed` and re-plans over HTTP); turning it on, the engine announces every
+ *   known swarm (`setPolicy`).
  * - Policy (consent, upload budget) reaches the engine as `setPolicy`. The driver never runs
  *   P2P with less than the app asked for: an engine that refuses its configuration (e.g.
  *   `integrityPublicKey`) or any input (e.g. `setPolicy`) fails open like one that throws.
  */
 import {
-  DEFAULT_CONFIG,
   type CoreInput,
   type CoreOutput,
   type CoreStats,
@@ -116,8 +116,6 @@ export class Driver {
   private metered = false;
   /** The policy the engine runs with (its config, then the last `setPolicy` it accepted). */
   private enginePolicy: { p2pEnabled: boolean; uploadBytesPerSec: number } | null = null;
-  /** Bumped on every `announce` output: tells whether the engine re-announced by itself. */
-  private announces = 0;
   private manifestInFlight = false;
   private manifestFetchedAt = -Infinity;
   private lastManifest: Uint8Array | null = null;
@@ -168,9 +166,8 @@ export class Driver {
       return;
     }
     this.startP2p();
-    const before = this.announces;
+    // The engine announces every swarm it knows when `setPolicy` turns P2P on.
     this.applyPolicy();
-    this.reannounce(before);
   }
 
   /** The app says the link is metered: no upload while true. */
@@ -190,16 +187,6 @@ export class Driver {
     const have = this.enginePolicy;
     if (want.p2pEnabled === have.p2pEnabled && want.uploadBytesPerSec === have.uploadBytesPerSec) return;
     this.feed({ type: 'setPolicy', ...want });
-  }
-
-  /**
-   * After consent is given: announce every swarm the engine knows unless the engine did it by
-   * itself on `setPolicy` (the bundled engine does; an engine double may not).
-   */
-  private reannounce(before: number): void {
-    if (this.announces !== before || !this.p2pActive) return;
-    const numwant = this.cfg.engine.announceNumwant ?? DEFAULT_CONFIG.announceNumwant;
-    for (const swarm of this.playlists.keys()) this.trackerFor(swarm)?.announce(swarm, 'started', numwant);
   }
 
   private started = false;
@@ -556,7 +543,6 @@ export class Driver {
         this.http.cancel(out.id);
         return;
       case 'announce':
-        this.announces++;
         if (!this.consent) return;
         this.trackerFor(out.swarm)?.announce(out.swarm, out.event, out.numwant);
         return;

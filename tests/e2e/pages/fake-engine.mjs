@@ -57,6 +57,8 @@ export function makeFakeEngine({ burst = 64, size = 16 * 1024, refuseConfig = []
       if (input.type.startsWith('peer') && input.type !== 'peerMessage') state.timeline.push(`${Math.round(now)} ${input.type} ${input.conn}`);
       switch (input.type) {
         case 'playlist':
+          this.swarms ??= new Set();
+          this.swarms.add(input.swarm);
           if (this.config.p2pEnabled && !state.announced.has(input.swarm)) {
             state.announced.add(input.swarm);
             return [{ type: 'announce', swarm: input.swarm, event: 'started', numwant: 5 }];
@@ -134,6 +136,16 @@ export function makeFakeEngine({ burst = 64, size = 16 * 1024, refuseConfig = []
         case 'peerClosed':
           state.connected.delete(input.conn);
           return [];
+        case 'setPolicy': {
+          // Like the engine (`set_policy`): P2P turned on announces every known swarm
+          // `started`; turned off, `stopped`.
+          const was = this.config.p2pEnabled === true;
+          this.config = { ...this.config, p2pEnabled: input.p2pEnabled, uploadBytesPerSec: input.uploadBytesPerSec };
+          if (was === input.p2pEnabled) return [];
+          return [...(this.swarms ?? [])].map((swarm) => input.p2pEnabled
+            ? { type: 'announce', swarm, event: 'started', numwant: 5 }
+            : { type: 'announce', swarm, event: 'stopped', numwant: 0 });
+        }
         default:
           return [];
       }
