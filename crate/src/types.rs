@@ -287,6 +287,21 @@ pub struct Config {
     /// checks miss, but only after the player got the bytes. 0 disables; values outside
     /// `[0, 1]` are clamped.
     pub spot_check_ratio: f64,
+    /// Start hold: until the player shows its first frame (`Input::PlayerStarted`) or this
+    /// long after the engine was created, announces carry no WebRTC offers and offers other
+    /// viewers send are queued, not answered (`InboundOffers::Queue`): peer connections cost
+    /// CPU (certificates, ICE) that the first frames need. The tracker still counts the
+    /// viewer and reports the swarm's size (`SwarmPeers`). When the hold ends the engine
+    /// announces every swarm again with offers (`InboundOffers::Answer`). 0: no hold.
+    pub start_hold_ms: u64,
+    /// Fewest other viewers the tracker must count in a swarm (`SwarmPeers`) before any peer
+    /// connection is made in it: until then its announces carry no offers and offers from
+    /// others are ignored (`InboundOffers::Ignore`). Once reached, the swarm stays open
+    /// until P2P is turned off or the swarm is left. 0: no minimum.
+    pub min_swarm_size: u32,
+    /// Most WebRTC offers the host makes per announce (each is a peer connection and its
+    /// ICE gathering): `Announce::offers` is `min(numwant, max_offers)`.
+    pub max_offers: u32,
 }
 
 impl Default for Config {
@@ -308,6 +323,9 @@ impl Default for Config {
             announce_numwant: 10,
             integrity_public_key: None,
             spot_check_ratio: 0.02,
+            start_hold_ms: 3_000,
+            min_swarm_size: 0,
+            max_offers: 5,
         }
     }
 }
@@ -430,6 +448,8 @@ pub enum Input {
     /// fails its pending player requests open and forgets it. Cached segments stay in the
     /// cache until evicted. A later `Playlist` for it joins it again.
     LeaveSwarm { swarm: SwarmId },
+    /// The player showed its first frame: the start hold (`Config::start_hold_ms`) ends.
+    PlayerStarted,
 }
 
 fn default_rate() -> f32 {
@@ -444,6 +464,22 @@ pub enum AnnounceEvent {
     Started,
     Update,
     Stopped,
+}
+
+/// What the host does with the WebRTC offers other viewers send through the tracker in a
+/// swarm (`Output::Announce`), until the next `Announce` for that swarm.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum InboundOffers {
+    /// Answer each one (the engine then gets `PeerCandidate { inbound: true }`).
+    #[default]
+    Answer,
+    /// Keep them, unanswered (the start hold); at the next `Answer` for the swarm, answer
+    /// those still fresh (the host keeps at most 16, answered if at most 10 s old).
+    Queue,
+    /// Drop them (the swarm is below `Config::min_swarm_size`, or P2P stops).
+    Ignore,
 }
 
 /// Where the bytes of a delivered segment came from, and how long the transfer really
@@ -581,11 +617,18 @@ pub enum Output {
     CancelHttp {
         id: HttpId,
     },
-    /// Announce to the tracker for `swarm` (the host adds its own WebRTC offers).
+    /// Announce to the tracker for `swarm` with `offers` WebRTC offers of the host's (0: the
+    /// tracker counts the viewer and reports the swarm's size, but relays nothing), and
+    /// handle offers from others as `inbound` says. A host that reconnects to a tracker
+    /// repeats the last `Announce` of each swarm.
     Announce {
         swarm: SwarmId,
         event: AnnounceEvent,
         numwant: u32,
+        #[serde(default)]
+        offers: u32,
+        #[serde(default)]
+        inbound: InboundOffers,
     },
     /// Go ahead with the WebRTC connection for a `PeerCandidate`.
     ConnectPeer {

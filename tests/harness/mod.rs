@@ -524,6 +524,7 @@ impl Sim {
                 swarm,
                 event,
                 numwant,
+                ..
             } => {
                 self.mark(&[now, i as u64, 3, numwant as u64]);
                 self.viewers[i].log.announces += 1;
@@ -857,7 +858,11 @@ impl Sim {
         match ev {
             Ev::Join(i) => {
                 let seed = mix(&[self.sc.seed, i as u64, 0x454e47]);
-                let engine = Engine::new(self.viewers[i].cfg.config.clone(), Instant(now), seed);
+                let mut config = self.viewers[i].cfg.config.clone();
+                // This tracker introduces peers by `numwant` and models no WebRTC offers, so
+                // the start hold (quiet announces, queued offers) has nothing to act on.
+                config.start_hold_ms = 0;
+                let engine = Engine::new(config, Instant(now), seed);
                 self.viewers[i].engine = Some(engine);
                 self.mark(&[now, i as u64, 100]);
                 self.drain(i);

@@ -98,6 +98,7 @@ fn generate() -> String {
         decl::<Config>(&cfg),
         decl::<Input>(&cfg),
         decl::<AnnounceEvent>(&cfg),
+        decl::<InboundOffers>(&cfg),
         decl::<DeliveryTiming>(&cfg),
         decl::<CloseReason>(&cfg),
         decl::<BanReason>(&cfg),

@@ -54,6 +54,7 @@ mod delivery;
 mod download;
 mod http;
 mod news;
+mod offers;
 mod protocol;
 mod schedule;
 mod spot;
@@ -64,6 +65,7 @@ mod upload;
 use delivery::*;
 use download::*;
 use http::*;
+use offers::OfferPolicy;
 use protocol::*;
 use swarm::*;
 use timer::{earliest, Timer, TimerTable};
@@ -164,6 +166,8 @@ pub struct Engine {
     interner: Option<Interner>,
     /// `Data` goes out as `Output::SendData` when its payload lies in a shared buffer.
     share_uploads: bool,
+    /// The start hold and the swarm-size gate (`offers.rs`).
+    offer_policy: OfferPolicy,
 }
 
 impl Engine {
@@ -181,6 +185,7 @@ impl Engine {
             bucket: TokenBucket::new(config.upload_bytes_per_sec, burst, now),
             store: Store::new(config.cache_bytes),
             spot: SpotChecker::new(config.spot_check_ratio, seed),
+            offer_policy: OfferPolicy::new(&config, now),
             config,
             rng,
             our_id: PeerId(id),
@@ -330,11 +335,17 @@ impl Engine {
             Input::SetPolicy {
                 p2p_enabled,
                 upload_bytes_per_sec,
-            } => self.set_policy(now, p2p_enabled, upload_bytes_per_sec),
+            } => {
+                if !p2p_enabled {
+                    self.close_swarm_gate(None);
+                }
+                self.set_policy(now, p2p_enabled, upload_bytes_per_sec)
+            }
             Input::SwarmPeers { swarm, peers } => {
                 if let Some(s) = self.swarms.get_mut(&swarm) {
                     s.tracker_peers = Some(peers);
                 }
+                self.note_swarm_size(now, swarm, peers);
                 if peers == 0 && self.ready_conns(swarm).is_empty() {
                     // Nobody is coming: a join wait for this swarm's segments has no reason.
                     for (k, d) in self.downloads.iter_mut() {
@@ -350,7 +361,11 @@ impl Engine {
                     self.cdn.note_transfer_ms(ms);
                 }
             }
-            Input::LeaveSwarm { swarm } => self.leave_swarm(now, swarm),
+            Input::LeaveSwarm { swarm } => {
+                self.leave_swarm(now, swarm);
+                self.close_swarm_gate(Some(swarm));
+            }
+            Input::PlayerStarted => self.end_start_hold(now),
         }
         self.arm_timers(now);
     }
@@ -378,6 +393,7 @@ impl Engine {
             Timer::HttpStall => self.rescue_stalled_http(now),
             Timer::Announce => self.announce_due(now),
             Timer::Ping => self.ping_due(now),
+            Timer::StartHold => self.end_start_hold(now),
             // `schedule_all`, which follows every timeout, pumps uploads and downloads.
             Timer::Upload | Timer::Schedule => {}
         }
@@ -491,6 +507,7 @@ impl Engine {
         t.set(Timer::Announce, announce);
         t.set(Timer::Ping, self.ping_at.filter(|_| p2p));
         t.set(Timer::Upload, self.upload_wake);
+        t.set(Timer::StartHold, self.offer_policy.hold_until());
         let schedule = self.next_schedule(now);
         self.timers.set(Timer::Schedule, schedule);
     }

@@ -68,11 +68,8 @@ impl Engine {
         }
         self.swarms.remove(&swarm);
         if self.config.p2p_enabled {
-            self.out.push_back(Output::Announce {
-                swarm,
-                event: AnnounceEvent::Stopped,
-                numwant: 0,
-            });
+            let out = self.announce_output(now, swarm, AnnounceEvent::Stopped, 0);
+            self.out.push_back(out);
         }
         self.schedule_all(now);
     }
@@ -99,11 +96,8 @@ impl Engine {
                 if let Some(s) = self.swarms.get_mut(&swarm) {
                     s.next_announce = None;
                 }
-                self.out.push_back(Output::Announce {
-                    swarm,
-                    event: AnnounceEvent::Stopped,
-                    numwant: 0,
-                });
+                let out = self.announce_output(now, swarm, AnnounceEvent::Stopped, 0);
+                self.out.push_back(out);
             }
             self.forget_announcements();
         } else if !was && p2p {
@@ -114,11 +108,13 @@ impl Engine {
                     s.next_announce = Some(now + interval);
                     s.joined_at = Some(now);
                 }
-                self.out.push_back(Output::Announce {
+                let out = self.announce_output(
+                    now,
                     swarm,
-                    event: AnnounceEvent::Started,
-                    numwant: self.config.announce_numwant,
-                });
+                    AnnounceEvent::Started,
+                    self.config.announce_numwant,
+                );
+                self.out.push_back(out);
             }
         }
         if !self.sharing() {
@@ -193,11 +189,13 @@ impl Engine {
                 },
             );
             if self.config.p2p_enabled {
-                self.out.push_back(Output::Announce {
+                let out = self.announce_output(
+                    now,
                     swarm,
-                    event: AnnounceEvent::Started,
-                    numwant: self.config.announce_numwant,
-                });
+                    AnnounceEvent::Started,
+                    self.config.announce_numwant,
+                );
+                self.out.push_back(out);
             }
         }
         let min_seq = segments.first().map(|s| s.seq);
@@ -256,11 +254,8 @@ impl Engine {
             }
         }
         for (swarm, numwant) in announces {
-            self.out.push_back(Output::Announce {
-                swarm,
-                event: AnnounceEvent::Update,
-                numwant,
-            });
+            let out = self.announce_output(now, swarm, AnnounceEvent::Update, numwant);
+            self.out.push_back(out);
         }
     }
 }

@@ -488,7 +488,11 @@ fn p2p_disabled_never_announces_or_connects() {
 
 #[test]
 fn swarm_start_announces_and_reannounces() {
-    let cfg = Config::default();
+    // No start hold: its end announces too (engine/offers.rs has its tests).
+    let cfg = Config {
+        start_hold_ms: 0,
+        ..Config::default()
+    };
     let interval = cfg.announce_interval_ms;
     let mut e = Engine::new(cfg, Instant::from_millis(0), 1);
     e.handle_input(Instant::from_millis(0), playlist(5));
@@ -515,7 +519,11 @@ fn swarm_start_announces_and_reannounces() {
 
 #[test]
 fn reannounce_asks_only_for_peers_the_tracker_counted_and_we_lack() {
-    let cfg = Config::default();
+    // No start hold: its end announces too (engine/offers.rs has its tests).
+    let cfg = Config {
+        start_hold_ms: 0,
+        ..Config::default()
+    };
     let interval = cfg.announce_interval_ms;
     let numwant_at = |e: &mut Engine, t: u64| {
         e.handle_timeout(Instant::from_millis(t));

@@ -24,11 +24,13 @@ pub(crate) enum Timer {
     /// A download's wait or HTTP avoidance ends, its deadline enters the urgent window, or
     /// its peers' pace needs a check: schedule again.
     Schedule,
+    /// The start hold (`Config::start_hold_ms`) ends: announce with offers.
+    StartHold,
 }
 
 impl Timer {
     /// Every timer, in the order `handle_timeout` acts on them.
-    pub(crate) const VALUES: [Timer; 7] = [
+    pub(crate) const VALUES: [Timer; 8] = [
         Timer::PeerStall,
         Timer::CdnSlow,
         Timer::HttpStall,
@@ -36,6 +38,7 @@ impl Timer {
         Timer::Ping,
         Timer::Upload,
         Timer::Schedule,
+        Timer::StartHold,
     ];
 }
 

@@ -909,6 +909,7 @@ impl<'a> World<'a> {
                 swarm,
                 event,
                 numwant,
+                ..
             } => {
                 let Some(r) = self.swarms.iter().position(|s| *s == swarm) else {
                     return;
@@ -971,6 +972,9 @@ impl<'a> World<'a> {
         let mut cfg = sc.engine.clone();
         cfg.p2p_enabled = self.p2p && cfg.p2p_enabled;
         cfg.cache_bytes = self.viewers[vi].cache_budget;
+        // The simulated tracker introduces peers by `numwant` and models no WebRTC offers,
+        // so the start hold (quiet announces, queued offers) has nothing to act on.
+        cfg.start_hold_ms = 0;
         cfg.upload_bytes_per_sec = match sc.upload_fraction_of_uplink {
             Some(f) => (self.viewers[vi].up_bps * f) as u64,
             None => (cfg.upload_bytes_per_sec as f64 * sc.byte_scale) as u64,

@@ -144,7 +144,28 @@ integrityPublicKey: string | null,
  * checks miss, but only after the player got the bytes. 0 disables; values outside
  * `[0, 1]` are clamped.
  */
-spotCheckRatio: number, };
+spotCheckRatio: number, 
+/**
+ * Start hold: until the player shows its first frame (`Input::PlayerStarted`) or this
+ * long after the engine was created, announces carry no WebRTC offers and offers other
+ * viewers send are queued, not answered (`InboundOffers::Queue`): peer connections cost
+ * CPU (certificates, ICE) that the first frames need. The tracker still counts the
+ * viewer and reports the swarm's size (`SwarmPeers`). When the hold ends the engine
+ * announces every swarm again with offers (`InboundOffers::Answer`). 0: no hold.
+ */
+startHoldMs: number, 
+/**
+ * Fewest other viewers the tracker must count in a swarm (`SwarmPeers`) before any peer
+ * connection is made in it: until then its announces carry no offers and offers from
+ * others are ignored (`InboundOffers::Ignore`). Once reached, the swarm stays open
+ * until P2P is turned off or the swarm is left. 0: no minimum.
+ */
+minSwarmSize: number, 
+/**
+ * Most WebRTC offers the host makes per announce (each is a peer connection and its
+ * ICE gathering): `Announce::offers` is `min(numwant, max_offers)`.
+ */
+maxOffers: number, };
 
 /**
  * Facts the host reports to the engine.
@@ -153,12 +174,18 @@ export type Input = { "type": "playlist", swarm: SwarmId, live: boolean, contain
 /**
  * Nominal bitrate of the rendition in bits/s (0 if unknown).
  */
-bitrate?: number, segments: Array<SegmentInfo>, } | { "type": "playhead", swarm: SwarmId, positionMs: number, bufferedAheadMs: number, rate?: number, } | { "type": "segmentRequested", req: RequestId, swarm: SwarmId, seq: number, url: string, range?: ByteRange | null, } | { "type": "segmentAborted", req: RequestId, } | { "type": "peerCandidate", conn: ConnId, swarm: SwarmId, peer: PeerId, inbound: boolean, } | { "type": "peerConnected", conn: ConnId, } | { "type": "peerMessage", conn: ConnId, data: Uint8Array, } | { "type": "peerClosed", conn: ConnId, } | { "type": "httpProgress", id: HttpId, data: Uint8Array, total?: number | null, } | { "type": "httpDone", id: HttpId, } | { "type": "httpFailed", id: HttpId, status: number, reason: string, } | { "type": "integrityManifest", data: Uint8Array, } | { "type": "setPolicy", p2pEnabled: boolean, uploadBytesPerSec: number, } | { "type": "swarmPeers", swarm: SwarmId, peers: number, } | { "type": "httpSample", bytes: number, ms: number, } | { "type": "leaveSwarm", swarm: SwarmId, };
+bitrate?: number, segments: Array<SegmentInfo>, } | { "type": "playhead", swarm: SwarmId, positionMs: number, bufferedAheadMs: number, rate?: number, } | { "type": "segmentRequested", req: RequestId, swarm: SwarmId, seq: number, url: string, range?: ByteRange | null, } | { "type": "segmentAborted", req: RequestId, } | { "type": "peerCandidate", conn: ConnId, swarm: SwarmId, peer: PeerId, inbound: boolean, } | { "type": "peerConnected", conn: ConnId, } | { "type": "peerMessage", conn: ConnId, data: Uint8Array, } | { "type": "peerClosed", conn: ConnId, } | { "type": "httpProgress", id: HttpId, data: Uint8Array, total?: number | null, } | { "type": "httpDone", id: HttpId, } | { "type": "httpFailed", id: HttpId, status: number, reason: string, } | { "type": "integrityManifest", data: Uint8Array, } | { "type": "setPolicy", p2pEnabled: boolean, uploadBytesPerSec: number, } | { "type": "swarmPeers", swarm: SwarmId, peers: number, } | { "type": "httpSample", bytes: number, ms: number, } | { "type": "leaveSwarm", swarm: SwarmId, } | { "type": "playerStarted" };
 
 /**
  * How the last announce to the tracker should be labelled.
  */
 export type AnnounceEvent = "started" | "update" | "stopped";
+
+/**
+ * What the host does with the WebRTC offers other viewers send through the tracker in a
+ * swarm (`Output::Announce`), until the next `Announce` for that swarm.
+ */
+export type InboundOffers = "answer" | "queue" | "ignore";
 
 /**
  * Where the bytes of a delivered segment came from, and how long the transfer really
@@ -203,7 +230,7 @@ export type Event = { "kind": "peerJoined", swarm: SwarmId, peer: PeerId, } | { 
 /**
  * Commands the engine gives the host. Drain with `poll_output()` after every call.
  */
-export type Output = { "type": "startHttp", id: HttpId, url: string, range: ByteRange | null, } | { "type": "cancelHttp", id: HttpId, } | { "type": "announce", swarm: SwarmId, event: AnnounceEvent, numwant: number, } | { "type": "connectPeer", conn: ConnId, } | { "type": "closePeer", conn: ConnId, reason: CloseReason, } | { "type": "sendToPeer", conn: ConnId, data: Uint8Array, } | { "type": "segmentProgress", req: RequestId, loaded: number, total: number | null, } | { "type": "deliverSegment", req: RequestId, data: Uint8Array, timing: DeliveryTiming, } | { "type": "failSegment", req: RequestId, reason: string, } | { "type": "event" } & Event;
+export type Output = { "type": "startHttp", id: HttpId, url: string, range: ByteRange | null, } | { "type": "cancelHttp", id: HttpId, } | { "type": "announce", swarm: SwarmId, event: AnnounceEvent, numwant: number, offers: number, inbound: InboundOffers, } | { "type": "connectPeer", conn: ConnId, } | { "type": "closePeer", conn: ConnId, reason: CloseReason, } | { "type": "sendToPeer", conn: ConnId, data: Uint8Array, } | { "type": "segmentProgress", req: RequestId, loaded: number, total: number | null, } | { "type": "deliverSegment", req: RequestId, data: Uint8Array, timing: DeliveryTiming, } | { "type": "failSegment", req: RequestId, reason: string, } | { "type": "event" } & Event;
 
 /**
  * Counters for the app, the demo page and benchmarks.
@@ -286,7 +313,10 @@ export const DEFAULT_CONFIG: Readonly<Config> = {
   "announceIntervalMs": 20000,
   "announceNumwant": 10,
   "integrityPublicKey": null,
-  "spotCheckRatio": 0.02
+  "spotCheckRatio": 0.02,
+  "startHoldMs": 3000,
+  "minSwarmSize": 0,
+  "maxOffers": 5
 };
 
 /** Wire-protocol facts (crate/src/wire, docs/PROTOCOL.md) for the shim's test build. */
