@@ -83,7 +83,6 @@ export interface ResolvedConfig {
   p2p: boolean;
   /** P2P is possible at all: trackers configured and not disabled in `core`. */
   p2pCapable: boolean;
-  minSwarmSize: number;
   /** The app's upload budget; the engine's default when absent. */
   uploadBytesPerSec: number;
   uploadWhenHidden: boolean;
@@ -115,6 +114,7 @@ export function resolveConfig(cfg: ShoalConfig = {}): ResolvedConfig {
   set('urgentWindowMs', nonNegative('urgentWindowMs', cfg.urgentWindowMs));
   set('prefetchWindowMs', nonNegative('prefetchWindowMs', cfg.prefetchWindowMs));
   set('liveEdgeDelayMaxMs', nonNegative('liveEdgeDelayMaxMs', cfg.liveEdgeDelayMaxMs));
+  set('minSwarmSize', nonNegative('minSwarmSize', cfg.minSwarmSize));
   if (cfg.spotCheckRatio !== undefined) {
     if (!Number.isFinite(cfg.spotCheckRatio) || cfg.spotCheckRatio < 0 || cfg.spotCheckRatio > 1) {
       throw new RangeError('spotCheckRatio must be a number in [0, 1]');
@@ -138,7 +138,6 @@ export function resolveConfig(cfg: ShoalConfig = {}): ResolvedConfig {
     iceTransportPolicy: cfg.iceTransportPolicy === 'relay' ? 'relay' : 'all',
     p2p,
     p2pCapable,
-    minSwarmSize: nonNegative('minSwarmSize', cfg.minSwarmSize) ?? 0,
     uploadBytesPerSec,
     uploadWhenHidden: cfg.uploadWhenHidden !== false,
     swarmId: cfg.swarmId,

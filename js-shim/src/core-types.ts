@@ -12,6 +12,7 @@ export type {
   CloseReason,
   Container,
   DeliveryTiming,
+  InboundOffers,
   PeerStats,
   SegmentInfo,
 } from './generated/core.js';

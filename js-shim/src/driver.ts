@@ -83,9 +83,6 @@ async function loadBundledWasm(wasmUrl: string | URL | undefined): Promise<WasmM
   return glue;
 }
 
-/** Longest wait for the player's first frame before P2P starts anyway. */
-const P2P_START_HOLD_MS = 3000;
-
 export class Driver {
   private engine: Engine | null = null;
   private module: WasmModuleApi | null = null;
@@ -191,26 +188,17 @@ export class Driver {
 
   private started = false;
 
-  /**
-   * Until the player has started (first `playing`) or `P2P_START_HOLD_MS` passed, the driver
-   * makes no offer and answers none: peer connections cost CPU (certificates, ICE) that the
-   * first frames need, and the segments the player waits for at startup are due at once, so
-   * they come over HTTP anyway. The tracker hears our announces meanwhile, without offers
-   * (quiet mode): its answers tell the engine how many viewers the swarm has, so a first
-   * viewer does not wait for peers that are not there, and a later one knows they are.
-   */
-  private holding = true;
-  private holdTimer: ReturnType<typeof setTimeout> | null = null;
+  /** The player showed its first frame (a fact the engine's start hold waits for). */
+  private firstFrame = false;
 
-  /** The player showed its first frame: P2P may start. */
+  /**
+   * The player showed its first frame: the engine ends its start hold (`playerStarted`;
+   * replayed to an engine that loads later).
+   */
   playerStarted(): void {
-    if (!this.holding) return;
-    this.holding = false;
-    if (this.holdTimer) clearTimeout(this.holdTimer);
-    this.holdTimer = null;
-    if (!this.p2pActive) return;
-    this.startP2p();
-    this.tracker?.wake();
+    if (this.firstFrame) return;
+    this.firstFrame = true;
+    this.feed({ type: 'playerStarted' });
   }
 
   /** True until the engine is loaded or failed to load. */
@@ -271,8 +259,8 @@ export class Driver {
     }
     // Consent may have changed while the wasm loaded.
     this.applyPolicy();
-    if (this.holding) this.holdTimer = setTimeout(() => this.playerStarted(), P2P_START_HOLD_MS);
     if (this.p2pActive) this.startP2p();
+    if (this.firstFrame) this.feed({ type: 'playerStarted' });
     for (const p of this.playlists.values()) this.feed(p);
     if (this.playheadInput) this.feed(this.playheadInput);
     if (this.sampleInput) this.feed(this.sampleInput);
@@ -317,7 +305,7 @@ export class Driver {
       return null;
     }
     this.ownPeerId = id;
-    this.tracker = new TrackerClient<PendingOffer>(this.cfg.trackers, id, this.cfg.minSwarmSize, {
+    this.tracker = new TrackerClient<PendingOffer>(this.cfg.trackers, id, {
       createOffer: async () => {
         const o = await hub.createOffer();
         return { payload: o, sdp: o.sdp };
@@ -342,7 +330,7 @@ export class Driver {
         this.guard(() => {
           if (this.p2pActive) this.feed({ type: 'swarmPeers', swarm, peers: Math.min(others, 0xffffffff) });
         }),
-    }, this.holding);
+    });
     return this.tracker;
   }
 
@@ -544,7 +532,7 @@ export class Driver {
         return;
       case 'announce':
         if (!this.consent) return;
-        this.trackerFor(out.swarm)?.announce(out.swarm, out.event, out.numwant);
+        this.trackerFor(out.swarm)?.announce(out.swarm, out);
         return;
       case 'connectPeer':
         if (this.hub && this.consent) this.hub.connect(out.conn);
@@ -607,8 +595,6 @@ export class Driver {
     this.queue.length = 0;
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
-    if (this.holdTimer) clearTimeout(this.holdTimer);
-    this.holdTimer = null;
     if (engine) {
       try {
         this.lastStats = engine.stats();

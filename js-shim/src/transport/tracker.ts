@@ -10,21 +10,19 @@
  * - A dropped socket reconnects with exponential backoff and re-announces the swarms that were
  *   active; unanswered offers expire.
  * - Nothing from the tracker is trusted: malformed messages are dropped.
- * - Minimum swarm size: while the tracker reports fewer than `minSwarmSize` other viewers in a
- *   swarm (`complete + incomplete` of its announce response, minus us), announces carry no
- *   offers and offers from others are ignored, so no RTCPeerConnection exists for it.
- * - Quiet (while the player starts): announces carry no offers, so the tracker counts us and
- *   tells us how many viewers the swarm has, and offers from others are queued, not answered.
- *   `wake()` answers the queued offers that are still fresh and re-announces with offers.
+ * - No policy: each announce carries the engine's `Announce` order for its swarm (the engine's
+ *   start hold and swarm-size gate decide them): `offers` WebRTC offers are made (0: the
+ *   tracker counts us and reports the swarm's size, relaying nothing), and offers from others
+ *   are answered, queued or ignored as `inbound` says. An order that answers again hands over
+ *   the swarm's queued offers that are still fresh. A reconnect repeats each swarm's last order.
  */
-import type { AnnounceEvent, Hex40 } from '../core-types.js';
+import type { AnnounceEvent, CoreOutput, Hex40, InboundOffers } from '../core-types.js';
 import { isSessionDescription, type SessionDescription } from './webrtc.js';
 
-const MAX_OFFERS = 5;
 const OFFER_TTL_MS = 50_000;
 const BACKOFF_MIN_MS = 1_000;
 const BACKOFF_MAX_MS = 30_000;
-/** Offers received while quiet: at most this many are kept, and only this young are answered. */
+/** Offers queued (`inbound: 'queue'`): at most this many are kept, and only this young are answered. */
 const QUEUED_OFFERS_MAX = 16;
 const QUEUED_OFFER_MAX_AGE_MS = 10_000;
 
@@ -73,10 +71,12 @@ export interface TrackerHooks<T> {
   onSwarmPeers?(swarm: Hex40, others: number): void;
 }
 
+/** The engine's order for one swarm: `Output::Announce` without its type and swarm. */
+export type AnnounceOrder = Omit<Extract<CoreOutput, { type: 'announce' }>, 'type' | 'swarm'>;
+
 interface SwarmState {
-  numwant: number;
-  /** Below the minimum swarm size: announce without offers, answer nobody. */
-  gated: boolean;
+  offers: number;
+  inbound: InboundOffers;
 }
 
 interface QueuedOffer {
@@ -107,39 +107,31 @@ class TrackerSocket<T> {
   constructor(
     readonly url: string,
     private readonly peerIdBin: string,
-    private readonly minSwarmSize: number,
     private readonly hooks: TrackerHooks<T>,
-    private quiet: boolean,
   ) {}
-
-  /** Leaves quiet mode: answers the fresh queued offers, then announces with offers. */
-  wake(): void {
-    if (!this.quiet || this.destroyed) return;
-    this.quiet = false;
-    const fresh = this.queued.filter((q) => Date.now() - q.at <= QUEUED_OFFER_MAX_AGE_MS);
-    this.queued = [];
-    for (const q of fresh) {
-      const state = this.swarms.get(q.swarm);
-      if (state && !state.gated) this.hooks.onOffer(q.swarm, q.peer, q.offer, q.reply);
-    }
-    if (!this.connected) return; // onopen announces every swarm
-    for (const [swarm, st] of this.swarms) if (!st.gated) this.sendAnnounce(swarm, 'update', st.numwant);
-  }
 
   get connected(): boolean {
     return this.ws?.readyState === WebSocket.OPEN;
   }
 
-  announce(swarm: Hex40, event: AnnounceEvent, numwant: number): void {
+  announce(swarm: Hex40, order: AnnounceOrder): void {
     if (this.destroyed) return;
+    const event = order.event;
     if (event === 'stopped') {
       this.swarms.delete(swarm);
-      if (this.connected) this.sendAnnounce(swarm, 'stopped', 0);
+      this.queued = this.queued.filter((q) => q.swarm !== swarm);
+      if (this.connected) this.sendAnnounce(swarm, 'stopped');
       return;
     }
-    const gated = this.swarms.get(swarm)?.gated ?? this.minSwarmSize > 0;
-    this.swarms.set(swarm, { numwant, gated });
-    if (this.connected) this.sendAnnounce(swarm, event, numwant);
+    const inbound = order.inbound ?? 'answer';
+    this.swarms.set(swarm, { offers: order.offers ?? 0, inbound });
+    if (inbound !== 'queue') {
+      const mine = this.queued.filter((q) => q.swarm === swarm);
+      this.queued = this.queued.filter((q) => q.swarm !== swarm);
+      const fresh = mine.filter((q) => Date.now() - q.at <= QUEUED_OFFER_MAX_AGE_MS);
+      if (inbound === 'answer') for (const q of fresh) this.hooks.onOffer(q.swarm, q.peer, q.offer, q.reply);
+    }
+    if (this.connected) this.sendAnnounce(swarm, event);
     else this.open();
   }
 
@@ -156,7 +148,7 @@ class TrackerSocket<T> {
     this.ws = ws;
     ws.onopen = () => {
       this.backoff = BACKOFF_MIN_MS;
-      for (const [swarm, s] of this.swarms) this.sendAnnounce(swarm, 'started', s.numwant);
+      for (const swarm of this.swarms.keys()) this.sendAnnounce(swarm, 'started');
     };
     ws.onmessage = (ev: MessageEvent) => {
       if (typeof ev.data === 'string') this.onMessage(ev.data);
@@ -189,7 +181,7 @@ class TrackerSocket<T> {
     this.ws.send(JSON.stringify(msg));
   }
 
-  private sendAnnounce(swarm: Hex40, event: AnnounceEvent, numwant: number): void {
+  private sendAnnounce(swarm: Hex40, event: AnnounceEvent): void {
     const base = {
       action: 'announce',
       info_hash: hexToBinary(swarm),
@@ -202,7 +194,8 @@ class TrackerSocket<T> {
       this.send({ ...base, event: 'stopped', numwant: 0 });
       return;
     }
-    const count = this.quiet || this.swarms.get(swarm)?.gated ? 0 : Math.max(0, Math.min(MAX_OFFERS, numwant));
+    const offers = this.swarms.get(swarm)?.offers ?? 0;
+    const count = Number.isFinite(offers) ? Math.max(0, Math.floor(offers)) : 0;
     void this.makeOffers(swarm, count).then((offers) => {
       if (this.destroyed || !this.swarms.has(swarm)) {
         for (const o of offers) this.expire(o);
@@ -263,12 +256,7 @@ class TrackerSocket<T> {
     if (typeof m.complete === 'number' && typeof m.incomplete === 'number') {
       const others = Math.max(0, m.complete + m.incomplete - 1);
       if (Number.isFinite(others) && m.offer === undefined && m.answer === undefined) this.hooks.onSwarmPeers?.(swarm, others);
-      if (state.gated && Number.isFinite(others) && others >= this.minSwarmSize) {
-        state.gated = false;
-        this.sendAnnounce(swarm, 'update', state.numwant);
-      }
     }
-    if (state.gated) return;
     const peer = binaryToHex(m.peer_id);
     if (!peer || m.peer_id === this.peerIdBin) return;
     const offerId = m.offer_id;
@@ -286,7 +274,8 @@ class TrackerSocket<T> {
           offer_id: offerId,
         });
       };
-      if (this.quiet) {
+      if (state.inbound === 'ignore') return;
+      if (state.inbound === 'queue') {
         this.queued.push({ swarm, peer, offer: m.offer, reply, at: Date.now() });
         if (this.queued.length > QUEUED_OFFERS_MAX) this.queued.shift();
         return;
@@ -324,20 +313,15 @@ export class TrackerClient<T> {
   private readonly sockets: TrackerSocket<T>[];
   readonly peerId: Hex40;
 
-  /** `quiet`: start in quiet mode (see the invariants above) until `wake()`. */
-  constructor(urls: readonly string[], peerId: Hex40, minSwarmSize: number, hooks: TrackerHooks<T>, quiet = false) {
+  constructor(urls: readonly string[], peerId: Hex40, hooks: TrackerHooks<T>) {
     this.peerId = peerId;
     const bin = hexToBinary(peerId);
-    this.sockets = [...new Set(urls)].map((u) => new TrackerSocket<T>(u, bin, minSwarmSize, hooks, quiet));
+    this.sockets = [...new Set(urls)].map((u) => new TrackerSocket<T>(u, bin, hooks));
   }
 
-  /** Ends quiet mode on every tracker. */
-  wake(): void {
-    for (const s of this.sockets) s.wake();
-  }
-
-  announce(swarm: Hex40, event: AnnounceEvent, numwant: number): void {
-    for (const s of this.sockets) s.announce(swarm, event, numwant);
+  /** Carries out the engine's `Announce` for `swarm` on every tracker. */
+  announce(swarm: Hex40, order: AnnounceOrder): void {
+    for (const s of this.sockets) s.announce(swarm, order);
   }
 
   /** Trackers with an open socket. */

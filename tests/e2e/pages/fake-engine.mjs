@@ -2,7 +2,7 @@
 // browser tests that exercise the shim's plumbing without the Rust core: every requested
 // segment goes over HTTP through the shim's transport; every peer candidate is accepted; each
 // connected peer gets a numbered burst of messages so tests can check order, integrity and
-// backpressure across a real RTCDataChannel.
+// backpressure across a real RTCDataChannel. It has no start hold: its announces offer at once.
 // Options: {burst: messages per peer, size: bytes per message, refuseConfig: config fields the
 // constructor throws on (an engine that does not know them)}.
 
@@ -61,7 +61,7 @@ export function makeFakeEngine({ burst = 64, size = 16 * 1024, refuseConfig = []
           this.swarms.add(input.swarm);
           if (this.config.p2pEnabled && !state.announced.has(input.swarm)) {
             state.announced.add(input.swarm);
-            return [{ type: 'announce', swarm: input.swarm, event: 'started', numwant: 5 }];
+            return [{ type: 'announce', swarm: input.swarm, event: 'started', numwant: 5, offers: 5, inbound: 'answer' }];
           }
           return [];
         case 'segmentRequested': {
@@ -143,8 +143,8 @@ export function makeFakeEngine({ burst = 64, size = 16 * 1024, refuseConfig = []
           this.config = { ...this.config, p2pEnabled: input.p2pEnabled, uploadBytesPerSec: input.uploadBytesPerSec };
           if (was === input.p2pEnabled) return [];
           return [...(this.swarms ?? [])].map((swarm) => input.p2pEnabled
-            ? { type: 'announce', swarm, event: 'started', numwant: 5 }
-            : { type: 'announce', swarm, event: 'stopped', numwant: 0 });
+            ? { type: 'announce', swarm, event: 'started', numwant: 5, offers: 5, inbound: 'answer' }
+            : { type: 'announce', swarm, event: 'stopped', numwant: 0, offers: 0, inbound: 'ignore' });
         }
         default:
           return [];
