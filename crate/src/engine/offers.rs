@@ -48,9 +48,7 @@ impl Engine {
         event: AnnounceEvent,
         numwant: u32,
     ) -> Output {
-        let (offers, inbound) = if event == AnnounceEvent::Stopped {
-            (0, InboundOffers::Ignore)
-        } else if self.swarm_gated(swarm) {
+        let (offers, inbound) = if event == AnnounceEvent::Stopped || self.swarm_gated(swarm) {
             (0, InboundOffers::Ignore)
         } else if self.offer_policy.holding(now) {
             (0, InboundOffers::Queue)
