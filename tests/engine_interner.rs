@@ -77,6 +77,7 @@ fn load_with(offered: &SegmentBytes) -> (Engine, Vec<u8>) {
             seq: 4,
             url: url(4),
             range: None,
+            timeout_ms: None,
         },
     );
     let mut delivered = None;

@@ -223,6 +223,7 @@ impl World {
                         seq,
                         url: url(seq),
                         range: None,
+                        timeout_ms: None,
                     },
                 );
             }
@@ -729,6 +730,7 @@ impl World {
                 seq,
                 url: url(seq),
                 range: None,
+                timeout_ms: None,
             },
         );
     }
@@ -1250,6 +1252,7 @@ impl World {
                         seq: *seq,
                         url: url(*seq),
                         range: None,
+                        timeout_ms: None,
                     },
                 );
             }

@@ -374,6 +374,14 @@ pub enum Input {
         #[serde(default)]
         #[cfg_attr(feature = "ts", ts(optional = nullable))]
         range: Option<ByteRange>,
+        /// The player loads the segment itself if the engine has not delivered it this many
+        /// ms after the request (hls.js: the earlier of its fragment load policy's
+        /// `maxTimeToFirstByteMs` and `maxLoadTimeMs`; dash.js: the request's `timeout`).
+        /// The segment is then due by that time at the latest, so it goes over HTTP
+        /// `urgent_window_ms` before. `None` (or 0): no limit.
+        #[serde(default)]
+        #[cfg_attr(feature = "ts", ts(optional = nullable))]
+        timeout_ms: Option<u64>,
     },
     /// The player no longer wants the segment (seek, level switch, destroy).
     SegmentAborted { req: RequestId },

@@ -1094,6 +1094,7 @@ impl Sim {
                 seq: info.seq,
                 url: info.url,
                 range: info.range,
+                timeout_ms: None,
             });
         }
         for input in inputs {

@@ -372,6 +372,7 @@ impl World {
             seq,
             url: url(seq),
             range: None,
+            timeout_ms: None,
         });
     }
 

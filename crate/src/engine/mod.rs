@@ -55,6 +55,7 @@ mod download;
 mod http;
 mod news;
 mod offers;
+mod player;
 mod protocol;
 mod schedule;
 mod spot;
@@ -66,6 +67,7 @@ use delivery::*;
 use download::*;
 use http::*;
 use offers::OfferPolicy;
+use player::PlayerLimits;
 use protocol::*;
 use swarm::*;
 use timer::{earliest, Timer, TimerTable};
@@ -168,6 +170,8 @@ pub struct Engine {
     share_uploads: bool,
     /// The start hold and the swarm-size gate (`offers.rs`).
     offer_policy: OfferPolicy,
+    /// When the player gives up on its pending requests (`player.rs`).
+    player_limits: PlayerLimits,
 }
 
 impl Engine {
@@ -186,6 +190,7 @@ impl Engine {
             store: Store::new(config.cache_bytes),
             spot: SpotChecker::new(config.spot_check_ratio, seed),
             offer_policy: OfferPolicy::new(&config, now),
+            player_limits: PlayerLimits::default(),
             config,
             rng,
             our_id: PeerId(id),
@@ -294,7 +299,11 @@ impl Engine {
                 seq,
                 url,
                 range,
-            } => self.on_request(now, req, swarm, seq, url, range),
+                timeout_ms,
+            } => {
+                self.note_player_limit(now, req, SegmentKey { swarm, seq }, timeout_ms);
+                self.on_request(now, req, swarm, seq, url, range)
+            }
             Input::SegmentAborted { req } => self.on_abort(now, req),
             Input::PeerCandidate {
                 conn,
@@ -394,6 +403,8 @@ impl Engine {
             Timer::Announce => self.announce_due(now),
             Timer::Ping => self.ping_due(now),
             Timer::StartHold => self.end_start_hold(now),
+            // `schedule_all` follows: the segment is urgent now.
+            Timer::PlayerLimit => {}
             // `schedule_all`, which follows every timeout, pumps uploads and downloads.
             Timer::Upload | Timer::Schedule => {}
         }
@@ -461,7 +472,8 @@ impl Engine {
     /// while the player fills its buffer in a burst is soon stale, and would make every
     /// later segment look late. Both forms shrink at the playback rate, and which one
     /// applies changes only on a report or a delivery.
-    fn deadline_ms(&self, now: Instant, key: SegmentKey) -> Option<i64> {
+    /// The player's own limits may make it sooner (`deadline_ms`, player.rs).
+    fn playhead_deadline_ms(&self, now: Instant, key: SegmentKey) -> Option<i64> {
         let ph = self.playhead?;
         let buffer_left = ph.buffered_ahead_ms as f64 - ph.elapsed_media_ms(now);
         match self.swarms.get(&key.swarm).and_then(|s| s.segment(key.seq)) {
@@ -508,6 +520,8 @@ impl Engine {
         t.set(Timer::Ping, self.ping_at.filter(|_| p2p));
         t.set(Timer::Upload, self.upload_wake);
         t.set(Timer::StartHold, self.offer_policy.hold_until());
+        let player_limit = self.player_limit_wake(now);
+        self.timers.set(Timer::PlayerLimit, player_limit);
         let schedule = self.next_schedule(now);
         self.timers.set(Timer::Schedule, schedule);
     }

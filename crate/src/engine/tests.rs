@@ -112,6 +112,7 @@ fn request(req: u32, seq: u64) -> Input {
         seq,
         url: url(seq),
         range: None,
+        timeout_ms: None,
     }
 }
 
@@ -1470,6 +1471,7 @@ fn unknown_segment_fetched_by_its_url() {
             seq: 77,
             url: "https://elsewhere/x.ts".into(),
             range: None,
+            timeout_ms: None,
         },
     );
     assert_eq!(m.delivered.len(), 1);

@@ -26,11 +26,13 @@ pub(crate) enum Timer {
     Schedule,
     /// The start hold (`Config::start_hold_ms`) ends: announce with offers.
     StartHold,
+    /// A pending request's player limit brings its segment into the urgent window.
+    PlayerLimit,
 }
 
 impl Timer {
     /// Every timer, in the order `handle_timeout` acts on them.
-    pub(crate) const VALUES: [Timer; 8] = [
+    pub(crate) const VALUES: [Timer; 9] = [
         Timer::PeerStall,
         Timer::CdnSlow,
         Timer::HttpStall,
@@ -39,6 +41,7 @@ impl Timer {
         Timer::Upload,
         Timer::Schedule,
         Timer::StartHold,
+        Timer::PlayerLimit,
     ];
 }
 

@@ -1335,6 +1335,7 @@ impl<'a> World<'a> {
             seq,
             url: Media::url(rend, seq),
             range: None,
+            timeout_ms: None,
         };
         self.input(v, input);
     }

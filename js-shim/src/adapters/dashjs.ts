@@ -645,14 +645,16 @@ class Job {
       fail: () => this.fallback(),
     };
     const { swarm, seq, url, range } = this.route;
-    const id = this.driver.request({ swarm, seq, url, range }, sink);
+    const timeout = this.request.timeout ?? 0;
+    // The engine plans within the player's limit; the timer below still fails open at it.
+    const timeoutMs = timeout > 0 && Number.isFinite(timeout) ? Math.round(timeout) : null;
+    const id = this.driver.request({ swarm, seq, url, range, timeoutMs }, sink);
     if (id === null) {
       this.fallback();
       return;
     }
     if (this.settled || this.fellBack) return; // answered synchronously
     this.req = id;
-    const timeout = this.request.timeout ?? 0;
     if (timeout > 0 && Number.isFinite(timeout)) this.timer = setTimeout(() => this.giveUp(), timeout);
   }
 

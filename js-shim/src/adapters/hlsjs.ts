@@ -252,14 +252,17 @@ export class HlsAdapter {
           deliver: (data, timing) => this.onDeliver(data, timing),
           fail: () => this.fallback(),
         };
-        const req = driver.request(target, sink);
+        const policy = config.loadPolicy;
+        // The engine plans within the player's limit; the timers below still fail open at it.
+        const limits = [policy.maxTimeToFirstByteMs, policy.maxLoadTimeMs].filter((t) => t > 0 && Number.isFinite(t));
+        const timeoutMs = limits.length > 0 ? Math.round(Math.min(...limits)) : null;
+        const req = driver.request({ ...target, timeoutMs }, sink);
         if (req === null) {
           this.delegate();
           return;
         }
         if (this.settled || this.inner) return; // answered synchronously
         this.req = req;
-        const policy = config.loadPolicy;
         if (policy.maxTimeToFirstByteMs > 0 && Number.isFinite(policy.maxTimeToFirstByteMs)) {
           this.ttfbTimer = setTimeout(() => {
             if (!this.stats.loading.first) this.giveUp();

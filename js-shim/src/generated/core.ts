@@ -174,7 +174,15 @@ export type Input = { "type": "playlist", swarm: SwarmId, live: boolean, contain
 /**
  * Nominal bitrate of the rendition in bits/s (0 if unknown).
  */
-bitrate?: number, segments: Array<SegmentInfo>, } | { "type": "playhead", swarm: SwarmId, positionMs: number, bufferedAheadMs: number, rate?: number, } | { "type": "segmentRequested", req: RequestId, swarm: SwarmId, seq: number, url: string, range?: ByteRange | null, } | { "type": "segmentAborted", req: RequestId, } | { "type": "peerCandidate", conn: ConnId, swarm: SwarmId, peer: PeerId, inbound: boolean, } | { "type": "peerConnected", conn: ConnId, } | { "type": "peerMessage", conn: ConnId, data: Uint8Array, } | { "type": "peerClosed", conn: ConnId, } | { "type": "httpProgress", id: HttpId, data: Uint8Array, total?: number | null, } | { "type": "httpDone", id: HttpId, } | { "type": "httpFailed", id: HttpId, status: number, reason: string, } | { "type": "integrityManifest", data: Uint8Array, } | { "type": "setPolicy", p2pEnabled: boolean, uploadBytesPerSec: number, } | { "type": "swarmPeers", swarm: SwarmId, peers: number, } | { "type": "httpSample", bytes: number, ms: number, } | { "type": "leaveSwarm", swarm: SwarmId, } | { "type": "playerStarted" };
+bitrate?: number, segments: Array<SegmentInfo>, } | { "type": "playhead", swarm: SwarmId, positionMs: number, bufferedAheadMs: number, rate?: number, } | { "type": "segmentRequested", req: RequestId, swarm: SwarmId, seq: number, url: string, range?: ByteRange | null, 
+/**
+ * The player loads the segment itself if the engine has not delivered it this many
+ * ms after the request (hls.js: the earlier of its fragment load policy's
+ * `maxTimeToFirstByteMs` and `maxLoadTimeMs`; dash.js: the request's `timeout`).
+ * The segment is then due by that time at the latest, so it goes over HTTP
+ * `urgent_window_ms` before. `None` (or 0): no limit.
+ */
+timeoutMs?: number | null, } | { "type": "segmentAborted", req: RequestId, } | { "type": "peerCandidate", conn: ConnId, swarm: SwarmId, peer: PeerId, inbound: boolean, } | { "type": "peerConnected", conn: ConnId, } | { "type": "peerMessage", conn: ConnId, data: Uint8Array, } | { "type": "peerClosed", conn: ConnId, } | { "type": "httpProgress", id: HttpId, data: Uint8Array, total?: number | null, } | { "type": "httpDone", id: HttpId, } | { "type": "httpFailed", id: HttpId, status: number, reason: string, } | { "type": "integrityManifest", data: Uint8Array, } | { "type": "setPolicy", p2pEnabled: boolean, uploadBytesPerSec: number, } | { "type": "swarmPeers", swarm: SwarmId, peers: number, } | { "type": "httpSample", bytes: number, ms: number, } | { "type": "leaveSwarm", swarm: SwarmId, } | { "type": "playerStarted" };
 
 /**
  * How the last announce to the tracker should be labelled.
