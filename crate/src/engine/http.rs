@@ -22,6 +22,67 @@ pub(super) struct HttpXfer {
     pub(super) flow_bytes: u64,
 }
 
+/// The HTTP transfers running for downloads, and the ids of every transfer the engine
+/// starts (the spot checker's too), so that no two share one.
+pub(super) struct HttpTransfers {
+    running: BTreeMap<HttpId, HttpXfer>,
+    next_id: u32,
+}
+
+impl Default for HttpTransfers {
+    fn default() -> Self {
+        HttpTransfers {
+            running: BTreeMap::new(),
+            next_id: 1,
+        }
+    }
+}
+
+impl HttpTransfers {
+    /// The id the next transfer gets (`take_id` claims it).
+    pub(super) fn next_id(&self) -> HttpId {
+        HttpId(self.next_id)
+    }
+
+    pub(super) fn take_id(&mut self) -> HttpId {
+        let id = self.next_id();
+        self.next_id = self.next_id.wrapping_add(1).max(1);
+        id
+    }
+
+    pub(super) fn insert(&mut self, id: HttpId, x: HttpXfer) {
+        self.running.insert(id, x);
+    }
+
+    pub(super) fn remove(&mut self, id: &HttpId) -> Option<HttpXfer> {
+        self.running.remove(id)
+    }
+
+    pub(super) fn get(&self, id: &HttpId) -> Option<&HttpXfer> {
+        self.running.get(id)
+    }
+
+    pub(super) fn get_mut(&mut self, id: &HttpId) -> Option<&mut HttpXfer> {
+        self.running.get_mut(id)
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.running.is_empty()
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.running.len()
+    }
+
+    pub(super) fn iter(&self) -> impl Iterator<Item = (&HttpId, &HttpXfer)> {
+        self.running.iter()
+    }
+
+    pub(super) fn values(&self) -> impl Iterator<Item = &HttpXfer> {
+        self.running.values()
+    }
+}
+
 /// Copies an HTTP body piece at segment offset `at` into the chunks not yet received and
 /// marks the chunks the HTTP body now fully covers.
 pub(super) fn write_http(d: &mut Download, size: u64, at: u64, bytes: &[u8]) {
@@ -100,8 +161,7 @@ impl Engine {
             }),
             (None, None) => None,
         };
-        let id = HttpId(self.next_http);
-        self.next_http = self.next_http.wrapping_add(1).max(1);
+        let id = self.http.take_id();
         self.cdn.transfer_started(now);
         d.http = Some(id);
         d.http_chunks = chunks;

@@ -35,7 +35,7 @@ use crate::health::{self, CdnHealth, CDN_RETRY_MS};
 use crate::integrity::spot_check::{SpotChecker, Verdict as SpotVerdict};
 use crate::integrity::{self, Manifest, ManifestEntry};
 use crate::peers::session::{MAX_DOWN_REQUESTS, MAX_UP_REQUESTS};
-use crate::peers::{Avail, PeerState, Session, TokenBucket, UpRequest};
+use crate::peers::{Avail, ChunkSource, PeerState, Served, Session, UpRequest, Uploads};
 use crate::scheduler::{live_edge, picker};
 use crate::stats::Tally;
 use crate::store::{SegmentBytes, Store};
@@ -140,17 +140,14 @@ pub struct Engine {
     store: Store,
     timings: BTreeMap<SegmentKey, DeliveryTiming>,
     downloads: BTreeMap<SegmentKey, Download>,
-    http: BTreeMap<HttpId, HttpXfer>,
-    next_http: u32,
+    http: HttpTransfers,
     requests: BTreeMap<RequestId, SegmentKey>,
     sessions: BTreeMap<ConnId, Session>,
     banned: BTreeSet<PeerId>,
     p2p_reqs: BTreeMap<(ConnId, u32), P2pReq>,
     next_req_id: u32,
     next_nonce: u32,
-    bucket: TokenBucket,
-    upload_wake: Option<Instant>,
-    uploaders: VecDeque<ConnId>,
+    uploads: Uploads,
     manifest: Option<Manifest>,
     /// Re-fetches a sample of peer-delivered segments from the CDN (no manifest needed).
     spot: SpotChecker,
@@ -176,9 +173,8 @@ impl Engine {
             let r = rng.next_u64().to_le_bytes();
             chunk.copy_from_slice(&r[..chunk.len()]);
         }
-        let burst = (config.upload_bytes_per_sec / 5).max(4 * CHUNK);
         Engine {
-            bucket: TokenBucket::new(config.upload_bytes_per_sec, burst, now),
+            uploads: Uploads::new(config.upload_bytes_per_sec, now),
             store: Store::new(config.cache_bytes),
             spot: SpotChecker::new(config.spot_check_ratio, seed),
             config,
@@ -188,16 +184,13 @@ impl Engine {
             playhead: None,
             timings: BTreeMap::new(),
             downloads: BTreeMap::new(),
-            http: BTreeMap::new(),
-            next_http: 1,
+            http: HttpTransfers::default(),
             requests: BTreeMap::new(),
             sessions: BTreeMap::new(),
             banned: BTreeSet::new(),
             p2p_reqs: BTreeMap::new(),
             next_req_id: 1,
             next_nonce: 1,
-            upload_wake: None,
-            uploaders: VecDeque::new(),
             manifest: None,
             tally: Tally::default(),
             cdn: CdnHealth::default(),
@@ -490,7 +483,7 @@ impl Engine {
         t.set(Timer::HttpStall, http_stall);
         t.set(Timer::Announce, announce);
         t.set(Timer::Ping, self.ping_at.filter(|_| p2p));
-        t.set(Timer::Upload, self.upload_wake);
+        t.set(Timer::Upload, self.uploads.wake());
         let schedule = self.next_schedule(now);
         self.timers.set(Timer::Schedule, schedule);
     }

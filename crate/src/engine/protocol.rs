@@ -412,7 +412,7 @@ impl Engine {
                 self.store.unpin(&u.key);
             }
         }
-        self.uploaders.retain(|c| *c != conn);
+        self.uploads.forget(conn);
         if s.state == PeerState::Ready {
             self.event(Event::PeerLeft {
                 swarm: s.swarm,

@@ -29,9 +29,9 @@ impl Engine {
         if !self.spot.wants_transfer() || !self.http.is_empty() || self.cdn.is_degraded() {
             return;
         }
-        let id = HttpId(self.next_http);
+        let id = self.http.next_id();
         if let Some((url, range)) = self.spot.start(id, now) {
-            self.next_http = self.next_http.wrapping_add(1).max(1);
+            self.http.take_id();
             self.out.push_back(Output::StartHttp { id, url, range });
         }
     }

@@ -82,8 +82,7 @@ impl Engine {
         self.config.p2p_enabled = p2p;
         if upload != self.config.upload_bytes_per_sec {
             self.config.upload_bytes_per_sec = upload;
-            let burst = (upload / 5).max(4 * CHUNK);
-            self.bucket = TokenBucket::new(upload, burst, now);
+            self.uploads.set_rate(upload, now);
         }
         if was && !p2p {
             let conns: Vec<ConnId> = self.sessions.keys().copied().collect();
@@ -129,7 +128,7 @@ impl Engine {
                     ended.push((s.conn, u));
                 }
             }
-            self.uploaders.clear();
+            self.uploads.clear();
             for (conn, u) in ended {
                 if u.pinned {
                     self.store.unpin(&u.key);

@@ -19,4 +19,4 @@ pub mod upload;
 
 pub use scoring::{score, Ewma};
 pub use session::{Avail, PeerState, Session, UpRequest};
-pub use upload::TokenBucket;
+pub use upload::{ChunkSource, Served, TokenBucket, Uploads};
