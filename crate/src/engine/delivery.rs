@@ -77,7 +77,7 @@ impl Engine {
             self.out
                 .push_back(Output::SegmentProgress { req, loaded, total });
         }
-        self.schedule_all(now);
+        self.reschedule();
     }
 
     pub(super) fn new_download(
@@ -98,7 +98,7 @@ impl Engine {
         Download::new(url, range, size, shared)
     }
 
-    pub(super) fn on_abort(&mut self, now: Instant, req: RequestId) {
+    pub(super) fn on_abort(&mut self, req: RequestId) {
         let Some(key) = self.requests.remove(&req) else {
             return;
         };
@@ -121,7 +121,7 @@ impl Engine {
         if !relayed {
             self.drop_download(key);
         }
-        self.schedule_all(now);
+        self.reschedule();
     }
 
     /// Forgets a download: cancels its transfers, tells peers it is gone.

@@ -321,7 +321,7 @@ impl Engine {
         {
             // HTTP caught up with peers that raced it (`race_http`): done before its end.
             self.finalize(now, key);
-            self.schedule_all(now);
+            self.reschedule();
             return;
         }
         self.race_http(now, key);
@@ -330,9 +330,9 @@ impl Engine {
     pub(super) fn on_http_done(&mut self, now: Instant, id: HttpId) {
         if self.spot.owns(id) {
             if let Some(verdict) = self.spot.done(id) {
-                self.on_spot_verdict(now, verdict);
+                self.on_spot_verdict(verdict);
             } else {
-                self.schedule_all(now);
+                self.reschedule();
             }
             return;
         }
@@ -347,7 +347,7 @@ impl Engine {
             let size = d.data.len() as u64;
             if size == 0 {
                 self.fail_download(x.key, "empty http body");
-                self.schedule_all(now);
+                self.reschedule();
                 return;
             }
             let data = std::mem::take(&mut d.data);
@@ -362,7 +362,7 @@ impl Engine {
             d.got_bytes = size;
         } else if !d.is_complete() && d.p2p.is_empty() {
             self.fail_download(x.key, "http body shorter than expected");
-            self.schedule_all(now);
+            self.reschedule();
             return;
         }
         // A transfer that merely finished, slower than the media plays, is no recovery.
@@ -377,12 +377,12 @@ impl Engine {
         if self.downloads.get(&x.key).is_some_and(|d| d.is_complete()) {
             self.finalize(now, x.key);
         }
-        self.schedule_all(now);
+        self.reschedule();
     }
 
     pub(super) fn on_http_failed(&mut self, now: Instant, id: HttpId, status: u16, reason: &str) {
         if self.spot.failed(id) {
-            self.schedule_all(now);
+            self.reschedule();
             return;
         }
         let Some(x) = self.http.remove(&id) else {
@@ -415,6 +415,6 @@ impl Engine {
         } else {
             self.fail_download(x.key, &detail);
         }
-        self.schedule_all(now);
+        self.reschedule();
     }
 }

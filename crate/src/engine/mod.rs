@@ -155,6 +155,8 @@ pub struct Engine {
     cdn: CdnHealth,
     out: VecDeque<Output>,
     timers: TimerTable,
+    /// An input asked for scheduling (`reschedule`); it runs once, before the input returns.
+    schedule_pending: bool,
     /// No Ready session is due for a Ping before this (a lower bound, tightened in
     /// `handle_timeout`), so `recompute_wake` need not walk the sessions after every input.
     ping_at: Option<Instant>,
@@ -196,6 +198,7 @@ impl Engine {
             cdn: CdnHealth::default(),
             out: VecDeque::new(),
             timers: TimerTable::default(),
+            schedule_pending: false,
             ping_at: None,
             interner: None,
             share_uploads: false,
@@ -274,7 +277,7 @@ impl Engine {
                 if let Some(seq) = self.swarms.get(&swarm).and_then(|s| s.seq_at(position_ms)) {
                     self.store.set_playhead(swarm, seq);
                 }
-                self.schedule_all(now);
+                self.reschedule();
             }
             Input::SegmentRequested {
                 req,
@@ -283,7 +286,7 @@ impl Engine {
                 url,
                 range,
             } => self.on_request(now, req, swarm, seq, url, range),
-            Input::SegmentAborted { req } => self.on_abort(now, req),
+            Input::SegmentAborted { req } => self.on_abort(req),
             Input::PeerCandidate {
                 conn,
                 swarm,
@@ -296,7 +299,7 @@ impl Engine {
             Input::PeerClosed { conn } => {
                 if self.sessions.contains_key(&conn) {
                     self.remove_session(conn);
-                    self.schedule_all(now);
+                    self.reschedule();
                 }
             }
             Input::HttpProgress { id, data, total } => self.on_http_progress(now, id, &data, total),
@@ -313,7 +316,7 @@ impl Engine {
                 match parsed {
                     Ok(m) => {
                         self.manifest = Some(m);
-                        self.schedule_all(now);
+                        self.reschedule();
                     }
                     Err(e) => self.event(Event::ManifestRejected {
                         detail: format!("{e:?}"),
@@ -336,15 +339,16 @@ impl Engine {
                         }
                     }
                 }
-                self.schedule_all(now);
+                self.reschedule();
             }
             Input::HttpSample { bytes, ms } => {
                 if bytes > 0 {
                     self.cdn.note_transfer_ms(ms);
                 }
             }
-            Input::LeaveSwarm { swarm } => self.leave_swarm(now, swarm),
+            Input::LeaveSwarm { swarm } => self.leave_swarm(swarm),
         }
+        self.schedule_if_pending(now);
         self.arm_timers(now);
     }
 
@@ -360,7 +364,8 @@ impl Engine {
                 self.on_timer(now, timer);
             }
         }
-        self.schedule_all(now);
+        self.reschedule();
+        self.schedule_if_pending(now);
         self.arm_timers(now);
     }
 
@@ -371,7 +376,7 @@ impl Engine {
             Timer::HttpStall => self.rescue_stalled_http(now),
             Timer::Announce => self.announce_due(now),
             Timer::Ping => self.ping_due(now),
-            // `schedule_all`, which follows every timeout, pumps uploads and downloads.
+            // The scheduling that follows every timeout pumps uploads and downloads.
             Timer::Upload | Timer::Schedule => {}
         }
     }

@@ -117,7 +117,7 @@ impl Engine {
         let s = self.sessions.get_mut(&conn)?;
         if !s.count_message(now) {
             self.ban(conn, BanReason::LimitExceeded);
-            self.schedule_all(now);
+            self.reschedule();
             return None;
         }
         Some(s.state)
@@ -134,7 +134,7 @@ impl Engine {
         if state == PeerState::Ready {
             self.on_data(now, conn, d, src);
         } else {
-            self.violation(now, conn);
+            self.violation(conn);
         }
     }
 
@@ -169,7 +169,7 @@ impl Engine {
             Err(_) => {
                 // A correct implementation never emits a malformed message.
                 self.ban(conn, BanReason::ProtocolViolation);
-                self.schedule_all(now);
+                self.reschedule();
                 return;
             }
         };
@@ -208,13 +208,13 @@ impl Engine {
                     let (swarm, peer) = (s.swarm, s.peer);
                     self.event(Event::PeerJoined { swarm, peer });
                 }
-                self.schedule_all(now);
+                self.reschedule();
             }
             (PeerState::Ready, Message::Bitfield { base, bits }) => {
                 if let Some(s) = self.sessions.get_mut(&conn) {
                     s.announce_bits(base, &bits);
                 }
-                self.schedule_all(now);
+                self.reschedule();
             }
             (PeerState::Ready, Message::Have { seq, size }) => {
                 self.on_announce(now, conn, seq, size, true)
@@ -290,7 +290,7 @@ impl Engine {
                         }
                         self.strike(conn);
                     }
-                    self.schedule_all(now);
+                    self.reschedule();
                 }
             }
             (PeerState::Ready, Message::Busy { id, retry_after_ms }) => {
@@ -298,7 +298,7 @@ impl Engine {
                     if let Some(s) = self.sessions.get_mut(&conn) {
                         s.backoff_until = now + ms(u64::from(retry_after_ms).max(100));
                     }
-                    self.schedule_all(now);
+                    self.reschedule();
                 }
             }
             (_, Message::Ping { nonce }) => self.send(conn, &Message::Pong { nonce }),
@@ -315,10 +315,10 @@ impl Engine {
                     }
                 }
                 if !asked {
-                    self.violation(now, conn);
+                    self.violation(conn);
                 }
             }
-            _ => self.violation(now, conn),
+            _ => self.violation(conn),
         }
     }
 
@@ -331,7 +331,7 @@ impl Engine {
         complete: bool,
     ) {
         if size == 0 || size > MAX_SEGMENT_SIZE {
-            self.violation(now, conn);
+            self.violation(conn);
             return;
         }
         let Some(s) = self.sessions.get_mut(&conn) else {
@@ -349,12 +349,12 @@ impl Engine {
             seq,
         };
         self.yield_untouched_http(now, key);
-        self.schedule_all(now);
+        self.reschedule();
     }
 
-    pub(super) fn violation(&mut self, now: Instant, conn: ConnId) {
+    pub(super) fn violation(&mut self, conn: ConnId) {
         if self.strike(conn) {
-            self.schedule_all(now);
+            self.reschedule();
         }
     }
 

@@ -5,7 +5,19 @@
 use super::*;
 
 impl Engine {
-    pub(super) fn schedule_all(&mut self, now: Instant) {
+    /// Something changed that may change a plan: schedule before this input returns.
+    pub(super) fn reschedule(&mut self) {
+        self.schedule_pending = true;
+    }
+
+    /// Runs the scheduling an input or timeout asked for, once.
+    pub(super) fn schedule_if_pending(&mut self, now: Instant) {
+        if std::mem::take(&mut self.schedule_pending) {
+            self.schedule_all(now);
+        }
+    }
+
+    fn schedule_all(&mut self, now: Instant) {
         let keys: Vec<SegmentKey> = self.downloads.keys().copied().collect();
         for key in keys {
             self.drive(now, key);

@@ -38,9 +38,9 @@ impl Engine {
 
     /// The CDN's copy differed: ban the peers that sent the differing chunks (connected or
     /// not), stop sharing the segment, report it.
-    pub(super) fn on_spot_verdict(&mut self, now: Instant, verdict: SpotVerdict) {
+    pub(super) fn on_spot_verdict(&mut self, verdict: SpotVerdict) {
         let SpotVerdict::Mismatch { sample, liars } = verdict else {
-            self.schedule_all(now);
+            self.reschedule();
             return;
         };
         let key = sample.key;
@@ -75,6 +75,6 @@ impl Engine {
             seq: key.seq,
             peers: liars,
         });
-        self.schedule_all(now);
+        self.reschedule();
     }
 }

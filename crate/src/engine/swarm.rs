@@ -35,7 +35,7 @@ impl Engine {
     /// Forgets a swarm the host no longer needs: `Stopped` to the tracker, its connections
     /// closed (pending ones too), its downloads dropped (player requests fail open). The
     /// segments it cached stay until evicted, so the player can still be served from them.
-    pub(super) fn leave_swarm(&mut self, now: Instant, swarm: SwarmId) {
+    pub(super) fn leave_swarm(&mut self, swarm: SwarmId) {
         if !self.swarms.contains_key(&swarm) {
             return;
         }
@@ -74,7 +74,7 @@ impl Engine {
                 numwant: 0,
             });
         }
-        self.schedule_all(now);
+        self.reschedule();
     }
 
     pub(super) fn set_policy(&mut self, now: Instant, p2p: bool, upload: u64) {
@@ -142,7 +142,7 @@ impl Engine {
                 );
             }
         }
-        self.schedule_all(now);
+        self.reschedule();
     }
 
     pub(super) fn ready_conns(&self, swarm: SwarmId) -> Vec<ConnId> {
@@ -228,7 +228,7 @@ impl Engine {
                 }
             }
         }
-        self.schedule_all(now);
+        self.reschedule();
     }
 
     /// `Timer::Announce`: the periodic tracker announce of every swarm that is due.
