@@ -7,7 +7,7 @@
 //   dist/shoal-hls.iife.js  ShoalError; one player each. The engine glue is inlined and the
 //   dist/shoal-dash.iife.js .wasm is looked up next to the script (src/entries/script-url.ts)
 //   dist/**/*.d.ts          declarations (tsc --emitDeclarationOnly, strict)
-//   dist/wasm/              shoal.js, shoal_bg.wasm, shoal.d.ts from `npm run build:wasm`
+//   dist/wasm/              shoal.js (minified), shoal_bg.wasm, shoal.d.ts from `npm run build:wasm`
 // The ESM bundles load the engine with `import('./wasm/shoal.js')`, whose glue resolves the
 // .wasm with `new URL('shoal_bg.wasm', import.meta.url)`: bundlers (Vite) follow both and emit
 // the .wasm as an asset; a plain <script type="module"> resolves them relative to dist/.
@@ -33,12 +33,7 @@ if (missing.length > 0 && !allowMissingWasm) {
   console.error(`js-shim/wasm is missing ${missing.join(', ')}: run \`npm run build:wasm\` first`);
   process.exit(1);
 }
-for (const f of wasmFiles) {
-  if (existsSync(join(here, 'wasm', f))) copyFileSync(join(here, 'wasm', f), join(dist, 'wasm', f));
-}
-
 const common = {
-  bundle: true,
   platform: 'browser',
   target: 'es2022',
   minify: true,
@@ -46,6 +41,15 @@ const common = {
   legalComments: 'none',
   logLevel: 'warning',
 };
+
+// The wasm-bindgen glue, minified on its own (bundlers still find the .wasm through its
+// `new URL('shoal_bg.wasm', import.meta.url)`, which minification keeps as is).
+for (const f of wasmFiles) {
+  const from = join(here, 'wasm', f);
+  if (!existsSync(from)) continue;
+  if (f === 'shoal.js') await build({ ...common, entryPoints: [from], outfile: join(dist, 'wasm', f), format: 'esm' });
+  else copyFileSync(from, join(dist, 'wasm', f));
+}
 
 // ESM: keep the engine glue a separate module, addressed relative to the bundle (chunks stay
 // in dist/ itself so that './wasm/shoal.js' holds from every one of them).
@@ -57,6 +61,7 @@ const wasmGlueExternal = {
 };
 await build({
   ...common,
+  bundle: true,
   entryPoints: {
     index: join(here, 'src', 'index.ts'),
     hls: join(here, 'src', 'entries', 'hls.ts'),
@@ -79,6 +84,7 @@ if (missing.length === 0) {
   ]) {
     await build({
       ...common,
+      bundle: true,
       entryPoints: [join(here, 'src', 'entries', entry)],
       outfile: join(dist, out),
       format: 'iife',
