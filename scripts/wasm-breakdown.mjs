@@ -17,7 +17,7 @@ const args = process.argv.slice(2);
 const topN = args.includes('--top') ? Number(args[args.indexOf('--top') + 1]) : 12;
 const twiggy = process.env.SHOAL_TWIGGY || 'twiggy';
 const csvArg = args.includes('--csv') ? args[args.indexOf('--csv') + 1] : null;
-const input = path.join(ROOT, 'target/wasm32-unknown-unknown/wasm/shoal.wasm');
+const input = path.resolve(ROOT, process.env.CARGO_TARGET_DIR || 'target', 'wasm32-unknown-unknown/wasm/shoal.wasm');
 if (!csvArg && !fs.existsSync(input)) {
   console.error(`wasm-breakdown: ${path.relative(ROOT, input)} missing: run \`npm run build:wasm\` first`);
   process.exit(1);
