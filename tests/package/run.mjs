@@ -108,6 +108,13 @@ window.state = () => ({ ready, t: video.currentTime, stats: shoal.stats(), error
   check(viteWasm.length === 1, `vite emitted ${viteWasm.length} .wasm files`);
   check(Buffer.compare(fs.readFileSync(path.join(viteOut, viteWasm[0])), fs.readFileSync(path.join(installed, 'js-shim/dist/wasm/shoal_bg.wasm'))) === 0,
     'the .wasm vite emitted differs from the package\'s');
+  // Importing ShoalHls from the package root must leave the dash.js adapter out of the app.
+  const dashMarker = 'XHRLoader'; // the dash.js class the dash adapter extends (not in hls.js)
+  check(fs.readFileSync(path.join(installed, 'js-shim/dist/index.js'), 'utf8').includes('chunk-') &&
+    fs.readdirSync(path.join(installed, 'js-shim/dist')).some((f) => f.endsWith('.js') && fs.readFileSync(path.join(installed, 'js-shim/dist', f), 'utf8').includes(dashMarker)),
+  `no package file carries the marker ${dashMarker}: the check below would prove nothing`);
+  const withDash = viteFiles.filter((f) => f.endsWith('.js') && fs.readFileSync(path.join(viteOut, f), 'utf8').includes(dashMarker));
+  check(withDash.length === 0, `the hls.js-only Vite app carries the dash.js adapter (${withDash.join(', ')})`);
   // Plain page: script tags straight from node_modules, no build.
   const plain = path.join(app, 'plain');
   fs.mkdirSync(plain);
