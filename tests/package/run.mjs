@@ -4,6 +4,8 @@
 //   vite/   `import { ShoalHls } from 'shoal-p2p'` + `import Hls from 'hls.js'`, built by Vite
 //   plain/  no build: <script src="node_modules/hls.js/dist/hls.min.js"> and
 //           <script src="node_modules/shoal-p2p/js-shim/dist/shoal-hls.iife.js"> (global ShoalHls)
+// (and, engine load only: shoal.iife.js with both globals and a `wasmUrl` override,
+// shoal-dash.iife.js alone)
 // The two viewers join one swarm (origin, tracker: scripts/lib); the test passes when both
 // play, both engines loaded their .wasm from where the package put it, and one of them got
 // media bytes from the other. Runs inside the private network namespace (WebRTC):
@@ -142,6 +144,22 @@ window.state = () => ({ ready, t: video.currentTime, stats: shoal.stats(), error
     files: ['types.ts'],
   }));
   execFileSync(process.execPath, [path.join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', app], { stdio: 'inherit' });
+  // The other two <script> builds, engine loaded but no playback: both players from
+  // shoal.iife.js (one of them with its .wasm at an overridden URL), and shoal-dash.iife.js alone.
+  const dist = '../node_modules/shoal-p2p/js-shim/dist';
+  const loadPage = (script, body) => [
+    '<!doctype html><html><body>', `<script src="${dist}/${script}"></script>`, `<script>${body}</script>`, '</body></html>', '',
+  ].join('\n');
+  fs.writeFileSync(path.join(plain, 'both.html'), loadPage('shoal.iife.js', [
+    // The page's first engine fetches the module (the glue keeps it for the others).
+    `const a = new ShoalHls({ p2p: false, wasmUrl: '${dist}/wasm/shoal_bg.wasm?override=1' });`,
+    'const b = new ShoalDash({ p2p: false });',
+    'window.loaded = Promise.all([a.ready, b.ready]).then((r) => ({ ready: r, hls: typeof ShoalHls, dash: typeof ShoalDash, err: typeof ShoalError }));',
+  ].join('\n')));
+  fs.writeFileSync(path.join(plain, 'dash.html'), loadPage('shoal-dash.iife.js', [
+    'const b = new ShoalDash({ p2p: false });',
+    'window.loaded = b.ready.then((ok) => ({ ready: [ok], hls: typeof ShoalHls, dash: typeof ShoalDash, err: typeof ShoalError }));',
+  ].join('\n')));
   const prepMs = Date.now() - t0;
 
   // ---- play: origin, tracker, two viewers ----------------------------------------------
@@ -174,6 +192,18 @@ window.state = () => ({ ready, t: video.currentTime, stats: shoal.stats(), error
     };
     return v;
   };
+  for (const [page, want] of [
+    ['both', { ready: [true, true], hls: 'function', dash: 'function', err: 'function', wasm: ['shoal_bg.wasm?override=1'] }],
+    ['dash', { ready: [true], hls: 'undefined', dash: 'function', err: 'function', wasm: ['shoal_bg.wasm'] }],
+  ]) {
+    const p = await (await browser.newContext()).newPage();
+    const wasm = [];
+    p.on('request', (r) => { if (new URL(r.url()).pathname.endsWith('.wasm')) wasm.push(r.url().replace(/^.*\/wasm\//, '')); });
+    await p.goto(`${server.url}/plain/${page}.html`);
+    const got = { ...(await p.evaluate(() => window.loaded)), wasm: wasm.sort() };
+    check(JSON.stringify(got) === JSON.stringify(want), `plain/${page}.html: got ${JSON.stringify(got)}, want ${JSON.stringify(want)}`);
+    await p.context().close();
+  }
   const viewers = [await open('vite', '/vite-dist/index.html')];
   await viewers[0].until('engine ready and playing', (s) => (s.ready === true && s.t > 2) || `ready=${s.ready}`, 45_000);
   viewers.push(await open('plain', '/plain/index.html'));
@@ -194,7 +224,7 @@ window.state = () => ({ ready, t: video.currentTime, stats: shoal.stats(), error
 
   const viteJs = viteFiles.filter((f) => f.endsWith('.js')).map((f) => fs.statSync(path.join(viteOut, f)).size);
   console.log(`package: PASS — ${packed.filename} (${packed.files.length} files, ${(packed.size / 1024).toFixed(0)} KiB) installed offline; ` +
-    `vite app (${viteJs.length} JS chunks, ${(viteJs.reduce((a, b) => a + b, 0) / 1024).toFixed(0)} KiB with hls.js) and script-tag page played; ` +
+    `vite app (${viteJs.length} JS chunks, ${(viteJs.reduce((a, b) => a + b, 0) / 1024).toFixed(0)} KiB with hls.js) and script-tag page played, shoal.iife.js (wasmUrl override) and shoal-dash.iife.js loaded the engine; ` +
     end.map((s, i) => `${viewers[i].name}: p2pDown=${s.stats.p2pDown} httpDown=${s.stats.httpDown}`).join(', ') +
     `; pack+install+build ${(prepMs / 1000).toFixed(1)} s, total ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 } catch (e) {
