@@ -8,7 +8,7 @@
 import type { ShoalPlayerOptions } from '../player-base.js';
 
 const current = typeof document === 'undefined' ? null : document.currentScript;
-const scriptSrc = current instanceof HTMLScriptElement && current.src !== '' ? current.src : undefined;
+const scriptSrc = current !== null && current instanceof HTMLScriptElement && current.src !== '' ? current.src : undefined;
 
 /** `config` with `wasmUrl` defaulting to the .wasm next to this script (when it is known). */
 export function withScriptWasmUrl<T extends ShoalPlayerOptions>(config: T): T {
