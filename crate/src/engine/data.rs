@@ -24,7 +24,7 @@ impl Engine {
             // chunks would otherwise fill the link for free).
             let late = self.sessions.get(&conn).is_some_and(|s| s.was_released(id));
             if !late {
-                self.violation(conn);
+                self.strike_and_replan(conn);
             }
             return;
         };
@@ -38,7 +38,7 @@ impl Engine {
             return;
         };
         if total_size == 0 || total_size > MAX_SEGMENT_SIZE || chunk < first || chunk >= end {
-            self.violation(conn);
+            self.strike_and_replan(conn);
             return;
         }
         // Only contradicting its own announcement proves a peer wrong (PROTOCOL.md).
@@ -48,7 +48,7 @@ impl Engine {
             .and_then(|s| s.holds(key.seq))
             .and_then(|a| a.size);
         if own.is_some_and(|o| o != total_size) {
-            self.violation(conn);
+            self.strike_and_replan(conn);
             return;
         }
         let Some((size, src)) = self.downloads.get(&key).map(|d| (d.size, d.size_src)) else {
@@ -78,7 +78,7 @@ impl Engine {
                     .and_then(|d| self.manifest_entry(&d.url, d.range))
                     .is_some();
                 if in_manifest {
-                    self.corrupt(key, conn, peer, "size differs from the manifest");
+                    self.reject_corrupt_chunk(key, conn, peer, "size differs from the manifest");
                 } else {
                     // Disagrees with the origin or with the first peer's bytes: without a
                     // manifest there is no proof who is wrong, so only stop asking it.
@@ -117,7 +117,7 @@ impl Engine {
         let size = total_size as u64;
         let (a, b) = chunk_bounds(size, chunk);
         if chunk as usize >= d.slots.len() || payload.len() as u64 != b - a {
-            self.violation(conn);
+            self.strike_and_replan(conn);
             return;
         }
         if let Some(s) = self.sessions.get_mut(&conn) {
@@ -156,7 +156,7 @@ impl Engine {
             }
             if let Err(detail) = check {
                 self.tally.p2p_discarded(payload.len() as u64);
-                self.corrupt(key, conn, peer, &detail);
+                self.reject_corrupt_chunk(key, conn, peer, &detail);
                 return;
             }
             let from = d.contributor(conn, peer);
@@ -190,7 +190,7 @@ impl Engine {
                 }
             }
         }
-        self.progress(key);
+        self.report_progress(key);
         if self.downloads.get(&key).is_some_and(|d| d.is_complete()) {
             self.finalize(now, key);
             self.reschedule();
@@ -201,7 +201,13 @@ impl Engine {
 
     /// A chunk from `conn` failed its check: ban it, drop everything it sent for this
     /// segment, refetch over HTTP if the player wants the segment.
-    pub(super) fn corrupt(&mut self, key: SegmentKey, conn: ConnId, peer: PeerId, detail: &str) {
+    pub(super) fn reject_corrupt_chunk(
+        &mut self,
+        key: SegmentKey,
+        conn: ConnId,
+        peer: PeerId,
+        detail: &str,
+    ) {
         self.event(Event::VerificationFailed {
             swarm: key.swarm,
             seq: key.seq,
@@ -214,7 +220,7 @@ impl Engine {
                 .contributors
                 .iter()
                 .position(|c| c.0 == conn)
-                .map(|i| (i + 1) as u16);
+                .map(|i| i as u16);
             if let Some(idx) = idx {
                 let dropped = d.discard_from(|f| f == idx);
                 d.p2p_bytes = d.p2p_bytes.saturating_sub(dropped);

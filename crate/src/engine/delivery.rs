@@ -168,7 +168,7 @@ impl Engine {
         self.drop_download(key);
     }
 
-    pub(super) fn progress(&mut self, key: SegmentKey) {
+    pub(super) fn report_progress(&mut self, key: SegmentKey) {
         if let Some(d) = self.downloads.get(&key) {
             let loaded = if d.size.is_some() {
                 d.got_bytes
@@ -201,10 +201,15 @@ impl Engine {
                 verdict = verify_whole(entry, d.data.as_slice());
             }
         }
-        let peer_chunks = d
-            .slots
-            .iter()
-            .any(|s| matches!(s, Slot::Got { from, .. } if *from != 0));
+        let peer_chunks = d.slots.iter().any(|s| {
+            matches!(
+                s,
+                Slot::Got {
+                    from: Sender::Peer(_),
+                    ..
+                }
+            )
+        });
         if let Err(detail) = verdict {
             if peer_chunks {
                 self.reject_peer_bytes(now, key, &detail);
@@ -332,7 +337,10 @@ impl Engine {
             .slots
             .iter()
             .filter_map(|s| match s {
-                Slot::Got { from, .. } if *from != 0 => Some(*from),
+                Slot::Got {
+                    from: Sender::Peer(i),
+                    ..
+                } => Some(*i),
                 _ => None,
             })
             .collect();
@@ -340,7 +348,7 @@ impl Engine {
         from_set.dedup();
         let culprits: Vec<(ConnId, PeerId)> = from_set
             .iter()
-            .filter_map(|f| d.contributors.get(*f as usize - 1).copied())
+            .filter_map(|i| d.contributors.get(usize::from(*i)).copied())
             .collect();
         let dropped = d.discard_from(|_| true);
         d.p2p_bytes = 0;
@@ -363,7 +371,7 @@ impl Engine {
         if self.downloads.get(&key).is_some_and(|d| d.reqs.is_empty()) {
             self.drop_download(key);
         } else {
-            self.drive(now, key);
+            self.plan_download(now, key);
         }
     }
 }

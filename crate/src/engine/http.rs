@@ -109,7 +109,7 @@ pub(super) fn write_http(d: &mut Download, size: u64, at: u64, bytes: &[u8]) {
         if e == ce && starts_in_body {
             if let Some(slot) = d.slots.get_mut(c as usize) {
                 *slot = Slot::Got {
-                    from: 0,
+                    from: Sender::Http,
                     trusted: true,
                 };
                 d.got_chunks = d.got_chunks.saturating_add(1);
@@ -310,7 +310,7 @@ impl Engine {
         if let Some(size) = announce {
             self.announce_downloading(key, size);
         }
-        self.progress(key);
+        self.report_progress(key);
         if self.downloads.get(&key).is_some_and(|d| d.announced) {
             self.pump_uploads(now);
         }
@@ -355,7 +355,7 @@ impl Engine {
             d.size_src = SizeSrc::Origin;
             d.data = data;
             d.slots.fill(Slot::Got {
-                from: 0,
+                from: Sender::Http,
                 trusted: true,
             });
             d.got_chunks = d.slots.len() as u32;
@@ -409,7 +409,7 @@ impl Engine {
             self.withdraw_downloading(x.key);
         }
         // Peers holding it (now, or once they announce it) beat failing the player over
-        // to the same broken CDN; `drive` retries HTTP after the back-off.
+        // to the same broken CDN; `plan_download` retries HTTP after the back-off.
         if usable {
             self.p2p_rescue(now, x.key);
         } else {

@@ -134,7 +134,7 @@ impl Engine {
         if state == PeerState::Ready {
             self.on_data(now, conn, d, src);
         } else {
-            self.violation(conn);
+            self.strike_and_replan(conn);
         }
     }
 
@@ -315,10 +315,10 @@ impl Engine {
                     }
                 }
                 if !asked {
-                    self.violation(conn);
+                    self.strike_and_replan(conn);
                 }
             }
-            _ => self.violation(conn),
+            _ => self.strike_and_replan(conn),
         }
     }
 
@@ -331,7 +331,7 @@ impl Engine {
         complete: bool,
     ) {
         if size == 0 || size > MAX_SEGMENT_SIZE {
-            self.violation(conn);
+            self.strike_and_replan(conn);
             return;
         }
         let Some(s) = self.sessions.get_mut(&conn) else {
@@ -352,7 +352,7 @@ impl Engine {
         self.reschedule();
     }
 
-    pub(super) fn violation(&mut self, conn: ConnId) {
+    pub(super) fn strike_and_replan(&mut self, conn: ConnId) {
         if self.strike(conn) {
             self.reschedule();
         }

@@ -20,7 +20,7 @@ impl Engine {
     fn schedule_all(&mut self, now: Instant) {
         let keys: Vec<SegmentKey> = self.downloads.keys().copied().collect();
         for key in keys {
-            self.drive(now, key);
+            self.plan_download(now, key);
         }
         self.prefetch(now);
         self.pump_uploads(now);
@@ -116,7 +116,7 @@ impl Engine {
     }
 
     /// Decides the next step for one download. Pure reads, then explicit state changes.
-    pub(super) fn drive(&mut self, now: Instant, key: SegmentKey) {
+    pub(super) fn plan_download(&mut self, now: Instant, key: SegmentKey) {
         let Some(d) = self.downloads.get(&key) else {
             return;
         };
@@ -157,7 +157,7 @@ impl Engine {
             return;
         }
         if wanted && self.is_urgent(deadline) {
-            if !d.p2p.is_empty() && self.on_pace(now, key, deadline) {
+            if !d.p2p.is_empty() && self.is_on_pace(now, key, deadline) {
                 // Peers will make it: keep them busy with the rest.
                 if self.downloads.get(&key).is_some_and(Download::fully_asked) {
                     return;
@@ -391,7 +391,7 @@ impl Engine {
     }
 
     /// Whether the peers delivering `key` will finish before its deadline.
-    pub(super) fn on_pace(&self, now: Instant, key: SegmentKey, deadline: Option<i64>) -> bool {
+    pub(super) fn is_on_pace(&self, now: Instant, key: SegmentKey, deadline: Option<i64>) -> bool {
         let (Some(d), Some(deadline)) = (self.downloads.get(&key), deadline) else {
             return false;
         };
@@ -595,7 +595,7 @@ impl Engine {
         for (key, url, range) in picks {
             let d = self.new_download(key, url, range);
             self.downloads.insert(key, d);
-            self.drive(now, key);
+            self.plan_download(now, key);
         }
     }
 

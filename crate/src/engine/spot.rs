@@ -13,10 +13,7 @@ impl Engine {
             .slots
             .iter()
             .map(|s| match s {
-                Slot::Got { from, .. } => usize::from(*from)
-                    .checked_sub(1)
-                    .and_then(|i| d.contributors.get(i))
-                    .map(|c| c.1),
+                Slot::Got { from, .. } => d.sender_peer(*from).map(|c| c.1),
                 _ => None,
             })
             .collect();

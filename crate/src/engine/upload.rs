@@ -61,7 +61,7 @@ impl Engine {
             return;
         };
         if count == 0 || s.up.iter().any(|u| u.id == id) {
-            self.violation(conn);
+            self.strike_and_replan(conn);
             return;
         }
         if s.up.len() >= MAX_UP_REQUESTS {
@@ -72,7 +72,7 @@ impl Engine {
                     retry_after_ms: BUSY_RETRY_MS,
                 },
             );
-            self.violation(conn);
+            self.strike_and_replan(conn);
             return;
         }
         let key = SegmentKey {
