@@ -9,29 +9,10 @@
  * hls.loadSource(url); hls.attachMedia(video);
  * ```
  */
-export type { ShoalConfig } from './config.js';
-export type { QoeMetrics } from './qoe.js';
-export type { AbrTiming, AdapterCounters, HlsAdapterCounters } from './adapters/hlsjs.js';
-export type {
-  EngineConfig,
-  CoreEvent,
-  CoreStats,
-  PeerStats,
-  Hex40,
-  BanReason,
-  WasmModuleApi,
-  WasmEngineApi,
-} from './core-types.js';
-export { ShoalError, type ShoalErrorCode } from './errors.js';
-export type {
-  ShoalStats,
-  PeerEvent,
-  BanEvent,
-  ShoalEvents,
-  ShoalEventName,
-  ShoalPlayerOptions,
-  PlayerDiagnostics,
-} from './player-base.js';
+export type * from './shared-types.js';
+export type { AbrTiming, HlsAdapterCounters } from './adapters/hlsjs.js';
+export type { WasmModuleApi, WasmEngineApi } from './core-types.js';
+export { ShoalError } from './errors.js';
 
 export { ShoalHls, type ShoalHlsOptions, type ShoalDiagnostics } from './hlsjs.js';
 export { ShoalDash, type ShoalDashOptions, type ShoalDashDiagnostics, type DashPlayer, type DashAdapterCounters } from './dashjs.js';
