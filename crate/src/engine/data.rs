@@ -22,7 +22,7 @@ impl Engine {
             // Late data for one of our ended requests to this peer is normal and simply not
             // used; data for any other id was never asked for: a violation (unrequested
             // chunks would otherwise fill the link for free).
-            let late = self.sessions.get(&conn).is_some_and(|s| s.was_released(id));
+            let late = self.peers.get(&conn).is_some_and(|s| s.was_released(id));
             if !late {
                 self.strike_and_replan(conn);
             }
@@ -34,7 +34,7 @@ impl Engine {
             .swarms
             .get(&key.swarm)
             .map_or(Container::Unknown, |s| s.container);
-        let Some(peer) = self.sessions.get(&conn).map(|s| s.peer) else {
+        let Some(peer) = self.peers.get(&conn).map(|s| s.peer) else {
             return;
         };
         if total_size == 0 || total_size > MAX_SEGMENT_SIZE || chunk < first || chunk >= end {
@@ -43,7 +43,7 @@ impl Engine {
         }
         // Only contradicting its own announcement proves a peer wrong (PROTOCOL.md).
         let own = self
-            .sessions
+            .peers
             .get(&conn)
             .and_then(|s| s.holds(key.seq))
             .and_then(|a| a.size);
@@ -120,7 +120,7 @@ impl Engine {
             self.strike_and_replan(conn);
             return;
         }
-        if let Some(s) = self.sessions.get_mut(&conn) {
+        if let Some(s) = self.peers.get_mut(&conn) {
             s.down_bytes = s.down_bytes.saturating_add(payload.len() as u64);
             s.last_data_at = now;
         }
@@ -182,7 +182,7 @@ impl Engine {
         });
         if done {
             if let Some(r) = self.release_p2p(conn, id) {
-                if let Some(s) = self.sessions.get_mut(&conn) {
+                if let Some(s) = self.peers.get_mut(&conn) {
                     let elapsed =
                         now.as_millis().saturating_sub(r.started.as_millis()).max(1) as f64;
                     s.throughput.sample(r.bytes as f64 * 1000.0 / elapsed);

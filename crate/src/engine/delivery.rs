@@ -115,7 +115,7 @@ impl Engine {
         // is no guide here: the abort often arrives before the playhead of the seek.
         let relayed = d.http.is_some()
             && self
-                .sessions
+                .peers
                 .values()
                 .any(|s| s.up.iter().any(|u| u.key == key));
         if !relayed {
@@ -135,7 +135,7 @@ impl Engine {
         }
         for (conn, id) in d.p2p {
             if self.p2p_reqs.remove(&(conn, id)).is_some() {
-                if let Some(s) = self.sessions.get_mut(&conn) {
+                if let Some(s) = self.peers.get_mut(&conn) {
                     s.down_reqs = s.down_reqs.saturating_sub(1);
                     s.note_released(id);
                 }
@@ -276,11 +276,11 @@ impl Engine {
             self.timings.insert(key, timing);
             // Requests being relayed keep reading it from the store.
             let relays: usize = self
-                .sessions
+                .peers
                 .values()
                 .map(|s| s.up.iter().filter(|u| u.key == key).count())
                 .sum();
-            for s in self.sessions.values_mut() {
+            for s in self.peers.values_mut() {
                 for u in s.up.iter_mut().filter(|u| u.key == key) {
                     u.pinned = true;
                 }

@@ -35,7 +35,7 @@ use crate::health::{self, CdnHealth, CDN_RETRY_MS};
 use crate::integrity::spot_check::{SpotChecker, Verdict as SpotVerdict};
 use crate::integrity::{self, Manifest, ManifestEntry};
 use crate::peers::session::{MAX_DOWN_REQUESTS, MAX_UP_REQUESTS};
-use crate::peers::{Avail, ChunkSource, PeerState, Served, Session, UpRequest, Uploads};
+use crate::peers::{Avail, ChunkSource, PeerState, Peers, Served, Session, UpRequest, Uploads};
 use crate::scheduler::{live_edge, picker};
 use crate::stats::Tally;
 use crate::store::{SegmentBytes, Store};
@@ -45,7 +45,7 @@ use crate::wire::{
 };
 use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::rc::Rc;
 
 mod cdn;
@@ -77,14 +77,6 @@ pub type Interner = Box<dyn Fn(&str, Option<ByteRange>) -> Option<SegmentBytes>>
 const CHUNK: u64 = CHUNK_SIZE as u64;
 /// Chunks in the largest allowed segment: "all chunks" when the size is not known yet.
 const MAX_CHUNKS: u32 = MAX_SEGMENT_SIZE.div_ceil(CHUNK_SIZE as u32);
-/// RTT probes per session. Only the score uses the RTT (the browser's ICE consent checks
-/// keep the connection alive), so a slow probe rate is enough and keeps idle swarms quiet:
-/// one at the handshake, then one a minute (at 15 s, Ping/Pong were a third of all messages
-/// in a steady live swarm).
-const PING_INTERVAL_MS: u64 = 60_000;
-/// A Ping still unanswered after this long is replaced; before that a new Ping is not sent,
-/// so a Pong queued behind a busy uplink still matches and is never taken for a violation.
-const PING_REPLACE_MS: u64 = 60_000;
 /// How often an urgent segment that peers are delivering is re-checked for pace.
 const PACE_CHECK_MS: u64 = 250;
 /// Margin kept between the estimated P2P finish and the deadline.
@@ -142,11 +134,9 @@ pub struct Engine {
     downloads: BTreeMap<SegmentKey, Download>,
     http: HttpTransfers,
     requests: BTreeMap<RequestId, SegmentKey>,
-    sessions: BTreeMap<ConnId, Session>,
-    banned: BTreeSet<PeerId>,
+    peers: Peers,
     p2p_reqs: BTreeMap<(ConnId, u32), P2pReq>,
     next_req_id: u32,
-    next_nonce: u32,
     uploads: Uploads,
     manifest: Option<Manifest>,
     /// Re-fetches a sample of peer-delivered segments from the CDN (no manifest needed).
@@ -157,9 +147,6 @@ pub struct Engine {
     timers: TimerTable,
     /// An input asked for scheduling (`reschedule`); it runs once, before the input returns.
     schedule_pending: bool,
-    /// No Ready session is due for a Ping before this (a lower bound, tightened in
-    /// `handle_timeout`), so `recompute_wake` need not walk the sessions after every input.
-    ping_at: Option<Instant>,
     interner: Option<Interner>,
     /// `Data` goes out as `Output::SendData` when its payload lies in a shared buffer.
     share_uploads: bool,
@@ -188,18 +175,15 @@ impl Engine {
             downloads: BTreeMap::new(),
             http: HttpTransfers::default(),
             requests: BTreeMap::new(),
-            sessions: BTreeMap::new(),
-            banned: BTreeSet::new(),
+            peers: Peers::new(),
             p2p_reqs: BTreeMap::new(),
             next_req_id: 1,
-            next_nonce: 1,
             manifest: None,
             tally: Tally::default(),
             cdn: CdnHealth::default(),
             out: VecDeque::new(),
             timers: TimerTable::default(),
             schedule_pending: false,
-            ping_at: None,
             interner: None,
             share_uploads: false,
         }
@@ -297,7 +281,7 @@ impl Engine {
             Input::PeerMessage { conn, data } => self.on_peer_message(now, conn, &data),
             Input::PeerData { conn, frame } => self.on_peer_data(now, conn, &frame),
             Input::PeerClosed { conn } => {
-                if self.sessions.contains_key(&conn) {
+                if self.peers.contains_key(&conn) {
                     self.remove_session(conn);
                     self.reschedule();
                 }
@@ -384,13 +368,13 @@ impl Engine {
     pub fn stats(&self) -> Stats {
         Stats {
             peers: self
-                .sessions
+                .peers
                 .values()
                 .filter(|s| s.state == PeerState::Ready)
                 .count() as u32,
             cache_bytes: self.store.used_bytes(),
             per_peer: self
-                .sessions
+                .peers
                 .values()
                 .filter(|s| s.state == PeerState::Ready)
                 .map(|s| PeerStats {
@@ -487,7 +471,7 @@ impl Engine {
         t.set(Timer::CdnSlow, cdn_slow);
         t.set(Timer::HttpStall, http_stall);
         t.set(Timer::Announce, announce);
-        t.set(Timer::Ping, self.ping_at.filter(|_| p2p));
+        t.set(Timer::Ping, self.peers.ping_at().filter(|_| p2p));
         t.set(Timer::Upload, self.uploads.wake());
         let schedule = self.next_schedule(now);
         self.timers.set(Timer::Schedule, schedule);

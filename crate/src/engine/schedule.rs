@@ -48,7 +48,7 @@ impl Engine {
         let known = self.swarms.contains_key(&key.swarm);
         let d = self.downloads.get(&key);
         // The swarm's sessions are its `conns`; one pass over the map beats a lookup each.
-        self.sessions
+        self.peers
             .values()
             .filter(move |s| known && s.swarm == key.swarm && s.can_request(now))
             .filter_map(move |s| {
@@ -108,11 +108,7 @@ impl Engine {
     }
 
     pub(super) fn holder_size(&self, key: SegmentKey, conn: ConnId) -> Option<u64> {
-        self.sessions
-            .get(&conn)?
-            .holds(key.seq)?
-            .size
-            .map(u64::from)
+        self.peers.get(&conn)?.holds(key.seq)?.size.map(u64::from)
     }
 
     /// Decides the next step for one download. Pure reads, then explicit state changes.
@@ -223,7 +219,7 @@ impl Engine {
                     let expected = self.swarms.get(&key.swarm).is_some_and(|s| {
                         s.tracker_peers.is_none_or(|n| n > 0)
                             || s.conns.iter().any(|c| {
-                                self.sessions
+                                self.peers
                                     .get(c)
                                     .is_some_and(|x| x.state != PeerState::Ready)
                             })
@@ -307,7 +303,7 @@ impl Engine {
         let Some(size) = self.size_estimate(key, Some(best.conn)) else {
             return false;
         };
-        let rate = self.sessions.get(&best.conn).map_or(0.0, |s| {
+        let rate = self.peers.get(&best.conn).map_or(0.0, |s| {
             s.throughput.get_or(crate::peers::scoring::THROUGHPUT_PRIOR)
         });
         if rate <= 0.0 {
@@ -347,7 +343,7 @@ impl Engine {
         // Peers still to come: connecting, or ready but not yet told us what they hold
         // (their Bitfield follows the handshake).
         let connecting = swarm.conns.iter().any(|c| {
-            self.sessions
+            self.peers
                 .get(c)
                 .is_some_and(|x| x.state != PeerState::Ready || !x.announced_any())
         });
@@ -355,7 +351,7 @@ impl Engine {
             .conns
             .iter()
             .filter(|c| {
-                self.sessions
+                self.peers
                     .get(c)
                     .is_some_and(|x| x.state == PeerState::Ready && x.announced_any())
             })
@@ -414,7 +410,7 @@ impl Engine {
             rate += if r.bytes > 0 {
                 r.bytes as f64 * 1000.0 / elapsed
             } else {
-                self.sessions.get(conn).map_or(0.0, |s| {
+                self.peers.get(conn).map_or(0.0, |s| {
                     s.throughput.get_or(crate::peers::scoring::THROUGHPUT_PRIOR)
                 })
             };
@@ -447,7 +443,7 @@ impl Engine {
                     count: a.count,
                 },
             );
-            if let Some(s) = self.sessions.get_mut(&a.conn) {
+            if let Some(s) = self.peers.get_mut(&a.conn) {
                 s.down_reqs = s.down_reqs.saturating_add(1);
             }
             let end = a.first.saturating_add(a.count);
@@ -491,7 +487,7 @@ impl Engine {
     /// Forgets one outgoing request: its asked chunks become missing.
     pub(super) fn release_p2p(&mut self, conn: ConnId, id: u32) -> Option<P2pReq> {
         let r = self.p2p_reqs.remove(&(conn, id))?;
-        if let Some(s) = self.sessions.get_mut(&conn) {
+        if let Some(s) = self.peers.get_mut(&conn) {
             s.down_reqs = s.down_reqs.saturating_sub(1);
             s.note_released(id);
         }
@@ -516,7 +512,7 @@ impl Engine {
         };
         self.send(conn, &Message::Cancel { id });
         let stall = self.config.peer_stall_timeout_ms;
-        if let Some(s) = self.sessions.get_mut(&conn) {
+        if let Some(s) = self.peers.get_mut(&conn) {
             let elapsed = now.as_millis().saturating_sub(r.started.as_millis()).max(1) as f64;
             s.throughput.sample(r.bytes as f64 * 1000.0 / elapsed);
             if stalled && now >= s.last_data_at + ms(stall) {

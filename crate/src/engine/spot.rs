@@ -43,13 +43,13 @@ impl Engine {
         let key = sample.key;
         for &peer in &liars {
             let conns: Vec<ConnId> = self
-                .sessions
+                .peers
                 .values()
                 .filter(|s| s.peer == peer)
                 .map(|s| s.conn)
                 .collect();
             // Gone since: banned all the same, so it is refused if it comes back.
-            if conns.is_empty() && self.banned.insert(peer) {
+            if conns.is_empty() && self.peers.ban(peer) {
                 self.tally.peer_banned();
                 self.event(Event::PeerBanned {
                     swarm: key.swarm,

@@ -54,7 +54,7 @@ impl Engine {
             self.drop_download(key);
         }
         let conns: Vec<ConnId> = self
-            .sessions
+            .peers
             .values()
             .filter(|s| s.swarm == swarm)
             .map(|s| s.conn)
@@ -85,7 +85,7 @@ impl Engine {
             self.uploads.set_rate(upload, now);
         }
         if was && !p2p {
-            let conns: Vec<ConnId> = self.sessions.keys().copied().collect();
+            let conns: Vec<ConnId> = self.peers.keys().copied().collect();
             for conn in conns {
                 self.out.push_back(Output::ClosePeer {
                     conn,
@@ -123,7 +123,7 @@ impl Engine {
         if !self.sharing() {
             // Stop serving: every queued upload is answered Busy.
             let mut ended = Vec::new();
-            for s in self.sessions.values_mut() {
+            for s in self.peers.values_mut() {
                 for u in std::mem::take(&mut s.up) {
                     ended.push((s.conn, u));
                 }
@@ -153,7 +153,7 @@ impl Engine {
                     .iter()
                     .copied()
                     .filter(|c| {
-                        self.sessions
+                        self.peers
                             .get(c)
                             .is_some_and(|s| s.state == PeerState::Ready)
                     })
@@ -209,7 +209,7 @@ impl Engine {
                 self.store.set_window_start(swarm, min_seq);
                 // What peers announced below the window is of no use any more (and with
                 // `Lost` sent only where needed, would otherwise pile up to the cap).
-                for s in self.sessions.values_mut().filter(|s| s.swarm == swarm) {
+                for s in self.peers.values_mut().filter(|s| s.swarm == swarm) {
                     s.forget_below(min_seq);
                 }
                 let stale: Vec<SegmentKey> = self

@@ -57,7 +57,7 @@ impl Engine {
             );
             return;
         }
-        let Some(s) = self.sessions.get(&conn) else {
+        let Some(s) = self.peers.get(&conn) else {
             return;
         };
         if count == 0 || s.up.iter().any(|u| u.id == id) {
@@ -112,7 +112,7 @@ impl Engine {
         if stored {
             self.store.pin(key);
         }
-        if let Some(s) = self.sessions.get_mut(&conn) {
+        if let Some(s) = self.peers.get_mut(&conn) {
             s.up.push(UpRequest {
                 id,
                 key,
@@ -130,7 +130,7 @@ impl Engine {
     pub(super) fn pump_uploads(&mut self, now: Instant) {
         let Engine {
             uploads,
-            sessions,
+            peers,
             store,
             downloads,
             out,
@@ -140,7 +140,7 @@ impl Engine {
         } = self;
         let unpins = uploads.pump(
             now,
-            sessions,
+            peers.sessions_mut(),
             |key, chunk| chunk_source(store, downloads, key, chunk),
             |served| match served {
                 Served::Data { conn, msg, shared } => {
