@@ -38,12 +38,12 @@ impl Engine {
         // Our relays cannot continue from untrusted peer bytes: withdraw the announce.
         self.withdraw_downloading(key);
         if !self.p2p_rescue(now, key) {
-            self.drive(now, key);
+            self.plan_download(now, key);
         }
     }
 
     /// The CDN path failed or stalled: report it once, and from now on take urgent
-    /// segments from peers first (`drive`) until an HTTP transfer completes again.
+    /// segments from peers first (`plan_download`) until an HTTP transfer completes again.
     pub(super) fn cdn_trouble(&mut self, now: Instant, reason: String) {
         if self.cdn.trouble(now) {
             self.event(Event::CdnDegraded { reason });

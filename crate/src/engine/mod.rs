@@ -35,7 +35,7 @@ use crate::health::{self, CdnHealth, CDN_RETRY_MS};
 use crate::integrity::spot_check::{SpotChecker, Verdict as SpotVerdict};
 use crate::integrity::{self, Manifest, ManifestEntry};
 use crate::peers::session::{MAX_DOWN_REQUESTS, MAX_UP_REQUESTS};
-use crate::peers::{Avail, PeerState, Session, TokenBucket, UpRequest};
+use crate::peers::{Avail, ChunkSource, PeerState, Peers, Served, Session, UpRequest, Uploads};
 use crate::scheduler::{live_edge, picker};
 use crate::stats::Tally;
 use crate::store::{SegmentBytes, Store};
@@ -45,7 +45,7 @@ use crate::wire::{
 };
 use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::rc::Rc;
 
 mod cdn;
@@ -81,14 +81,6 @@ pub type Interner = Box<dyn Fn(&str, Option<ByteRange>) -> Option<SegmentBytes>>
 const CHUNK: u64 = CHUNK_SIZE as u64;
 /// Chunks in the largest allowed segment: "all chunks" when the size is not known yet.
 const MAX_CHUNKS: u32 = MAX_SEGMENT_SIZE.div_ceil(CHUNK_SIZE as u32);
-/// RTT probes per session. Only the score uses the RTT (the browser's ICE consent checks
-/// keep the connection alive), so a slow probe rate is enough and keeps idle swarms quiet:
-/// one at the handshake, then one a minute (at 15 s, Ping/Pong were a third of all messages
-/// in a steady live swarm).
-const PING_INTERVAL_MS: u64 = 60_000;
-/// A Ping still unanswered after this long is replaced; before that a new Ping is not sent,
-/// so a Pong queued behind a busy uplink still matches and is never taken for a violation.
-const PING_REPLACE_MS: u64 = 60_000;
 /// How often an urgent segment that peers are delivering is re-checked for pace.
 const PACE_CHECK_MS: u64 = 250;
 /// Margin kept between the estimated P2P finish and the deadline.
@@ -144,17 +136,12 @@ pub struct Engine {
     store: Store,
     timings: BTreeMap<SegmentKey, DeliveryTiming>,
     downloads: BTreeMap<SegmentKey, Download>,
-    http: BTreeMap<HttpId, HttpXfer>,
-    next_http: u32,
+    http: HttpTransfers,
     requests: BTreeMap<RequestId, SegmentKey>,
-    sessions: BTreeMap<ConnId, Session>,
-    banned: BTreeSet<PeerId>,
+    peers: Peers,
     p2p_reqs: BTreeMap<(ConnId, u32), P2pReq>,
     next_req_id: u32,
-    next_nonce: u32,
-    bucket: TokenBucket,
-    upload_wake: Option<Instant>,
-    uploaders: VecDeque<ConnId>,
+    uploads: Uploads,
     manifest: Option<Manifest>,
     /// Re-fetches a sample of peer-delivered segments from the CDN (no manifest needed).
     spot: SpotChecker,
@@ -162,9 +149,8 @@ pub struct Engine {
     cdn: CdnHealth,
     out: VecDeque<Output>,
     timers: TimerTable,
-    /// No Ready session is due for a Ping before this (a lower bound, tightened in
-    /// `handle_timeout`), so `recompute_wake` need not walk the sessions after every input.
-    ping_at: Option<Instant>,
+    /// An input asked for scheduling (`reschedule`); it runs once, before the input returns.
+    schedule_pending: bool,
     interner: Option<Interner>,
     /// `Data` goes out as `Output::SendData` when its payload lies in a shared buffer.
     share_uploads: bool,
@@ -184,9 +170,8 @@ impl Engine {
             let r = rng.next_u64().to_le_bytes();
             chunk.copy_from_slice(&r[..chunk.len()]);
         }
-        let burst = (config.upload_bytes_per_sec / 5).max(4 * CHUNK);
         Engine {
-            bucket: TokenBucket::new(config.upload_bytes_per_sec, burst, now),
+            uploads: Uploads::new(config.upload_bytes_per_sec, now),
             store: Store::new(config.cache_bytes),
             spot: SpotChecker::new(config.spot_check_ratio, seed),
             offer_policy: OfferPolicy::new(&config, now),
@@ -198,22 +183,17 @@ impl Engine {
             playhead: None,
             timings: BTreeMap::new(),
             downloads: BTreeMap::new(),
-            http: BTreeMap::new(),
-            next_http: 1,
+            http: HttpTransfers::default(),
             requests: BTreeMap::new(),
-            sessions: BTreeMap::new(),
-            banned: BTreeSet::new(),
+            peers: Peers::new(),
             p2p_reqs: BTreeMap::new(),
             next_req_id: 1,
-            next_nonce: 1,
-            upload_wake: None,
-            uploaders: VecDeque::new(),
             manifest: None,
             tally: Tally::default(),
             cdn: CdnHealth::default(),
             out: VecDeque::new(),
             timers: TimerTable::default(),
-            ping_at: None,
+            schedule_pending: false,
             interner: None,
             share_uploads: false,
         }
@@ -291,7 +271,7 @@ impl Engine {
                 if let Some(seq) = self.swarms.get(&swarm).and_then(|s| s.seq_at(position_ms)) {
                     self.store.set_playhead(swarm, seq);
                 }
-                self.schedule_all(now);
+                self.reschedule();
             }
             Input::SegmentRequested {
                 req,
@@ -304,7 +284,7 @@ impl Engine {
                 self.note_player_limit(now, req, SegmentKey { swarm, seq }, timeout_ms);
                 self.on_request(now, req, swarm, seq, url, range)
             }
-            Input::SegmentAborted { req } => self.on_abort(now, req),
+            Input::SegmentAborted { req } => self.on_abort(req),
             Input::PeerCandidate {
                 conn,
                 swarm,
@@ -315,9 +295,9 @@ impl Engine {
             Input::PeerMessage { conn, data } => self.on_peer_message(now, conn, &data),
             Input::PeerData { conn, frame } => self.on_peer_data(now, conn, &frame),
             Input::PeerClosed { conn } => {
-                if self.sessions.contains_key(&conn) {
+                if self.peers.contains_key(&conn) {
                     self.remove_session(conn);
-                    self.schedule_all(now);
+                    self.reschedule();
                 }
             }
             Input::HttpProgress { id, data, total } => self.on_http_progress(now, id, &data, total),
@@ -334,7 +314,7 @@ impl Engine {
                 match parsed {
                     Ok(m) => {
                         self.manifest = Some(m);
-                        self.schedule_all(now);
+                        self.reschedule();
                     }
                     Err(e) => self.event(Event::ManifestRejected {
                         detail: format!("{e:?}"),
@@ -363,7 +343,7 @@ impl Engine {
                         }
                     }
                 }
-                self.schedule_all(now);
+                self.reschedule();
             }
             Input::HttpSample { bytes, ms } => {
                 if bytes > 0 {
@@ -371,11 +351,12 @@ impl Engine {
                 }
             }
             Input::LeaveSwarm { swarm } => {
-                self.leave_swarm(now, swarm);
+                self.leave_swarm(swarm);
                 self.close_swarm_gate(Some(swarm));
             }
             Input::PlayerStarted => self.end_start_hold(now),
         }
+        self.schedule_if_pending(now);
         self.arm_timers(now);
     }
 
@@ -391,7 +372,8 @@ impl Engine {
                 self.on_timer(now, timer);
             }
         }
-        self.schedule_all(now);
+        self.reschedule();
+        self.schedule_if_pending(now);
         self.arm_timers(now);
     }
 
@@ -403,9 +385,9 @@ impl Engine {
             Timer::Announce => self.announce_due(now),
             Timer::Ping => self.ping_due(now),
             Timer::StartHold => self.end_start_hold(now),
-            // `schedule_all` follows: the segment is urgent now.
+            // The scheduling that follows every timeout makes the segment's plan urgent.
             Timer::PlayerLimit => {}
-            // `schedule_all`, which follows every timeout, pumps uploads and downloads.
+            // The scheduling that follows every timeout pumps uploads and downloads.
             Timer::Upload | Timer::Schedule => {}
         }
     }
@@ -413,13 +395,13 @@ impl Engine {
     pub fn stats(&self) -> Stats {
         Stats {
             peers: self
-                .sessions
+                .peers
                 .values()
                 .filter(|s| s.state == PeerState::Ready)
                 .count() as u32,
             cache_bytes: self.store.used_bytes(),
             per_peer: self
-                .sessions
+                .peers
                 .values()
                 .filter(|s| s.state == PeerState::Ready)
                 .map(|s| PeerStats {
@@ -517,8 +499,8 @@ impl Engine {
         t.set(Timer::CdnSlow, cdn_slow);
         t.set(Timer::HttpStall, http_stall);
         t.set(Timer::Announce, announce);
-        t.set(Timer::Ping, self.ping_at.filter(|_| p2p));
-        t.set(Timer::Upload, self.upload_wake);
+        t.set(Timer::Ping, self.peers.ping_at().filter(|_| p2p));
+        t.set(Timer::Upload, self.uploads.wake());
         t.set(Timer::StartHold, self.offer_policy.hold_until());
         let player_limit = self.player_limit_wake(now);
         self.timers.set(Timer::PlayerLimit, player_limit);

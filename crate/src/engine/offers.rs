@@ -12,6 +12,7 @@
 //! - Offers per announce never exceed `Config::max_offers`.
 
 use super::*;
+use std::collections::BTreeSet;
 
 pub(super) struct OfferPolicy {
     /// When the start hold ends; `None` once it ended.
@@ -39,8 +40,19 @@ impl OfferPolicy {
 }
 
 impl Engine {
+    /// The `Stopped` announce for `swarm`: no offers, offers from others dropped.
+    pub(super) fn stopped_output(swarm: SwarmId) -> Output {
+        Output::Announce {
+            swarm,
+            event: AnnounceEvent::Stopped,
+            numwant: 0,
+            offers: 0,
+            inbound: InboundOffers::Ignore,
+        }
+    }
+
     /// The `Announce` output for `swarm`, with the offers and inbound handling the start hold
-    /// and the swarm-size gate allow now.
+    /// and the swarm-size gate allow now (`Stopped`: see `stopped_output`).
     pub(super) fn announce_output(
         &self,
         now: Instant,
@@ -48,7 +60,10 @@ impl Engine {
         event: AnnounceEvent,
         numwant: u32,
     ) -> Output {
-        let (offers, inbound) = if event == AnnounceEvent::Stopped || self.swarm_gated(swarm) {
+        if event == AnnounceEvent::Stopped {
+            return Self::stopped_output(swarm);
+        }
+        let (offers, inbound) = if self.swarm_gated(swarm) {
             (0, InboundOffers::Ignore)
         } else if self.offer_policy.holding(now) {
             (0, InboundOffers::Queue)

@@ -5,10 +5,22 @@
 use super::*;
 
 impl Engine {
-    pub(super) fn schedule_all(&mut self, now: Instant) {
+    /// Something changed that may change a plan: schedule before this input returns.
+    pub(super) fn reschedule(&mut self) {
+        self.schedule_pending = true;
+    }
+
+    /// Runs the scheduling an input or timeout asked for, once.
+    pub(super) fn schedule_if_pending(&mut self, now: Instant) {
+        if std::mem::take(&mut self.schedule_pending) {
+            self.schedule_all(now);
+        }
+    }
+
+    fn schedule_all(&mut self, now: Instant) {
         let keys: Vec<SegmentKey> = self.downloads.keys().copied().collect();
         for key in keys {
-            self.drive(now, key);
+            self.plan_download(now, key);
         }
         self.prefetch(now);
         self.pump_uploads(now);
@@ -36,7 +48,7 @@ impl Engine {
         let known = self.swarms.contains_key(&key.swarm);
         let d = self.downloads.get(&key);
         // The swarm's sessions are its `conns`; one pass over the map beats a lookup each.
-        self.sessions
+        self.peers
             .values()
             .filter(move |s| known && s.swarm == key.swarm && s.can_request(now))
             .filter_map(move |s| {
@@ -96,15 +108,11 @@ impl Engine {
     }
 
     pub(super) fn holder_size(&self, key: SegmentKey, conn: ConnId) -> Option<u64> {
-        self.sessions
-            .get(&conn)?
-            .holds(key.seq)?
-            .size
-            .map(u64::from)
+        self.peers.get(&conn)?.holds(key.seq)?.size.map(u64::from)
     }
 
     /// Decides the next step for one download. Pure reads, then explicit state changes.
-    pub(super) fn drive(&mut self, now: Instant, key: SegmentKey) {
+    pub(super) fn plan_download(&mut self, now: Instant, key: SegmentKey) {
         let Some(d) = self.downloads.get(&key) else {
             return;
         };
@@ -145,7 +153,7 @@ impl Engine {
             return;
         }
         if wanted && self.is_urgent(deadline) {
-            if !d.p2p.is_empty() && self.on_pace(now, key, deadline) {
+            if !d.p2p.is_empty() && self.is_on_pace(now, key, deadline) {
                 // Peers will make it: keep them busy with the rest.
                 if self.downloads.get(&key).is_some_and(Download::fully_asked) {
                     return;
@@ -211,7 +219,7 @@ impl Engine {
                     let expected = self.swarms.get(&key.swarm).is_some_and(|s| {
                         s.tracker_peers.is_none_or(|n| n > 0)
                             || s.conns.iter().any(|c| {
-                                self.sessions
+                                self.peers
                                     .get(c)
                                     .is_some_and(|x| x.state != PeerState::Ready)
                             })
@@ -295,7 +303,7 @@ impl Engine {
         let Some(size) = self.size_estimate(key, Some(best.conn)) else {
             return false;
         };
-        let rate = self.sessions.get(&best.conn).map_or(0.0, |s| {
+        let rate = self.peers.get(&best.conn).map_or(0.0, |s| {
             s.throughput.get_or(crate::peers::scoring::THROUGHPUT_PRIOR)
         });
         if rate <= 0.0 {
@@ -335,7 +343,7 @@ impl Engine {
         // Peers still to come: connecting, or ready but not yet told us what they hold
         // (their Bitfield follows the handshake).
         let connecting = swarm.conns.iter().any(|c| {
-            self.sessions
+            self.peers
                 .get(c)
                 .is_some_and(|x| x.state != PeerState::Ready || !x.announced_any())
         });
@@ -343,7 +351,7 @@ impl Engine {
             .conns
             .iter()
             .filter(|c| {
-                self.sessions
+                self.peers
                     .get(c)
                     .is_some_and(|x| x.state == PeerState::Ready && x.announced_any())
             })
@@ -379,7 +387,7 @@ impl Engine {
     }
 
     /// Whether the peers delivering `key` will finish before its deadline.
-    pub(super) fn on_pace(&self, now: Instant, key: SegmentKey, deadline: Option<i64>) -> bool {
+    pub(super) fn is_on_pace(&self, now: Instant, key: SegmentKey, deadline: Option<i64>) -> bool {
         let (Some(d), Some(deadline)) = (self.downloads.get(&key), deadline) else {
             return false;
         };
@@ -402,7 +410,7 @@ impl Engine {
             rate += if r.bytes > 0 {
                 r.bytes as f64 * 1000.0 / elapsed
             } else {
-                self.sessions.get(conn).map_or(0.0, |s| {
+                self.peers.get(conn).map_or(0.0, |s| {
                     s.throughput.get_or(crate::peers::scoring::THROUGHPUT_PRIOR)
                 })
             };
@@ -435,7 +443,7 @@ impl Engine {
                     count: a.count,
                 },
             );
-            if let Some(s) = self.sessions.get_mut(&a.conn) {
+            if let Some(s) = self.peers.get_mut(&a.conn) {
                 s.down_reqs = s.down_reqs.saturating_add(1);
             }
             let end = a.first.saturating_add(a.count);
@@ -479,7 +487,7 @@ impl Engine {
     /// Forgets one outgoing request: its asked chunks become missing.
     pub(super) fn release_p2p(&mut self, conn: ConnId, id: u32) -> Option<P2pReq> {
         let r = self.p2p_reqs.remove(&(conn, id))?;
-        if let Some(s) = self.sessions.get_mut(&conn) {
+        if let Some(s) = self.peers.get_mut(&conn) {
             s.down_reqs = s.down_reqs.saturating_sub(1);
             s.note_released(id);
         }
@@ -504,7 +512,7 @@ impl Engine {
         };
         self.send(conn, &Message::Cancel { id });
         let stall = self.config.peer_stall_timeout_ms;
-        if let Some(s) = self.sessions.get_mut(&conn) {
+        if let Some(s) = self.peers.get_mut(&conn) {
             let elapsed = now.as_millis().saturating_sub(r.started.as_millis()).max(1) as f64;
             s.throughput.sample(r.bytes as f64 * 1000.0 / elapsed);
             if stalled && now >= s.last_data_at + ms(stall) {
@@ -583,7 +591,7 @@ impl Engine {
         for (key, url, range) in picks {
             let d = self.new_download(key, url, range);
             self.downloads.insert(key, d);
-            self.drive(now, key);
+            self.plan_download(now, key);
         }
     }
 
