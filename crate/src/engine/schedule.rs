@@ -203,47 +203,30 @@ impl Engine {
         match d.wait_until {
             None => {
                 let candidates = self.ready_conns(key.swarm).len();
-                let delay = if avoid_http {
-                    // Our CDN path is degraded: leave the fetch to peers with a healthy one
-                    // as long as the deadline allows (then `p2p_rescue` or HTTP).
-                    live_edge::delay_cap(
-                        u64::MAX,
-                        self.config.urgent_window_ms,
-                        deadline,
-                        candidates,
-                    )
-                } else if candidates == 0 {
-                    // Wait only if peers are coming: being connected, or counted by the
-                    // tracker (unknown until it answers). The first viewer of a swarm hears
-                    // 0 and must not hold back its own buffer.
-                    let expected = self.swarms.get(&key.swarm).is_some_and(|s| {
-                        s.tracker_peers.is_none_or(|n| n > 0)
-                            || s.conns.iter().any(|c| {
-                                self.peers
-                                    .get(c)
-                                    .is_some_and(|x| x.state != PeerState::Ready)
-                            })
-                    });
-                    let since_join = self
-                        .swarms
-                        .get(&key.swarm)
-                        .and_then(|s| s.joined_at)
+                // Peers are coming if connecting, or counted by the tracker (unknown until it
+                // answers). The first viewer of a swarm hears 0 and must not hold back its own
+                // buffer.
+                let since_join = self.swarms.get(&key.swarm).and_then(|s| {
+                    let expected = s.tracker_peers.is_none_or(|n| n > 0)
+                        || s.conns.iter().any(|c| {
+                            self.peers
+                                .get(c)
+                                .is_some_and(|x| x.state != PeerState::Ready)
+                        });
+                    s.joined_at
                         .filter(|_| expected)
-                        .map(|t| now.as_millis().saturating_sub(t.as_millis()));
-                    live_edge::join_wait(
-                        since_join,
-                        live_edge::JOIN_WAIT_MS,
-                        self.config.urgent_window_ms,
-                        deadline,
-                    )
-                } else {
-                    let cap = live_edge::delay_cap(
-                        self.config.live_edge_delay_max_ms,
-                        self.config.urgent_window_ms,
-                        deadline,
-                        candidates,
-                    );
-                    live_edge::draw(cap, self.rng.next_u64())
+                        .map(|t| now.as_millis().saturating_sub(t.as_millis()))
+                });
+                let delay = match live_edge::fetch_delay(
+                    avoid_http,
+                    candidates,
+                    since_join,
+                    deadline,
+                    self.config.live_edge_delay_max_ms,
+                    self.config.urgent_window_ms,
+                ) {
+                    live_edge::FetchDelay::Wait(ms) => ms,
+                    live_edge::FetchDelay::Draw(cap) => live_edge::draw(cap, self.rng.next_u64()),
                 };
                 if delay == 0 {
                     self.start_http(now, key);
@@ -258,16 +241,10 @@ impl Engine {
         }
     }
 
-    /// Time an urgent segment keeps in hand for HTTP when peers are tried first; `None`
-    /// until a segment came over HTTP (then urgent segments go to HTTP at once).
+    /// Time an urgent segment keeps in hand for HTTP when peers are tried first
+    /// (`urgent::http_reserve_ms`).
     pub(super) fn http_reserve_ms(&self) -> Option<i64> {
-        Some(HTTP_RESERVE_MIN_MS.saturating_add(self.http_takeover_ms()?))
-    }
-
-    /// What HTTP would need to take a segment over: twice the last segment's HTTP time.
-    pub(super) fn http_takeover_ms(&self) -> Option<i64> {
-        let last = self.cdn.last_transfer_ms()?;
-        Some((last.min(i64::MAX as u64 / 4) as i64) * 2)
+        urgent::http_reserve_ms(self.cdn.last_transfer_ms())
     }
 
     /// The segment's size as known (from its transfer, else from `holder`'s announcement),
@@ -306,12 +283,8 @@ impl Engine {
         let rate = self.peers.get(&best.conn).map_or(0.0, |s| {
             s.throughput.get_or(crate::peers::scoring::THROUGHPUT_PRIOR)
         });
-        if rate <= 0.0 {
-            return false;
-        }
         let playback = self.playhead.map_or(1.0, |p| p.rate.max(0.1));
-        let eta_ms = (size as f64 * 1000.0 / rate * playback) as i64;
-        if eta_ms.saturating_add(reserve) > deadline {
+        if !urgent::peer_makes_it(size, rate, playback, reserve, deadline) {
             return false;
         }
         self.assign(now, key, &holders)
@@ -359,23 +332,20 @@ impl Engine {
         // Not heard from the tracker yet (a rendition the player just switched to): its
         // answer comes within a round trip, and a count of 0 ends the wait.
         let counted = swarm.tracker_peers.is_none_or(|n| n as usize > heard);
-        if !(connecting || counted) {
-            return 0;
-        }
-        let Some(joined) = swarm.joined_at else {
-            return 0;
-        };
-        let since = now.as_millis().saturating_sub(joined.as_millis());
+        let since_join = swarm
+            .joined_at
+            .map(|t| now.as_millis().saturating_sub(t.as_millis()));
         // Leave a peer time to deliver: what the segment takes at the throughput prior.
         let size = self.size_estimate(key, None).unwrap_or(CHUNK * 32);
-        let fetch_ms = (size as f64 * 1000.0 / crate::peers::scoring::THROUGHPUT_PRIOR) as i64;
-        let slack = deadline.saturating_sub(reserve).saturating_sub(fetch_ms);
-        if slack <= 0 {
-            return 0;
-        }
-        live_edge::JOIN_WAIT_MS
-            .saturating_sub(since)
-            .min(slack as u64)
+        urgent::join_hold_ms(
+            connecting || counted,
+            since_join,
+            live_edge::JOIN_WAIT_MS,
+            size,
+            crate::peers::scoring::THROUGHPUT_PRIOR,
+            reserve,
+            deadline,
+        )
     }
 
     /// The CDN stalled on an urgent segment: ask every free holder for the missing chunks,
@@ -396,7 +366,8 @@ impl Engine {
             // it is young enough to answer.
             return d.p2p.iter().any(|(c, id)| {
                 self.p2p_reqs.get(&(*c, *id)).is_some_and(|r| {
-                    now.as_millis().saturating_sub(r.started.as_millis()) <= URGENT_FIRST_BYTE_MS
+                    now.as_millis().saturating_sub(r.started.as_millis())
+                        <= urgent::URGENT_FIRST_BYTE_MS
                 })
             });
         };
@@ -415,14 +386,10 @@ impl Engine {
                 })
             };
         }
-        if rate <= 0.0 {
-            return false;
-        }
         let playback = self.playhead.map_or(1.0, |p| p.rate.max(0.1));
-        let eta_ms = remaining * 1000.0 / rate * playback;
         // Keep in hand what HTTP would need to take over.
-        let takeover = self.http_takeover_ms().unwrap_or(0);
-        (eta_ms as i64).saturating_add(PACE_MARGIN_MS.max(takeover)) <= deadline
+        let takeover = urgent::http_takeover_ms(self.cdn.last_transfer_ms()).unwrap_or(0);
+        urgent::on_pace(remaining, rate, playback, takeover, deadline)
     }
 
     pub(super) fn apply_plan(
