@@ -37,7 +37,7 @@ use crate::integrity::{self, Manifest, ManifestEntry};
 use crate::peers::session::{MAX_DOWN_REQUESTS, MAX_UP_REQUESTS};
 use crate::peers::{Avail, ChunkSource, PeerState, Peers, Served, Session, UpRequest, Uploads};
 use crate::scheduler::deadline::{self, Playhead};
-use crate::scheduler::{live_edge, picker, urgent};
+use crate::scheduler::{live_edge, picker, urgent, Step};
 use crate::stats::Tally;
 use crate::store::{SegmentBytes, Store};
 use crate::types::*;
