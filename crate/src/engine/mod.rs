@@ -36,7 +36,8 @@ use crate::integrity::spot_check::{SpotChecker, Verdict as SpotVerdict};
 use crate::integrity::{self, Manifest, ManifestEntry};
 use crate::peers::session::{MAX_DOWN_REQUESTS, MAX_UP_REQUESTS};
 use crate::peers::{Avail, ChunkSource, PeerState, Peers, Served, Session, UpRequest, Uploads};
-use crate::scheduler::{live_edge, picker};
+use crate::scheduler::deadline::{self, Playhead};
+use crate::scheduler::{live_edge, picker, urgent, Step};
 use crate::stats::Tally;
 use crate::store::{SegmentBytes, Store};
 use crate::types::*;
@@ -83,8 +84,6 @@ const CHUNK: u64 = CHUNK_SIZE as u64;
 const MAX_CHUNKS: u32 = MAX_SEGMENT_SIZE.div_ceil(CHUNK_SIZE as u32);
 /// How often an urgent segment that peers are delivering is re-checked for pace.
 const PACE_CHECK_MS: u64 = 250;
-/// Margin kept between the estimated P2P finish and the deadline.
-const PACE_MARGIN_MS: i64 = 300;
 const BUSY_RETRY_MS: u16 = 1_000;
 /// An HTTP body without Content-Length larger than this is abandoned (fail open).
 const MAX_UNSIZED_BODY: usize = 256 * 1024 * 1024;
@@ -99,33 +98,6 @@ const CDN_SLOW_MS: u64 = 1_000;
 const MAX_HTTP_FAILURES: u32 = 3;
 /// `Absent` answers for announced segments, with no completed request between, per strike.
 const ABSENTS_TO_STRIKE: u32 = 3;
-/// What an urgent segment keeps in hand for an HTTP fetch when peers are tried first:
-/// this plus twice the last segment's HTTP time (see `http_reserve_ms`).
-const HTTP_RESERVE_MIN_MS: i64 = 500;
-/// A size probe (one chunk asked of a holder known by its Bitfield) for an urgent segment
-/// counts as on pace for this long.
-const URGENT_FIRST_BYTE_MS: u64 = 500;
-
-#[derive(Clone, Copy, Debug)]
-struct Playhead {
-    swarm: SwarmId,
-    position_ms: u64,
-    buffered_ahead_ms: u64,
-    rate: f64,
-    at: Instant,
-    /// A segment was delivered to the player since this report: an empty buffer in it may
-    /// be filled by now.
-    filled: bool,
-}
-
-impl Playhead {
-    fn elapsed_media_ms(&self, now: Instant) -> f64 {
-        now.as_millis().saturating_sub(self.at.as_millis()) as f64 * self.rate
-    }
-    fn position(&self, now: Instant) -> f64 {
-        self.position_ms as f64 + self.elapsed_media_ms(now)
-    }
-}
 
 pub struct Engine {
     config: Config,
@@ -446,32 +418,16 @@ impl Engine {
         self.manifest.as_ref().and_then(|m| m.lookup(url, range))
     }
 
-    /// Milliseconds of media before the playhead reaches the segment (`None` = unknown).
-    /// Time until the player needs `key`: when the playhead reaches its start; but with
-    /// nothing buffered at the playhead (startup, seek, live join) a segment further than
-    /// one segment away is the one the player waits for to start: due now. Only an empty
-    /// buffer that no delivery has filled since the report counts as a gap: a report taken
-    /// while the player fills its buffer in a burst is soon stale, and would make every
-    /// later segment look late. Both forms shrink at the playback rate, and which one
-    /// applies changes only on a report or a delivery.
-    /// The player's own limits may make it sooner (`deadline_ms`, player.rs).
+    /// Milliseconds of media before the playhead needs `key` (`None`: no playhead yet; see
+    /// `Playhead::deadline_ms`). The player's own limits may make it sooner (`deadline_ms`,
+    /// player.rs).
     fn playhead_deadline_ms(&self, now: Instant, key: SegmentKey) -> Option<i64> {
-        let ph = self.playhead?;
-        let buffer_left = ph.buffered_ahead_ms as f64 - ph.elapsed_media_ms(now);
-        match self.swarms.get(&key.swarm).and_then(|s| s.segment(key.seq)) {
-            Some(seg) => {
-                let to_start = seg.start_ms as f64 - ph.position(now);
-                let past_gap = ph.buffered_ahead_ms == 0
-                    && !ph.filled
-                    && to_start > buffer_left + seg.duration_ms as f64;
-                Some(if past_gap { buffer_left } else { to_start } as i64)
-            }
-            None => Some(buffer_left as i64),
-        }
+        let seg = self.swarms.get(&key.swarm).and_then(|s| s.segment(key.seq));
+        Some(self.playhead?.deadline_ms(now, seg))
     }
 
     fn is_urgent(&self, deadline: Option<i64>) -> bool {
-        deadline.is_none_or(|d| d < self.config.urgent_window_ms.min(i64::MAX as u64) as i64)
+        deadline::is_urgent(deadline, self.config.urgent_window_ms)
     }
 
     fn p2p_active(&self) -> usize {

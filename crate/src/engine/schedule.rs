@@ -111,17 +111,23 @@ impl Engine {
         self.peers.get(&conn)?.holds(key.seq)?.size.map(u64::from)
     }
 
-    /// Decides the next step for one download. Pure reads, then explicit state changes.
+    /// Plans one download and applies the plan.
     pub(super) fn plan_download(&mut self, now: Instant, key: SegmentKey) {
+        let step = self.plan(now, key);
+        self.apply_step(now, key, step);
+    }
+
+    /// The next step for one download, from the engine's state as it is: reads only (the
+    /// live-edge draw is left to `apply_step`, which owns the random source).
+    pub(super) fn plan(&self, now: Instant, key: SegmentKey) -> Step {
         let Some(d) = self.downloads.get(&key) else {
-            return;
+            return Step::Nothing;
         };
         if d.is_complete() {
-            return;
+            return Step::Nothing;
         }
         if d.http.is_some() {
-            self.race_http(now, key);
-            return;
+            return Step::RaceHttp;
         }
         let wanted = !d.reqs.is_empty();
         // With a signing key, only segments the verified manifest lists may come from peers.
@@ -129,145 +135,141 @@ impl Engine {
             || self.manifest_entry(&d.url, d.range).is_some();
         let p2p = self.config.p2p_enabled && self.swarms.contains_key(&key.swarm) && vouched;
         if !p2p || d.force_http {
-            if wanted {
-                self.cancel_p2p(key);
-                self.start_http(now, key);
+            return if wanted {
+                Step::Http { cancel_p2p: true }
             } else if d.p2p.is_empty() {
-                self.drop_download(key);
-            }
-            return;
+                Step::Drop
+            } else {
+                Step::Nothing
+            };
         }
         let deadline = self.deadline_ms(now, key);
+        let urgent = self.is_urgent(deadline);
         let backing_off = d.avoid_http_until.is_some_and(|t| now < t);
-        let degraded = self.cdn.prefers_peers(now);
-        let avoid_http = backing_off || degraded;
-        if wanted && self.is_urgent(deadline) && avoid_http && self.p2p_rescue(now, key) {
-            return;
+        let avoid_http = backing_off || self.cdn.prefers_peers(now);
+        if wanted && urgent && avoid_http {
+            // The CDN failed or stalled on it: every free holder, whatever the P2P limit.
+            let holders = self.holders(now, key);
+            if !holders.is_empty() {
+                return Step::Assign(holders);
+            }
+            if !d.p2p.is_empty() {
+                // Peers are on it already, and none could take more.
+                return Step::Nothing;
+            }
         }
-        let Some(d) = self.downloads.get(&key) else {
-            return;
-        };
         if wanted && d.http_failures > 0 && backing_off && d.p2p.is_empty() {
             // Its HTTP transfer failed: wait for a holder (or the back-off) rather than
             // hammer the CDN.
-            return;
+            return Step::Nothing;
         }
-        if wanted && self.is_urgent(deadline) {
+        if wanted && urgent {
             if !d.p2p.is_empty() && self.is_on_pace(now, key, deadline) {
                 // Peers will make it: keep them busy with the rest.
-                if self.downloads.get(&key).is_some_and(Download::fully_asked) {
-                    return;
+                if d.fully_asked() {
+                    return Step::Nothing;
                 }
-                let holders = self.holders(now, key);
-                self.assign(now, key, &holders);
-                return;
+                return Step::Assign(self.holders(now, key));
             }
             if d.p2p.is_empty() && d.http_failures == 0 && !avoid_http {
-                if self.urgent_from_peers(now, key, deadline) {
-                    return;
+                if let Some(holders) = self.urgent_holders(now, key, deadline) {
+                    return Step::Assign(holders);
                 }
                 let wait = self.urgent_join_wait(now, key, deadline);
                 if wait > 0 {
-                    if let Some(d) = self.downloads.get_mut(&key) {
-                        d.wait_until = Some(now + ms(wait));
-                    }
-                    return;
+                    return Step::Wait(now + ms(wait));
                 }
             }
-            self.cancel_p2p(key);
-            self.start_http(now, key);
-            return;
+            return Step::Http { cancel_p2p: true };
         }
         if d.fully_asked() {
             // Peers are fetching every chunk left: nothing to plan.
-            return;
+            return Step::Nothing;
         }
         let holders = self.holders(now, key);
         if !holders.is_empty() {
             if d.p2p.is_empty() && self.p2p_active() >= self.config.max_p2p {
-                return;
+                return Step::Nothing;
             }
-            self.assign(now, key, &holders);
-            return;
+            return Step::Assign(holders);
         }
-        let Some(d) = self.downloads.get(&key) else {
-            return;
-        };
         if !d.p2p.is_empty() {
-            return;
+            return Step::Nothing;
         }
         if !wanted {
-            self.drop_download(key);
-            return;
+            return Step::Drop;
         }
         match d.wait_until {
             None => {
                 let candidates = self.ready_conns(key.swarm).len();
-                let delay = if avoid_http {
-                    // Our CDN path is degraded: leave the fetch to peers with a healthy one
-                    // as long as the deadline allows (then `p2p_rescue` or HTTP).
-                    live_edge::delay_cap(
-                        u64::MAX,
-                        self.config.urgent_window_ms,
-                        deadline,
-                        candidates,
-                    )
-                } else if candidates == 0 {
-                    // Wait only if peers are coming: being connected, or counted by the
-                    // tracker (unknown until it answers). The first viewer of a swarm hears
-                    // 0 and must not hold back its own buffer.
-                    let expected = self.swarms.get(&key.swarm).is_some_and(|s| {
-                        s.tracker_peers.is_none_or(|n| n > 0)
-                            || s.conns.iter().any(|c| {
-                                self.peers
-                                    .get(c)
-                                    .is_some_and(|x| x.state != PeerState::Ready)
-                            })
-                    });
-                    let since_join = self
-                        .swarms
-                        .get(&key.swarm)
-                        .and_then(|s| s.joined_at)
+                // Peers are coming if connecting, or counted by the tracker (unknown until it
+                // answers). The first viewer of a swarm hears 0 and must not hold back its own
+                // buffer.
+                let since_join = self.swarms.get(&key.swarm).and_then(|s| {
+                    let expected = s.tracker_peers.is_none_or(|n| n > 0)
+                        || s.conns.iter().any(|c| {
+                            self.peers
+                                .get(c)
+                                .is_some_and(|x| x.state != PeerState::Ready)
+                        });
+                    s.joined_at
                         .filter(|_| expected)
-                        .map(|t| now.as_millis().saturating_sub(t.as_millis()));
-                    live_edge::join_wait(
-                        since_join,
-                        live_edge::JOIN_WAIT_MS,
-                        self.config.urgent_window_ms,
-                        deadline,
-                    )
-                } else {
-                    let cap = live_edge::delay_cap(
-                        self.config.live_edge_delay_max_ms,
-                        self.config.urgent_window_ms,
-                        deadline,
-                        candidates,
-                    );
-                    live_edge::draw(cap, self.rng.next_u64())
-                };
-                if delay == 0 {
-                    self.start_http(now, key);
-                } else if let Some(d) = self.downloads.get_mut(&key) {
-                    d.wait_until = Some(now + ms(delay));
-                }
+                        .map(|t| now.as_millis().saturating_sub(t.as_millis()))
+                });
+                Step::Fetch(live_edge::fetch_delay(
+                    avoid_http,
+                    candidates,
+                    since_join,
+                    deadline,
+                    self.config.live_edge_delay_max_ms,
+                    self.config.urgent_window_ms,
+                ))
             }
             Some(t) if now >= t && self.http.len() < self.config.max_http => {
-                self.start_http(now, key)
+                Step::Http { cancel_p2p: false }
             }
-            Some(_) => {}
+            Some(_) => Step::Nothing,
         }
     }
 
-    /// Time an urgent segment keeps in hand for HTTP when peers are tried first; `None`
-    /// until a segment came over HTTP (then urgent segments go to HTTP at once).
-    pub(super) fn http_reserve_ms(&self) -> Option<i64> {
-        Some(HTTP_RESERVE_MIN_MS.saturating_add(self.http_takeover_ms()?))
+    /// Carries out a download's planned step.
+    pub(super) fn apply_step(&mut self, now: Instant, key: SegmentKey, step: Step) {
+        match step {
+            Step::Nothing => {}
+            Step::RaceHttp => self.race_http(now, key),
+            Step::Http { cancel_p2p } => {
+                if cancel_p2p {
+                    self.cancel_p2p(key);
+                }
+                self.start_http(now, key);
+            }
+            Step::Drop => self.drop_download(key),
+            Step::Assign(holders) => {
+                self.assign(now, key, &holders);
+            }
+            Step::Wait(until) => {
+                if let Some(d) = self.downloads.get_mut(&key) {
+                    d.wait_until = Some(until);
+                }
+            }
+            Step::Fetch(delay) => {
+                let delay = match delay {
+                    live_edge::FetchDelay::Wait(ms) => ms,
+                    live_edge::FetchDelay::Draw(cap) => live_edge::draw(cap, self.rng.next_u64()),
+                };
+                if delay == 0 {
+                    self.start_http(now, key);
+                } else {
+                    self.apply_step(now, key, Step::Wait(now + ms(delay)));
+                }
+            }
+        }
     }
 
-    /// What HTTP would need to take a segment over: twice the last segment's HTTP time.
-    pub(super) fn http_takeover_ms(&self) -> Option<i64> {
-        let last = self.cdn.last_transfer_ms()?;
-        Some((last.min(i64::MAX as u64 / 4) as i64) * 2)
+    /// Time an urgent segment keeps in hand for HTTP when peers are tried first
+    /// (`urgent::http_reserve_ms`).
+    pub(super) fn http_reserve_ms(&self) -> Option<i64> {
+        urgent::http_reserve_ms(self.cdn.last_transfer_ms())
     }
 
     /// The segment's size as known (from its transfer, else from `holder`'s announcement),
@@ -280,41 +282,30 @@ impl Engine {
             .or_else(|| self.nominal_size(key))
     }
 
-    /// An urgent segment that complete holders can deliver with the HTTP reserve to spare
-    /// is asked of them (the pace check hands it to HTTP if they fall behind).
-    pub(super) fn urgent_from_peers(
-        &mut self,
+    /// The complete holders an urgent segment may be asked of: the best can deliver it
+    /// with the HTTP reserve to spare (the pace check hands it to HTTP if they fall behind).
+    pub(super) fn urgent_holders(
+        &self,
         now: Instant,
         key: SegmentKey,
         deadline: Option<i64>,
-    ) -> bool {
+    ) -> Option<Vec<picker::Holder>> {
         let (Some(deadline), Some(reserve)) = (deadline, self.http_reserve_ms()) else {
-            return false;
+            return None;
         };
         let holders: Vec<picker::Holder> = self
             .holders(now, key)
             .into_iter()
             .filter(|h| h.complete)
             .collect();
-        let Some(best) = holders.first() else {
-            return false;
-        };
+        let best = holders.first()?;
         // A Bitfield does not say sizes: then the playlist's bitrate tells roughly.
-        let Some(size) = self.size_estimate(key, Some(best.conn)) else {
-            return false;
-        };
+        let size = self.size_estimate(key, Some(best.conn))?;
         let rate = self.peers.get(&best.conn).map_or(0.0, |s| {
             s.throughput.get_or(crate::peers::scoring::THROUGHPUT_PRIOR)
         });
-        if rate <= 0.0 {
-            return false;
-        }
         let playback = self.playhead.map_or(1.0, |p| p.rate.max(0.1));
-        let eta_ms = (size as f64 * 1000.0 / rate * playback) as i64;
-        if eta_ms.saturating_add(reserve) > deadline {
-            return false;
-        }
-        self.assign(now, key, &holders)
+        urgent::peer_makes_it(size, rate, playback, reserve, deadline).then_some(holders)
     }
 
     /// The segment's size at the playlist's nominal bitrate, if both are known.
@@ -359,23 +350,20 @@ impl Engine {
         // Not heard from the tracker yet (a rendition the player just switched to): its
         // answer comes within a round trip, and a count of 0 ends the wait.
         let counted = swarm.tracker_peers.is_none_or(|n| n as usize > heard);
-        if !(connecting || counted) {
-            return 0;
-        }
-        let Some(joined) = swarm.joined_at else {
-            return 0;
-        };
-        let since = now.as_millis().saturating_sub(joined.as_millis());
+        let since_join = swarm
+            .joined_at
+            .map(|t| now.as_millis().saturating_sub(t.as_millis()));
         // Leave a peer time to deliver: what the segment takes at the throughput prior.
         let size = self.size_estimate(key, None).unwrap_or(CHUNK * 32);
-        let fetch_ms = (size as f64 * 1000.0 / crate::peers::scoring::THROUGHPUT_PRIOR) as i64;
-        let slack = deadline.saturating_sub(reserve).saturating_sub(fetch_ms);
-        if slack <= 0 {
-            return 0;
-        }
-        live_edge::JOIN_WAIT_MS
-            .saturating_sub(since)
-            .min(slack as u64)
+        urgent::join_hold_ms(
+            connecting || counted,
+            since_join,
+            live_edge::JOIN_WAIT_MS,
+            size,
+            crate::peers::scoring::THROUGHPUT_PRIOR,
+            reserve,
+            deadline,
+        )
     }
 
     /// The CDN stalled on an urgent segment: ask every free holder for the missing chunks,
@@ -396,7 +384,8 @@ impl Engine {
             // it is young enough to answer.
             return d.p2p.iter().any(|(c, id)| {
                 self.p2p_reqs.get(&(*c, *id)).is_some_and(|r| {
-                    now.as_millis().saturating_sub(r.started.as_millis()) <= URGENT_FIRST_BYTE_MS
+                    now.as_millis().saturating_sub(r.started.as_millis())
+                        <= urgent::URGENT_FIRST_BYTE_MS
                 })
             });
         };
@@ -415,14 +404,10 @@ impl Engine {
                 })
             };
         }
-        if rate <= 0.0 {
-            return false;
-        }
         let playback = self.playhead.map_or(1.0, |p| p.rate.max(0.1));
-        let eta_ms = remaining * 1000.0 / rate * playback;
         // Keep in hand what HTTP would need to take over.
-        let takeover = self.http_takeover_ms().unwrap_or(0);
-        (eta_ms as i64).saturating_add(PACE_MARGIN_MS.max(takeover)) <= deadline
+        let takeover = urgent::http_takeover_ms(self.cdn.last_transfer_ms()).unwrap_or(0);
+        urgent::on_pace(remaining, rate, playback, takeover, deadline)
     }
 
     pub(super) fn apply_plan(
