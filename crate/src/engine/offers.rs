@@ -12,20 +12,20 @@
 //! - Offers per announce never exceed `Config::max_offers`.
 
 use super::*;
-use std::collections::BTreeSet;
 
 pub(super) struct OfferPolicy {
     /// When the start hold ends; `None` once it ended.
     hold_until: Option<Instant>,
-    /// Swarms that reached `min_swarm_size` (only kept while a minimum is set).
-    open: BTreeSet<SwarmId>,
+    /// Swarms that reached `min_swarm_size` (only kept while a minimum is set). A few swarms
+    /// per viewer: a `Vec` costs the wasm build less code than another `BTreeSet` type.
+    open: Vec<SwarmId>,
 }
 
 impl OfferPolicy {
     pub(super) fn new(config: &Config, now: Instant) -> Self {
         OfferPolicy {
             hold_until: (config.start_hold_ms > 0).then(|| now + ms(config.start_hold_ms)),
-            open: BTreeSet::new(),
+            open: Vec::new(),
         }
     }
 
@@ -113,7 +113,7 @@ impl Engine {
         {
             return;
         }
-        self.offer_policy.open.insert(swarm);
+        self.offer_policy.open.push(swarm);
         let out = self.announce_output(
             now,
             swarm,
@@ -126,9 +126,7 @@ impl Engine {
     /// The swarm was left, or P2P turned off (`None`): it is gated again.
     pub(super) fn close_swarm_gate(&mut self, swarm: Option<SwarmId>) {
         match swarm {
-            Some(s) => {
-                self.offer_policy.open.remove(&s);
-            }
+            Some(s) => self.offer_policy.open.retain(|o| *o != s),
             None => self.offer_policy.open.clear(),
         }
     }

@@ -12,8 +12,10 @@ use super::*;
 
 #[derive(Default)]
 pub(super) struct PlayerLimits {
-    /// Pending player requests with a limit: when the player gives up on each.
-    give_up: BTreeMap<RequestId, (SegmentKey, Instant)>,
+    /// Pending player requests with a limit: when the player gives up on each. A player has
+    /// a few requests pending: a `Vec` costs the wasm build less code than another
+    /// `BTreeMap` type.
+    give_up: Vec<(RequestId, SegmentKey, Instant)>,
 }
 
 impl Engine {
@@ -25,13 +27,10 @@ impl Engine {
         key: SegmentKey,
         timeout_ms: Option<u64>,
     ) {
-        match timeout_ms.filter(|t| *t > 0) {
-            Some(t) => {
-                self.player_limits.give_up.insert(req, (key, now + ms(t)));
-            }
-            None => {
-                self.player_limits.give_up.remove(&req);
-            }
+        let limits = &mut self.player_limits.give_up;
+        limits.retain(|(r, _, _)| *r != req);
+        if let Some(t) = timeout_ms.filter(|t| *t > 0) {
+            limits.push((req, key, now + ms(t)));
         }
     }
 
@@ -43,12 +42,10 @@ impl Engine {
         if limits.is_empty() {
             return Some(playhead);
         }
-        let player = self
-            .requests
+        let player = limits
             .iter()
-            .filter(|(_, k)| **k == key)
-            .filter_map(|(r, _)| limits.get(r))
-            .map(|(_, t)| t.as_millis() as i64 - now.as_millis() as i64)
+            .filter(|(r, k, _)| *k == key && self.requests.get(r) == Some(k))
+            .map(|(_, _, t)| t.as_millis() as i64 - now.as_millis() as i64)
             .min();
         Some(player.map_or(playhead, |p| p.min(playhead)))
     }
@@ -58,12 +55,12 @@ impl Engine {
     pub(super) fn player_limit_wake(&mut self, now: Instant) -> Option<Instant> {
         let requests = &self.requests;
         let limits = &mut self.player_limits.give_up;
-        limits.retain(|r, (k, _)| requests.get(r) == Some(k));
+        limits.retain(|(r, k, _)| requests.get(r) == Some(k));
         let urgent = ms(self.config.urgent_window_ms);
         earliest(
             limits
-                .values()
-                .map(|(_, t)| *t - urgent + ms(1))
+                .iter()
+                .map(|(_, _, t)| *t - urgent + ms(1))
                 .filter(|t| *t > now),
         )
     }
