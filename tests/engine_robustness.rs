@@ -20,8 +20,7 @@
 //! `cargo test --test engine_robustness` (PROPTEST_CASES overrides the case count).
 
 use proptest::prelude::*;
-use shoal::integrity::sha256;
-use shoal::wire::{self, Message, CHUNK_SIZE};
+use shoal::wire::{self, Message};
 use shoal::*;
 use std::collections::{BTreeMap, VecDeque};
 
@@ -49,40 +48,14 @@ fn url(seq: u64) -> String {
 
 /// A structurally valid MPEG-TS segment, 2 to 6 chunks long, distinct per seq.
 fn ts_segment(seq: u64) -> Vec<u8> {
-    let packets = 90 + (seq * 53 % 400) as usize;
-    (0..packets * 188)
-        .map(|i| {
-            if i % 188 == 0 {
-                0x47
-            } else {
-                (i as u64 ^ seq.wrapping_mul(131)) as u8
-            }
-        })
-        .collect()
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
+    testkit::ts_segment(seq, 90 + (seq * 53 % 400) as usize)
 }
 
 /// docs/MANIFEST.md text for the CDN's segments; `chunks` adds per-chunk hashes.
 fn manifest(cdn: &BTreeMap<String, Vec<u8>>, chunks: bool) -> Vec<u8> {
-    let mut s = String::from("shoal-manifest 1\nchunk-size 15360\n");
-    for (u, body) in cdn {
-        let key = u.rsplit('/').next().unwrap_or("");
-        s.push_str(&format!(
-            "segment {key} {} {}",
-            body.len(),
-            hex(&sha256(body))
-        ));
-        if chunks {
-            let list: Vec<String> = body.chunks(CHUNK_SIZE).map(|c| hex(&sha256(c))).collect();
-            s.push(' ');
-            s.push_str(&list.join(","));
-        }
-        s.push('\n');
-    }
-    s.into_bytes()
+    let key = |u: &str| u.rsplit('/').next().unwrap_or("").to_string();
+    let keys: Vec<(String, &[u8])> = cdn.iter().map(|(u, b)| (key(u), &b[..])).collect();
+    testkit::manifest(keys.iter().map(|(k, b)| (k.as_str(), *b)), chunks)
 }
 
 fn playlist(first: u64) -> Input {

@@ -24,3 +24,5 @@ pub use types::*;
 
 #[cfg(feature = "sim")]
 pub mod sim;
+#[cfg(any(test, feature = "testkit"))]
+pub mod testkit;

@@ -114,24 +114,13 @@ impl Media {
         seqs: std::ops::Range<u64>,
         chunks: bool,
     ) -> Vec<u8> {
-        let chunk = shoal::wire::CHUNK_SIZE;
-        let mut text = format!("shoal-manifest 1\nchunk-size {chunk}\n");
+        let mut text = shoal::testkit::media::manifest_header();
         for seq in seqs {
             let Some(body) = self.segment(rendition, seq) else {
                 continue;
             };
-            let hex = |d: &[u8]| hex::encode(shoal::integrity::sha256(d));
-            text.push_str(&format!(
-                "segment seg{seq}.ts {} {}",
-                body.len(),
-                hex(&body)
-            ));
-            if chunks && !body.is_empty() {
-                let list: Vec<String> = body.chunks(chunk).map(hex).collect();
-                text.push(' ');
-                text.push_str(&list.join(","));
-            }
-            text.push('\n');
+            let key = format!("seg{seq}.ts");
+            text.push_str(&shoal::testkit::manifest_line(&key, &body, chunks));
         }
         text.into_bytes()
     }

@@ -27,8 +27,6 @@ use shoal::{
     BanReason, CloseReason, Config, ConnId, Container, Engine, Event, Input, Instant, Output,
     PeerId, RequestId, SegmentInfo, Seq, Stats, SwarmId,
 };
-use std::cmp::Ordering;
-use std::collections::BinaryHeap;
 use std::fmt::Write as _;
 use tracker::Tracker;
 
@@ -204,52 +202,8 @@ pub enum Ev {
     },
 }
 
-struct Scheduled {
-    at: u64,
-    order: u64,
-    ev: Ev,
-}
-
-impl PartialEq for Scheduled {
-    fn eq(&self, o: &Self) -> bool {
-        (self.at, self.order) == (o.at, o.order)
-    }
-}
-impl Eq for Scheduled {}
-impl PartialOrd for Scheduled {
-    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
-        Some(self.cmp(o))
-    }
-}
-impl Ord for Scheduled {
-    // Reversed: BinaryHeap is a max-heap and we want the earliest first.
-    fn cmp(&self, o: &Self) -> Ordering {
-        (o.at, o.order).cmp(&(self.at, self.order))
-    }
-}
-
-#[derive(Default)]
-pub struct Queue {
-    heap: BinaryHeap<Scheduled>,
-    order: u64,
-}
-
-impl Queue {
-    pub fn push(&mut self, at: u64, ev: Ev) {
-        self.order += 1;
-        self.heap.push(Scheduled {
-            at,
-            order: self.order,
-            ev,
-        });
-    }
-    fn peek_at(&self) -> Option<u64> {
-        self.heap.peek().map(|s| s.at)
-    }
-    fn pop(&mut self) -> Option<(u64, Ev)> {
-        self.heap.pop().map(|s| (s.at, s.ev))
-    }
-}
+/// Events in simulated milliseconds, in (time, scheduling order).
+pub type Queue = shoal::testkit::EventQueue<Ev>;
 
 /// What happened at one viewer, beyond the player's own counters.
 #[derive(Default)]
@@ -327,7 +281,7 @@ impl Sim {
             sc.viewers.iter().map(|v| v.behavior).collect(),
         );
         let tracker = Tracker::new(sc.viewers.len(), sc.tracker_delay_ms);
-        let mut q = Queue::default();
+        let mut q = Queue::new(1);
         let viewers = sc
             .viewers
             .iter()

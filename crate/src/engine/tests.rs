@@ -1,4 +1,5 @@
 use super::*;
+use crate::testkit::ts_segment;
 
 proptest::proptest! {
     /// Pieces written in any order, overlapping or not, assemble the same bytes as one
@@ -57,18 +58,6 @@ proptest::proptest! {
 
 const SW: SwarmId = SwarmId([7; 20]);
 const SEG_MS: u32 = 2_000;
-
-fn ts_segment(seq: u64, packets: usize) -> Vec<u8> {
-    (0..packets * 188)
-        .map(|i| {
-            if i % 188 == 0 {
-                0x47
-            } else {
-                (i as u64 ^ seq.wrapping_mul(131)) as u8
-            }
-        })
-        .collect()
-}
 
 fn url(seq: u64) -> String {
     format!("https://cdn.test/live/s{seq}.ts")

@@ -19,11 +19,11 @@ use super::media::Media;
 use super::rng::Rng;
 use super::scenario::{Outage, OutageKind, Role, Scenario};
 use crate::store::SegmentBytes;
+use crate::testkit::{self, EventQueue};
 use crate::types::*;
 use crate::wire::{self, kind, Message, CHUNK_SIZE, DATA_HEADER_LEN};
 use crate::Engine;
-use std::cmp::Ordering;
-use std::collections::{BTreeMap, BinaryHeap};
+use std::collections::BTreeMap;
 use std::rc::Rc;
 
 /// Simulated time is in microseconds; the engine sees milliseconds.
@@ -140,101 +140,6 @@ impl Default for Profile {
             nanos: [0; PROFILE_SLOTS],
             high: 0,
             stale: 0,
-        }
-    }
-}
-
-struct Entry {
-    at: u64,
-    order: u64,
-    ev: Ev,
-}
-
-impl PartialEq for Entry {
-    fn eq(&self, o: &Self) -> bool {
-        (self.at, self.order) == (o.at, o.order)
-    }
-}
-impl Eq for Entry {}
-impl PartialOrd for Entry {
-    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
-        Some(self.cmp(o))
-    }
-}
-impl Ord for Entry {
-    // Reversed: the heap is a max-heap, the earliest event must come first.
-    fn cmp(&self, o: &Self) -> Ordering {
-        (o.at, o.order).cmp(&(self.at, self.order))
-    }
-}
-
-/// Milliseconds of future covered by `Queue`'s ring of buckets.
-const RING_MS: u64 = 4_096;
-
-/// The event queue: pops in (time, scheduling order), exactly as one binary heap would,
-/// but a heap of the whole swarm's pending events (hundreds of thousands at 10,000
-/// viewers) costs a cache miss per level on every pop. Events are bucketed by millisecond
-/// in a ring covering the next `RING_MS`; only the current millisecond's bucket is a heap
-/// (a few hundred entries); events further ahead wait in `far`.
-struct Queue {
-    /// The millisecond being served: `cur` holds its events, the ring the later ones.
-    now_ms: u64,
-    cur: BinaryHeap<Entry>,
-    ring: Vec<Vec<Entry>>,
-    far: BinaryHeap<Entry>,
-    len: usize,
-}
-
-impl Queue {
-    fn new() -> Self {
-        Queue {
-            now_ms: 0,
-            cur: BinaryHeap::new(),
-            ring: (0..RING_MS).map(|_| Vec::new()).collect(),
-            far: BinaryHeap::new(),
-            len: 0,
-        }
-    }
-
-    fn len(&self) -> usize {
-        self.len
-    }
-
-    /// `e.at` is never before the current time (`World::push` clamps it).
-    fn push(&mut self, e: Entry) {
-        self.len += 1;
-        let ms = e.at / MS;
-        if ms <= self.now_ms {
-            self.cur.push(e);
-        } else if ms < self.now_ms + RING_MS {
-            self.ring[(ms % RING_MS) as usize].push(e);
-        } else {
-            self.far.push(e);
-        }
-    }
-
-    fn pop(&mut self) -> Option<Entry> {
-        loop {
-            if let Some(e) = self.cur.pop() {
-                self.len -= 1;
-                return Some(e);
-            }
-            if self.len == 0 {
-                return None;
-            }
-            self.now_ms += 1;
-            let bucket = &mut self.ring[(self.now_ms % RING_MS) as usize];
-            self.cur.extend(bucket.drain(..));
-            let horizon = self.now_ms + RING_MS;
-            while self.far.peek().is_some_and(|e| e.at / MS < horizon) {
-                let Some(e) = self.far.pop() else { break };
-                let ms = e.at / MS;
-                if ms <= self.now_ms {
-                    self.cur.push(e);
-                } else {
-                    self.ring[(ms % RING_MS) as usize].push(e);
-                }
-            }
         }
     }
 }
@@ -444,8 +349,8 @@ pub struct World<'a> {
     sc: &'a Scenario,
     p2p: bool,
     now: u64,
-    order: u64,
-    queue: Queue,
+    /// Events in simulated microseconds, bucketed by millisecond.
+    queue: EventQueue<Ev>,
     media: Media,
     swarms: Vec<SwarmId>,
     viewers: Vec<Viewer>,
@@ -500,8 +405,7 @@ impl<'a> World<'a> {
             sc,
             p2p,
             now: 0,
-            order: 0,
-            queue: Queue::new(),
+            queue: EventQueue::new(MS),
             tracker: (0..media.renditions())
                 .map(|_| TrackerSwarm::default())
                 .collect(),
@@ -631,12 +535,7 @@ impl<'a> World<'a> {
     }
 
     fn push(&mut self, at: u64, ev: Ev) {
-        self.order += 1;
-        self.queue.push(Entry {
-            at: at.max(self.now),
-            order: self.order,
-            ev,
-        });
+        self.queue.push(at.max(self.now), ev);
     }
 
     fn log(&self, v: u32, text: &str) {
@@ -658,24 +557,24 @@ impl<'a> World<'a> {
     }
 
     pub fn run(mut self) -> RunOutput {
-        while let Some(e) = self.queue.pop() {
-            if e.at > self.end_us {
+        while let Some((at, ev)) = self.queue.pop() {
+            if at > self.end_us {
                 break;
             }
-            self.now = e.at;
+            self.now = at;
             self.totals.events += 1;
             let Some(p) = self.profile.as_mut() else {
-                self.handle(e.ev);
+                self.handle(ev);
                 continue;
             };
-            let slot = match &e.ev {
+            let slot = match &ev {
                 Ev::Msg { frame, .. } => Ev::NAMES.len() + usize::from(frame.kind().unwrap_or(0)),
                 ev => ev.kind(),
             }
             .min(PROFILE_SLOTS - 1);
             p.high = p.high.max(self.queue.len() + 1);
             let t = std::time::Instant::now();
-            self.handle(e.ev);
+            self.handle(ev);
             if let Some(p) = self.profile.as_mut() {
                 p.count[slot] += 1;
                 p.nanos[slot] += t.elapsed().as_nanos() as u64;
@@ -1150,8 +1049,7 @@ impl<'a> World<'a> {
         };
         let fresh = self.manifest.as_ref().is_some_and(|(w, _)| *w == (lo, hi));
         if !fresh {
-            let chunk = CHUNK_SIZE;
-            let mut text = format!("shoal-manifest 1\nchunk-size {chunk}\n");
+            let mut text = testkit::media::manifest_header();
             for r in 0..self.media.renditions() {
                 for seq in lo..=hi {
                     if let Some(line) = self.manifest_lines.get(&(r, seq)) {
@@ -1159,17 +1057,8 @@ impl<'a> World<'a> {
                         continue;
                     }
                     let data = self.media.bytes(r, seq);
-                    let chunks: Vec<String> = data
-                        .chunks(chunk)
-                        .map(|c| hex::encode(crate::integrity::sha256(c)))
-                        .collect();
-                    let line = format!(
-                        "segment {} {} {} {}\n",
-                        crate::integrity::manifest_key(&Media::url(r, seq), None),
-                        data.len(),
-                        hex::encode(crate::integrity::sha256(&data)),
-                        chunks.join(",")
-                    );
+                    let key = crate::integrity::manifest_key(&Media::url(r, seq), None);
+                    let line = testkit::manifest_line(&key, &data, true);
                     text.push_str(&line);
                     self.manifest_lines.insert((r, seq), line);
                 }
