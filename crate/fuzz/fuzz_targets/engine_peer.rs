@@ -23,9 +23,13 @@ const CONN: ConnId = ConnId(1);
 const SEGS: u64 = 16;
 const SEG_MS: u64 = 2_000;
 const STRIKES: u32 = 3;
-/// The hard busy loop is fixed, but rare inputs still cause ~125 idle wakes/s (budget 100/s)
-/// for a few seconds (see tests/engine_robustness.rs): off until that is found.
-const CHECK_SPIN: bool = false;
+/// `handle_timeout` calls that produce no output, per simulated second, before we call it a
+/// busy loop (as tests/engine_robustness.rs). The idle wakes left are timers that found
+/// nothing to do and moved on (a stalled transfer nobody else holds: one per
+/// `peer_stall_timeout_ms`); the most any input of a 2,756-input corpus (grown over about
+/// 360,000 runs) made was 24 in 6 s. Engine unit test:
+/// `a_stalled_transfer_nobody_can_take_over_wakes_once_per_stall_timeout`.
+const MAX_IDLE_WAKES_PER_SEC: u64 = 100;
 
 fn url(seq: u64) -> String {
     format!("https://cdn.test/v/s{seq}.ts")
@@ -309,7 +313,7 @@ impl World {
                 idle += 1;
             }
             assert!(
-                !CHECK_SPIN || idle <= 100 * (ms / 1000 + 1),
+                idle <= MAX_IDLE_WAKES_PER_SEC * (ms / 1000 + 1),
                 "handle_timeout spins without output"
             );
         }
