@@ -24,7 +24,7 @@ const SEGS: u64 = 16;
 const SEG_MS: u64 = 2_000;
 const STRIKES: u32 = 3;
 /// `handle_timeout` calls that produce no output, per simulated second, before we call it a
-/// busy loop (as tests/engine_robustness.rs). The idle wakes left are timers that found
+/// busy loop (as crate/tests/engine_robustness.rs). The idle wakes left are timers that found
 /// nothing to do and moved on (a stalled transfer nobody else holds: one per
 /// `peer_stall_timeout_ms`); the most any input of a 2,756-input corpus (grown over about
 /// 360,000 runs) made was 24 in 6 s. Engine unit test:
