@@ -16,7 +16,7 @@ use std::rc::Rc;
 /// Published bytes by (rendition, seq), shared with the engines' interners.
 pub type Published = Rc<RefCell<BTreeMap<(usize, u64), SegmentBytes>>>;
 
-pub const TS_PACKET: usize = 188;
+pub use crate::testkit::TS_PACKET;
 
 pub struct Media {
     live: bool,

@@ -8,24 +8,15 @@
 use std::collections::HashMap;
 use std::rc::Rc;
 
-pub const TS_PACKET: usize = 188;
-
-/// One step of splitmix64: a tiny, well-mixed, seedable generator.
-pub fn splitmix(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
+pub use shoal::testkit::{splitmix64, TS_PACKET};
 
 /// Mixes several numbers into one seed.
 pub fn mix(parts: &[u64]) -> u64 {
     let mut s = 0x5348_4f41_4c00_0001u64;
     for p in parts {
         s ^= *p;
-        splitmix(&mut s);
-        s = splitmix(&mut s);
+        splitmix64(&mut s);
+        s = splitmix64(&mut s);
     }
     s
 }
@@ -53,7 +44,7 @@ pub fn segment_bytes(size: usize, rendition: u32, seq: u64) -> Vec<u8> {
         out.push(0x10 | (k as u8 & 0x0f));
         let mut filled = 4;
         while filled < TS_PACKET {
-            let word = splitmix(&mut state).to_le_bytes();
+            let word = splitmix64(&mut state).to_le_bytes();
             let n = (TS_PACKET - filled).min(8);
             out.extend_from_slice(&word[..n]);
             filled += n;

@@ -20,7 +20,7 @@ pub mod player;
 pub mod tracker;
 
 use cdn::{Cdn, CdnFault, CdnLink, Owner, Piece};
-use media::{mix, splitmix, Media};
+use media::{mix, splitmix64, Media};
 use net::{Behavior, Net, SendError};
 use player::{Delivery, PlayState, Player};
 use shoal::{
@@ -68,7 +68,7 @@ impl ViewerCfg {
     /// uplink 0.3-2 MB/s (2.4-16 Mbit/s), 10-60 ms one-way to peers.
     pub fn varied(join_ms: u64, seed: u64, index: usize) -> Self {
         let mut r = mix(&[seed, index as u64, 0x7661_7279]);
-        let mut pick = |lo: u64, hi: u64| lo + splitmix(&mut r) % (hi - lo + 1);
+        let mut pick = |lo: u64, hi: u64| lo + splitmix64(&mut r) % (hi - lo + 1);
         ViewerCfg {
             cdn_bytes_per_sec: pick(1_500_000, 4_000_000),
             cdn_latency_ms: pick(30, 120),
@@ -449,7 +449,7 @@ impl Sim {
         if self.sc.jitter_ms == 0 {
             0
         } else {
-            splitmix(&mut self.rng) % (self.sc.jitter_ms + 1)
+            splitmix64(&mut self.rng) % (self.sc.jitter_ms + 1)
         }
     }
 
@@ -550,7 +550,7 @@ impl Sim {
                     l.connected = true;
                     let at = now + 3 * lat + 20;
                     let fail = self.sc.connect_fail_permille > 0
-                        && splitmix(&mut self.rng) % 1000 < self.sc.connect_fail_permille;
+                        && splitmix64(&mut self.rng) % 1000 < self.sc.connect_fail_permille;
                     let l = &mut self.net.links[li];
                     if fail {
                         l.open = false;
