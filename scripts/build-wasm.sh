@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 out=js-shim/wasm
-wasm=target/wasm32-unknown-unknown/wasm/shoal.wasm
+wasm="${CARGO_TARGET_DIR:-target}/wasm32-unknown-unknown/wasm/shoal.wasm"
 
 command -v wasm-bindgen >/dev/null || { echo "build-wasm: wasm-bindgen not found; run scripts/setup.sh" >&2; exit 1; }
 want="0.2.130"

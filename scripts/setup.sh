@@ -78,7 +78,10 @@ else
 then run this script again."
 fi
 
-# --- npm dev dependencies (.npmrc sets ignore-scripts) ------------------------------------
+# --- npm dev dependencies, install scripts off ---------------------------------------------
+# No dev dependency needs one, and node-datachannel's (pulled in by bittorrent-tracker, unused
+# by its server) downloads a binary from outside the registries. Scripts stay on for the
+# repository's own lifecycle: a plain `npm pack` runs `prepack`.
 # npm writes node_modules/.package-lock.json on every install: it is the freshness stamp.
 stamp=node_modules/.package-lock.json
 if [ -L node_modules ]; then
@@ -88,7 +91,7 @@ if [ -L node_modules ]; then
   say "ok: node_modules (symlink, left alone)"
 elif [ ! -f "$stamp" ] || [ package-lock.json -nt "$stamp" ]; then
   say "npm ci"
-  npm ci --no-audit --no-fund
+  npm ci --ignore-scripts --no-audit --no-fund
 else
   say "ok: node_modules up to date with package-lock.json"
 fi

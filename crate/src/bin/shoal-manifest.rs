@@ -5,6 +5,9 @@
 //! `sign_manifest` and checked with `parse_signed` before an atomic rename puts it in
 //! place, so a reader never sees a partial or unverifiable file. Only files that a playlist
 //! references are hashed, and only inside the folder given on the command line.
+//!
+//! Parsing is the ecosystem's: clap for the arguments, m3u8-rs for HLS playlists, roxmltree
+//! for MPDs; DASH segment addressing is the library's `shoal::dash`.
 
 #![forbid(unsafe_code)]
 
@@ -18,143 +21,151 @@ fn main() {
 
 #[cfg(not(target_arch = "wasm32"))]
 mod native {
+    use clap::{Parser, Subcommand};
+    use shoal::dash::{self, TemplateVars, TimelineEntry};
     use shoal::integrity::{
         format_public_key, manifest_key, public_key_of, sha256, sign_manifest, Manifest,
         ManifestEntry, MANIFEST_VERSION, MAX_MANIFEST_BYTES, MAX_MANIFEST_ENTRIES,
     };
     use shoal::types::ByteRange;
     use shoal::wire::CHUNK_SIZE;
-    use std::collections::{BTreeMap, HashMap};
+    use std::collections::{BTreeMap, HashMap, HashSet};
     use std::fs;
     use std::io::{Read, Seek, SeekFrom, Write};
     use std::path::{Path, PathBuf};
     use std::time::{Duration, Instant, SystemTime};
 
-    const USAGE: &str = "\
-usage:
-  shoal-manifest keygen --out KEYFILE [--force]
-      Writes a new Ed25519 secret key to KEYFILE (mode 0600) and prints the public key
-      (`ed25519:<base64>`) to configure in the player.
-  shoal-manifest pubkey --key KEYFILE
-      Prints the public key of KEYFILE.
-  shoal-manifest sign --key KEYFILE [--watch] [--interval SECS] [--grace SECS]
-                      [--no-chunk-hashes] DIR
-      Writes a signed manifest beside every playlist in DIR: `<media playlist>.shoal` for
-      each HLS media playlist, `<master>.shoal` for each HLS master, `<mpd>.shoal` and
-      `<mpd>.<representation id>.shoal` for each DASH MPD. With --watch, rescans every
-      SECS (default 1) and rewrites changed manifests atomically; segments that left the
-      playlists stay listed for --grace SECS (default 60).
-  shoal-manifest verify --public-key KEY MANIFEST [--dir DIR]
-      Checks MANIFEST's signature; with --dir, also that every entry's file in DIR matches.
-exit status: 0 success, 1 failure (I/O, playlists, signature), 2 usage error";
+    /// Makes and checks signed integrity manifests for HLS and DASH outputs
+    /// (docs/PROTECT.md).
+    #[derive(Parser)]
+    #[command(
+        name = "shoal-manifest",
+        version,
+        after_help = "Exit status: 0 success, 1 failure (I/O, playlists, signature), 2 usage error."
+    )]
+    struct Cli {
+        #[command(subcommand)]
+        command: Command,
+    }
 
-    /// Exit statuses.
+    #[derive(Subcommand)]
+    enum Command {
+        /// Writes a new Ed25519 secret key and prints its public key.
+        ///
+        /// KEYFILE is created with mode 0600 and holds 64 hex digits; the printed public key
+        /// (`ed25519:<base64>`) goes into the player's configuration.
+        Keygen {
+            /// Where to write the secret key.
+            #[arg(long, value_name = "KEYFILE")]
+            out: PathBuf,
+            /// Replace KEYFILE if it exists.
+            #[arg(long)]
+            force: bool,
+        },
+        /// Prints the public key of KEYFILE.
+        Pubkey {
+            /// The secret key file keygen wrote.
+            #[arg(long, value_name = "KEYFILE")]
+            key: PathBuf,
+        },
+        /// Writes a signed manifest beside every playlist in DIR.
+        ///
+        /// `<media playlist>.shoal` for each HLS media playlist, `<master>.shoal` for each
+        /// HLS master, `<mpd>.shoal` and `<mpd>.<representation id>.shoal` for each DASH
+        /// MPD. With --watch, segments that left the playlists stay listed for --grace.
+        Sign {
+            /// The secret key file keygen wrote.
+            #[arg(long, value_name = "KEYFILE")]
+            key: PathBuf,
+            /// Rescan every --interval and rewrite changed manifests atomically.
+            #[arg(long)]
+            watch: bool,
+            /// Seconds between scans with --watch (at least 0.05).
+            #[arg(long, value_name = "SECS", default_value = "1", value_parser = seconds)]
+            interval: Duration,
+            /// Seconds a segment that left the playlists stays listed with --watch.
+            #[arg(long, value_name = "SECS", default_value = "60", value_parser = seconds)]
+            grace: Duration,
+            /// Only whole-segment hashes (smaller manifests, bad peers caught later).
+            #[arg(long)]
+            no_chunk_hashes: bool,
+            /// The packager's output folder (playlists with relative URIs).
+            dir: PathBuf,
+        },
+        /// Checks MANIFEST's signature, and with --dir the files it lists.
+        Verify {
+            /// `ed25519:<base64>`, as keygen prints it.
+            #[arg(long, value_name = "KEY", value_parser = public_key)]
+            public_key: [u8; 32],
+            /// The `.shoal` file to check.
+            manifest: PathBuf,
+            /// Also check every entry against its file in DIR (whole and per chunk).
+            #[arg(long, value_name = "DIR")]
+            dir: Option<PathBuf>,
+        },
+    }
+
+    fn seconds(v: &str) -> Result<Duration, String> {
+        v.parse::<f64>()
+            .ok()
+            .filter(|s| s.is_finite() && *s >= 0.0 && *s < 1e9)
+            .map(Duration::from_secs_f64)
+            .ok_or_else(|| format!("not a number of seconds: {v}"))
+    }
+
+    fn public_key(v: &str) -> Result<[u8; 32], String> {
+        shoal::integrity::parse_public_key(v).map_err(|e| e.to_string())
+    }
+
+    /// Exit status of a failure that is not a usage error (clap exits with 2 for those).
     const EXIT_FAIL: i32 = 1;
-    const EXIT_USAGE: i32 = 2;
     /// Bound on the folder walk, so a symlink loop or a huge tree cannot run forever.
     const MAX_DEPTH: usize = 8;
     const MAX_PLAYLIST_BYTES: u64 = 64 * 1024 * 1024;
 
     pub fn main() -> i32 {
-        let args: Vec<String> = std::env::args().skip(1).collect();
-        let result = match args.first().map(String::as_str) {
-            Some("keygen") => keygen(&args[1..]),
-            Some("pubkey") => pubkey(&args[1..]),
-            Some("sign") => sign(&args[1..]),
-            Some("verify") => verify(&args[1..]),
-            Some("-h" | "--help" | "help") => {
-                println!("{USAGE}");
-                return 0;
-            }
-            _ => Err(Failure::Usage("expected a command".into())),
+        let result = match Cli::parse().command {
+            Command::Keygen { out, force } => keygen(&out, force),
+            Command::Pubkey { key } => pubkey(&key),
+            Command::Sign {
+                key,
+                watch,
+                interval,
+                grace,
+                no_chunk_hashes,
+                dir,
+            } => sign(&key, watch, interval, grace, !no_chunk_hashes, &dir),
+            Command::Verify {
+                public_key,
+                manifest,
+                dir,
+            } => verify(&public_key, &manifest, dir.as_deref()),
         };
         match result {
             Ok(()) => 0,
-            Err(Failure::Usage(m)) => {
-                eprintln!("shoal-manifest: {m}\n{USAGE}");
-                EXIT_USAGE
-            }
-            Err(Failure::Fail(m)) => {
+            Err(Failure(m)) => {
                 eprintln!("shoal-manifest: error: {m}");
                 EXIT_FAIL
             }
         }
     }
 
-    enum Failure {
-        Usage(String),
-        Fail(String),
-    }
+    struct Failure(String);
 
     fn fail<T>(m: impl Into<String>) -> Result<T, Failure> {
-        Err(Failure::Fail(m.into()))
-    }
-
-    /// Minimal option parsing: `--flag`, `--opt VALUE`, positionals.
-    struct Opts {
-        flags: Vec<String>,
-        values: HashMap<String, String>,
-        positional: Vec<String>,
-    }
-
-    fn parse_opts(args: &[String], with_value: &[&str], flags: &[&str]) -> Result<Opts, Failure> {
-        let mut o = Opts {
-            flags: Vec::new(),
-            values: HashMap::new(),
-            positional: Vec::new(),
-        };
-        let mut it = args.iter();
-        while let Some(a) = it.next() {
-            if with_value.contains(&a.as_str()) {
-                let v = it
-                    .next()
-                    .ok_or_else(|| Failure::Usage(format!("{a} needs a value")))?;
-                o.values.insert(a.clone(), v.clone());
-            } else if flags.contains(&a.as_str()) {
-                o.flags.push(a.clone());
-            } else if a.starts_with("--") {
-                return Err(Failure::Usage(format!("unknown option {a}")));
-            } else {
-                o.positional.push(a.clone());
-            }
-        }
-        Ok(o)
-    }
-
-    fn required<'a>(o: &'a Opts, name: &str) -> Result<&'a str, Failure> {
-        o.values
-            .get(name)
-            .map(String::as_str)
-            .ok_or_else(|| Failure::Usage(format!("{name} is required")))
-    }
-
-    fn seconds(o: &Opts, name: &str, default: f64) -> Result<Duration, Failure> {
-        match o.values.get(name) {
-            None => Ok(Duration::from_secs_f64(default)),
-            Some(v) => v
-                .parse::<f64>()
-                .ok()
-                .filter(|s| s.is_finite() && *s >= 0.0 && *s < 1e9)
-                .map(Duration::from_secs_f64)
-                .ok_or_else(|| Failure::Usage(format!("{name}: not a number of seconds: {v}"))),
-        }
+        Err(Failure(m.into()))
     }
 
     // ---- keys ----
 
-    fn keygen(args: &[String]) -> Result<(), Failure> {
-        let o = parse_opts(args, &["--out"], &["--force"])?;
-        if !o.positional.is_empty() {
-            return Err(Failure::Usage("keygen takes no positional argument".into()));
-        }
-        let out = Path::new(required(&o, "--out")?);
+    fn keygen(out: &Path, force: bool) -> Result<(), Failure> {
         let mut seed = [0u8; 32];
         if let Err(e) = getrandom::fill(&mut seed) {
             return fail(format!("no OS randomness: {e}"));
         }
         let mut open = fs::OpenOptions::new();
         open.write(true);
-        if o.flags.iter().any(|f| f == "--force") {
+        if force {
             open.create(true).truncate(true);
         } else {
             open.create_new(true);
@@ -165,7 +176,7 @@ exit status: 0 success, 1 failure (I/O, playlists, signature), 2 usage error";
             open.mode(0o600);
         }
         let mut f = open.open(out).map_err(|e| {
-            Failure::Fail(if e.kind() == std::io::ErrorKind::AlreadyExists {
+            Failure(if e.kind() == std::io::ErrorKind::AlreadyExists {
                 format!("{} exists (use --force to replace it)", out.display())
             } else {
                 format!("cannot create {}: {e}", out.display())
@@ -173,17 +184,17 @@ exit status: 0 success, 1 failure (I/O, playlists, signature), 2 usage error";
         })?;
         f.write_all(format!("{}\n", hex::encode(seed)).as_bytes())
             .and_then(|()| f.sync_all())
-            .map_err(|e| Failure::Fail(format!("cannot write {}: {e}", out.display())))?;
+            .map_err(|e| Failure(format!("cannot write {}: {e}", out.display())))?;
         println!("{}", format_public_key(&public_key_of(&seed)));
         Ok(())
     }
 
     fn read_secret(path: &Path) -> Result<[u8; 32], Failure> {
         let text = fs::read_to_string(path)
-            .map_err(|e| Failure::Fail(format!("cannot read key {}: {e}", path.display())))?;
+            .map_err(|e| Failure(format!("cannot read key {}: {e}", path.display())))?;
         let mut seed = [0u8; 32];
         hex::decode_to_slice(text.trim(), &mut seed).map_err(|_| {
-            Failure::Fail(format!(
+            Failure(format!(
                 "{} is not a shoal-manifest key (64 hex digits)",
                 path.display()
             ))
@@ -191,37 +202,30 @@ exit status: 0 success, 1 failure (I/O, playlists, signature), 2 usage error";
         Ok(seed)
     }
 
-    fn pubkey(args: &[String]) -> Result<(), Failure> {
-        let o = parse_opts(args, &["--key"], &[])?;
-        let seed = read_secret(Path::new(required(&o, "--key")?))?;
+    fn pubkey(key: &Path) -> Result<(), Failure> {
+        let seed = read_secret(key)?;
         println!("{}", format_public_key(&public_key_of(&seed)));
         Ok(())
     }
 
     // ---- verify ----
 
-    fn verify(args: &[String]) -> Result<(), Failure> {
-        let o = parse_opts(args, &["--public-key", "--dir"], &[])?;
-        let [manifest] = o.positional.as_slice() else {
-            return Err(Failure::Usage("verify takes one MANIFEST".into()));
-        };
-        let key = shoal::integrity::parse_public_key(required(&o, "--public-key")?)
-            .map_err(|e| Failure::Usage(e.to_string()))?;
-        let bytes = fs::read(manifest)
-            .map_err(|e| Failure::Fail(format!("cannot read {manifest}: {e}")))?;
-        let m = Manifest::parse_signed(&bytes, &key)
-            .map_err(|e| Failure::Fail(format!("{manifest}: {e}")))?;
+    fn verify(key: &[u8; 32], manifest: &Path, dir: Option<&Path>) -> Result<(), Failure> {
+        let shown = manifest.display();
+        let bytes = fs::read(manifest).map_err(|e| Failure(format!("cannot read {shown}: {e}")))?;
+        let m =
+            Manifest::parse_signed(&bytes, key).map_err(|e| Failure(format!("{shown}: {e}")))?;
         let mut checked = 0usize;
-        if let Some(dir) = o.values.get("--dir") {
+        if let Some(dir) = dir {
             let mut keys: Vec<&String> = m.entries.keys().collect();
             keys.sort();
             for k in keys {
                 let Some(e) = m.entries.get(k) else { continue };
                 let (name, range) = split_key(k);
-                let data = read_range(&Path::new(dir).join(percent_decode(name)?), range)
-                    .map_err(|e| Failure::Fail(format!("{k}: {e}")))?;
+                let data = read_range(&dir.join(percent_decode(name)?), range)
+                    .map_err(|e| Failure(format!("{k}: {e}")))?;
                 shoal::integrity::verify_against(e, &data)
-                    .map_err(|err| Failure::Fail(format!("{k}: {err}")))?;
+                    .map_err(|err| Failure(format!("{k}: {err}")))?;
                 for (i, c) in data.chunks(CHUNK_SIZE).enumerate() {
                     let i = u32::try_from(i).unwrap_or(u32::MAX);
                     if shoal::integrity::verify_chunk(e, m.chunk_size, i, c) == Some(false) {
@@ -232,9 +236,9 @@ exit status: 0 success, 1 failure (I/O, playlists, signature), 2 usage error";
             }
         }
         println!(
-            "{manifest}: signature ok, {} entries{}",
+            "{shown}: signature ok, {} entries{}",
             m.entries.len(),
-            if o.values.contains_key("--dir") {
+            if dir.is_some() {
                 format!(", {checked} files match")
             } else {
                 String::new()
@@ -296,28 +300,25 @@ exit status: 0 success, 1 failure (I/O, playlists, signature), 2 usage error";
         written: HashMap<PathBuf, Vec<u8>>,
     }
 
-    fn sign(args: &[String]) -> Result<(), Failure> {
-        let o = parse_opts(
-            args,
-            &["--key", "--interval", "--grace"],
-            &["--watch", "--no-chunk-hashes"],
-        )?;
-        let [dir] = o.positional.as_slice() else {
-            return Err(Failure::Usage("sign takes one DIR".into()));
-        };
-        let secret = read_secret(Path::new(required(&o, "--key")?))?;
-        let watch = o.flags.iter().any(|f| f == "--watch");
-        let interval = seconds(&o, "--interval", 1.0)?.max(Duration::from_millis(50));
-        let root = PathBuf::from(dir);
-        if !root.is_dir() {
-            return fail(format!("{dir} is not a directory"));
+    fn sign(
+        key: &Path,
+        watch: bool,
+        interval: Duration,
+        grace: Duration,
+        chunk_hashes: bool,
+        dir: &Path,
+    ) -> Result<(), Failure> {
+        let secret = read_secret(key)?;
+        let interval = interval.max(Duration::from_millis(50));
+        if !dir.is_dir() {
+            return fail(format!("{} is not a directory", dir.display()));
         }
         let mut s = Signer {
-            root,
+            root: dir.to_path_buf(),
             secret,
             public: public_key_of(&secret),
-            chunk_hashes: !o.flags.iter().any(|f| f == "--no-chunk-hashes"),
-            grace: seconds(&o, "--grace", 60.0)?,
+            chunk_hashes,
+            grace,
             cache: HashMap::new(),
             listed: HashMap::new(),
             written: HashMap::new(),
@@ -325,19 +326,23 @@ exit status: 0 success, 1 failure (I/O, playlists, signature), 2 usage error";
         if !watch {
             let n = s.scan(false)?;
             if n == 0 {
-                return fail(format!("no HLS (.m3u8) or DASH (.mpd) playlist in {dir}"));
+                return fail(format!(
+                    "no HLS (.m3u8) or DASH (.mpd) playlist in {}",
+                    dir.display()
+                ));
             }
             return Ok(());
         }
         eprintln!(
-            "shoal-manifest: watching {dir} every {:?} (public key {})",
+            "shoal-manifest: watching {} every {:?} (public key {})",
+            dir.display(),
             interval,
             format_public_key(&s.public)
         );
         loop {
             // A scan can fail while the packager is mid-write; the previous manifests
             // stay in place and the next scan tries again.
-            if let Err(Failure::Fail(m) | Failure::Usage(m)) = s.scan(true) {
+            if let Err(Failure(m)) = s.scan(true) {
                 eprintln!("shoal-manifest: warning: {m}");
             }
             std::thread::sleep(interval);
@@ -367,30 +372,29 @@ exit status: 0 success, 1 failure (I/O, playlists, signature), 2 usage error";
                         Ok(t) => targets.extend(t),
                         Err(e) => errors.push(format!("{}: {e}", p.display())),
                     }
-                } else if is_hls_master(&text) {
-                    let mut all = Vec::new();
-                    for uri in master_playlist_uris(&text) {
-                        match local_path(p, &uri) {
-                            Ok(mp) => {
-                                match read_playlist(&mp).and_then(|t| hls_media_segments(&mp, &t)) {
-                                    Ok(segs) => all.extend(segs),
-                                    Err(e) => errors.push(e),
-                                }
+                    continue;
+                }
+                match parse_hls(p, &text) {
+                    Err(e) => errors.push(e),
+                    Ok(m3u8_rs::Playlist::MediaPlaylist(m)) => hls_media.push((p.clone(), m)),
+                    Ok(m3u8_rs::Playlist::MasterPlaylist(master)) => {
+                        let mut all = Vec::new();
+                        for uri in master_playlist_uris(&master) {
+                            match rendition_segments(p, &uri) {
+                                Ok(segs) => all.extend(segs),
+                                Err(e) => errors.push(e),
                             }
-                            Err(e) => errors.push(format!("{}: {e}", p.display())),
                         }
+                        targets.push(Target {
+                            out: with_suffix(p, ".shoal"),
+                            segments: all,
+                            combined: true,
+                        });
                     }
-                    targets.push(Target {
-                        out: with_suffix(p, ".shoal"),
-                        segments: all,
-                        combined: true,
-                    });
-                } else {
-                    hls_media.push((p.clone(), text));
                 }
             }
-            for (p, text) in hls_media {
-                match hls_media_segments(&p, &text) {
+            for (p, m) in hls_media {
+                match hls_media_segments(&p, &m) {
                     Ok(segs) => targets.push(Target {
                         out: with_suffix(&p, ".shoal"),
                         segments: segs,
@@ -653,7 +657,7 @@ exit status: 0 success, 1 failure (I/O, playlists, signature), 2 usage error";
             out.push(c);
             i += 1;
         }
-        String::from_utf8(out).map_err(|_| Failure::Fail(format!("{s}: not UTF-8 once decoded")))
+        String::from_utf8(out).map_err(|_| Failure(format!("{s}: not UTF-8 once decoded")))
     }
 
     /// The local file a relative URI in `playlist` names. Absolute URLs and paths cannot
@@ -666,399 +670,143 @@ exit status: 0 success, 1 failure (I/O, playlists, signature), 2 usage error";
                 "cannot map URI {uri:?} to a local file (only relative URIs)"
             ));
         }
-        let decoded = percent_decode(path).map_err(|f| match f {
-            Failure::Fail(m) | Failure::Usage(m) => m,
-        })?;
+        let decoded = percent_decode(path).map_err(|Failure(m)| m)?;
         let dir = playlist.parent().unwrap_or(Path::new("."));
         Ok(dir.join(decoded))
     }
 
     // ---- HLS ----
 
-    fn is_hls_master(text: &str) -> bool {
-        text.lines().any(|l| {
-            l.starts_with("#EXT-X-STREAM-INF") || l.starts_with("#EXT-X-I-FRAME-STREAM-INF")
-        }) && !text.lines().any(|l| l.starts_with("#EXTINF"))
+    /// The segments of the media playlist `uri` that the master playlist `master` names.
+    fn rendition_segments(master: &Path, uri: &str) -> Result<Vec<SegRef>, String> {
+        let path = local_path(master, uri).map_err(|e| format!("{}: {e}", master.display()))?;
+        let text = read_playlist(&path)?;
+        match parse_hls(&path, &text)? {
+            m3u8_rs::Playlist::MediaPlaylist(m) => hls_media_segments(&path, &m),
+            m3u8_rs::Playlist::MasterPlaylist(_) => Err(format!(
+                "{}: names another master playlist, {uri}",
+                master.display()
+            )),
+        }
     }
 
-    /// Media playlists a master references: variant URIs (the line after
-    /// `#EXT-X-STREAM-INF`), and the URI attributes of `#EXT-X-MEDIA` and
-    /// `#EXT-X-I-FRAME-STREAM-INF`.
-    fn master_playlist_uris(text: &str) -> Vec<String> {
-        let mut out: Vec<String> = Vec::new();
-        for line in text.lines().map(|l| l.trim_end_matches('\r')) {
-            if let Some(attrs) = line
-                .strip_prefix("#EXT-X-MEDIA:")
-                .or_else(|| line.strip_prefix("#EXT-X-I-FRAME-STREAM-INF:"))
-            {
-                if let Some(u) = attributes(attrs).get("URI") {
-                    out.push(u.clone());
-                }
-            } else if !line.is_empty() && !line.starts_with('#') {
-                out.push(line.trim().to_owned());
-            }
+    /// Parses an HLS playlist with m3u8-rs. Its parser stops without an error at a line it
+    /// cannot read, so input left over is reported rather than silently dropped.
+    fn parse_hls(path: &Path, text: &str) -> Result<m3u8_rs::Playlist, String> {
+        let ctx = |e: String| format!("{}: {e}", path.display());
+        if !text.starts_with("#EXTM3U") {
+            return Err(ctx("not an HLS playlist (no #EXTM3U)".into()));
         }
-        out.dedup();
-        let mut seen = std::collections::HashSet::new();
-        out.retain(|u| seen.insert(u.clone()));
-        out
+        let Ok((rest, playlist)) = m3u8_rs::parse_playlist(text.as_bytes()) else {
+            return Err(ctx("not a valid HLS playlist".into()));
+        };
+        let rest = String::from_utf8_lossy(rest);
+        match rest.lines().map(str::trim).find(|l| !l.is_empty()) {
+            None => Ok(playlist),
+            Some(line) => Err(ctx(format!("cannot parse the line {line:?}"))),
+        }
     }
 
-    /// `KEY=VALUE,KEY="quoted,value"` (HLS attribute list).
-    fn attributes(s: &str) -> HashMap<String, String> {
-        let mut out = HashMap::new();
-        let mut rest = s;
-        while !rest.is_empty() {
-            let Some((key, after)) = rest.split_once('=') else {
-                break;
-            };
-            let (value, next) = if let Some(q) = after.strip_prefix('"') {
-                match q.split_once('"') {
-                    Some((v, n)) => (v, n.strip_prefix(',').unwrap_or(n)),
-                    None => (q, ""),
-                }
-            } else {
-                match after.split_once(',') {
-                    Some((v, n)) => (v, n),
-                    None => (after, ""),
-                }
-            };
-            out.insert(key.trim().to_owned(), value.to_owned());
-            rest = next;
-        }
-        out
+    /// Media playlists a master references: variant and I-frame stream URIs, and the URIs
+    /// of `#EXT-X-MEDIA` renditions; each once, in the playlist's order per kind.
+    fn master_playlist_uris(m: &m3u8_rs::MasterPlaylist) -> Vec<String> {
+        let variants = m.variants.iter().map(|v| v.uri.trim());
+        let media = m.alternatives.iter().filter_map(|a| a.uri.as_deref());
+        let mut seen = HashSet::new();
+        variants
+            .chain(media.map(str::trim))
+            .filter(|u| !u.is_empty() && seen.insert(*u))
+            .map(str::to_owned)
+            .collect()
     }
 
     /// `n[@o]`; without `o` the range continues where the previous one of the same
     /// resource ended.
-    fn hls_byterange(
-        spec: &str,
+    fn hls_range(
+        r: &m3u8_rs::ByteRange,
         uri: &str,
         last_end: &HashMap<String, u64>,
     ) -> Result<ByteRange, String> {
-        let (n, o) = match spec.split_once('@') {
-            Some((n, o)) => (n, Some(o)),
-            None => (spec, None),
-        };
-        let n: u64 = n
-            .trim()
-            .parse()
-            .map_err(|_| format!("bad BYTERANGE {spec:?}"))?;
-        let start = match o {
-            Some(o) => o
-                .trim()
-                .parse()
-                .map_err(|_| format!("bad BYTERANGE {spec:?}"))?,
+        let start = match r.offset {
+            Some(o) => o,
             None => last_end.get(uri).copied().ok_or_else(|| {
-                format!("BYTERANGE {spec:?} without offset and no previous range of {uri}")
+                format!(
+                    "BYTERANGE {} without offset and no previous range of {uri}",
+                    r.length
+                )
             })?,
         };
         let end = start
-            .checked_add(n)
-            .ok_or_else(|| format!("BYTERANGE {spec:?} overflows"))?;
+            .checked_add(r.length)
+            .ok_or_else(|| format!("BYTERANGE {}@{start} overflows", r.length))?;
         Ok(ByteRange { start, end })
     }
 
-    /// Segments of an HLS media playlist: `#EXT-X-MAP` init segments, media segments
-    /// (with `#EXT-X-BYTERANGE`), and LL-HLS `#EXT-X-PART`s.
-    fn hls_media_segments(playlist: &Path, text: &str) -> Result<Vec<SegRef>, String> {
+    /// Segments of an HLS media playlist: `#EXT-X-MAP` init segments and media segments
+    /// (with `#EXT-X-BYTERANGE`). LL-HLS parts are not listed: hls.js loads them itself,
+    /// never from peers, and the segment they make up is listed once complete.
+    fn hls_media_segments(
+        playlist: &Path,
+        m: &m3u8_rs::MediaPlaylist,
+    ) -> Result<Vec<SegRef>, String> {
         let ctx = |e: String| format!("{}: {e}", playlist.display());
-        if !text.starts_with("#EXTM3U") {
-            return Err(ctx("not an HLS playlist (no #EXTM3U)".into()));
-        }
         let mut out: Vec<SegRef> = Vec::new();
+        let mut seen: HashSet<(String, PathBuf)> = HashSet::new();
         let mut last_end: HashMap<String, u64> = HashMap::new();
-        let mut pending_range: Option<String> = None;
-        let push = |uri: &str, range: Option<ByteRange>, out: &mut Vec<SegRef>| {
+        let mut push = |uri: &str, range: Option<ByteRange>| {
             let path = local_path(playlist, uri).map_err(ctx)?;
             let key = manifest_key(uri, range);
-            if !out.iter().any(|s| s.key == key && s.path == path) {
+            if seen.insert((key.clone(), path.clone())) {
                 out.push(SegRef { key, path, range });
             }
             Ok::<(), String>(())
         };
-        for line in text.lines().map(|l| l.trim_end_matches('\r')) {
-            if let Some(spec) = line.strip_prefix("#EXT-X-BYTERANGE:") {
-                pending_range = Some(spec.trim().to_owned());
-            } else if let Some(attrs) = line
-                .strip_prefix("#EXT-X-MAP:")
-                .or_else(|| line.strip_prefix("#EXT-X-PART:"))
-            {
-                let a = attributes(attrs);
-                let Some(uri) = a.get("URI") else {
-                    return Err(ctx(format!("{line}: no URI")));
-                };
-                let range = match a.get("BYTERANGE") {
-                    Some(spec) => {
-                        let r = hls_byterange(spec, uri, &last_end).map_err(ctx)?;
-                        // Parts without an offset continue from the previous part; a
-                        // map's range does not start a chain.
-                        if line.starts_with("#EXT-X-PART:") {
-                            last_end.insert(uri.clone(), r.end);
-                        }
-                        Some(r)
-                    }
-                    None => None,
-                };
-                push(uri, range, &mut out)?;
-            } else if !line.is_empty() && !line.starts_with('#') {
-                let uri = line.trim();
-                let range = match pending_range.take() {
-                    Some(spec) => {
-                        let r = hls_byterange(&spec, uri, &last_end).map_err(ctx)?;
-                        last_end.insert(uri.to_owned(), r.end);
-                        Some(r)
-                    }
-                    None => None,
-                };
-                push(uri, range, &mut out)?;
+        for seg in &m.segments {
+            if let Some(map) = &seg.map {
+                let uri = map.uri.trim();
+                // A map's range does not start a chain of ranges.
+                let range = map
+                    .byte_range
+                    .as_ref()
+                    .map(|r| hls_range(r, uri, &last_end))
+                    .transpose()
+                    .map_err(ctx)?;
+                push(uri, range)?;
             }
+            let uri = seg.uri.trim();
+            let range = seg
+                .byte_range
+                .as_ref()
+                .map(|r| hls_range(r, uri, &last_end))
+                .transpose()
+                .map_err(ctx)?;
+            if let Some(r) = range {
+                last_end.insert(uri.to_owned(), r.end);
+            }
+            push(uri, range)?;
         }
         Ok(out)
     }
 
     // ---- DASH ----
 
-    #[derive(Debug, Default, Clone)]
-    struct Node {
-        name: String,
-        attrs: Vec<(String, String)>,
-        children: Vec<Node>,
-        text: String,
+    type Node<'a> = roxmltree::Node<'a, 'a>;
+
+    fn child<'a>(n: Node<'a>, name: &str) -> Option<Node<'a>> {
+        n.children()
+            .find(|c| c.is_element() && c.tag_name().name() == name)
     }
 
-    impl Node {
-        fn attr(&self, k: &str) -> Option<&str> {
-            self.attrs
-                .iter()
-                .find(|(n, _)| n == k)
-                .map(|(_, v)| v.as_str())
-        }
-        fn child(&self, name: &str) -> Option<&Node> {
-            self.children.iter().find(|c| c.name == name)
-        }
-        fn children_named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Node> {
-            self.children.iter().filter(move |c| c.name == name)
-        }
+    fn children<'a>(n: Node<'a>, name: &'a str) -> impl Iterator<Item = Node<'a>> + 'a {
+        n.children()
+            .filter(move |c| c.is_element() && c.tag_name().name() == name)
     }
 
-    fn local_name(n: &str) -> String {
-        n.rsplit(':').next().unwrap_or(n).to_owned()
-    }
-
-    fn xml_unescape(s: &str) -> String {
-        let mut out = String::with_capacity(s.len());
-        let mut rest = s;
-        while let Some(i) = rest.find('&') {
-            out.push_str(&rest[..i]);
-            let tail = &rest[i..];
-            let Some(semi) = tail.find(';') else {
-                out.push_str(tail);
-                return out;
-            };
-            let ent = &tail[1..semi];
-            let ch = match ent {
-                "amp" => Some('&'),
-                "lt" => Some('<'),
-                "gt" => Some('>'),
-                "quot" => Some('"'),
-                "apos" => Some('\''),
-                _ => ent
-                    .strip_prefix("#x")
-                    .and_then(|h| u32::from_str_radix(h, 16).ok())
-                    .or_else(|| ent.strip_prefix('#').and_then(|d| d.parse().ok()))
-                    .and_then(char::from_u32),
-            };
-            match ch {
-                Some(c) => out.push(c),
-                None => out.push_str(&tail[..=semi]),
-            }
-            rest = &tail[semi + 1..];
-        }
-        out.push_str(rest);
-        out
-    }
-
-    /// A small XML reader, enough for MPDs: elements, attributes, text; skips the
-    /// declaration, comments, CDATA markers and DOCTYPE.
-    fn parse_xml(s: &str) -> Result<Node, String> {
-        let mut stack: Vec<Node> = vec![Node::default()];
-        let mut rest = s;
-        while !rest.is_empty() {
-            let Some(lt) = rest.find('<') else {
-                if let Some(top) = stack.last_mut() {
-                    top.text.push_str(&xml_unescape(rest));
-                }
-                break;
-            };
-            if let Some(top) = stack.last_mut() {
-                top.text.push_str(&xml_unescape(&rest[..lt]));
-            }
-            rest = &rest[lt..];
-            let skip_to = |rest: &str, end: &str| -> Result<usize, String> {
-                rest.find(end).map(|i| i + end.len()).ok_or_else(|| {
-                    format!("unterminated {}", rest.chars().take(10).collect::<String>())
-                })
-            };
-            if rest.starts_with("<!--") {
-                rest = &rest[skip_to(rest, "-->")?..];
-            } else if rest.starts_with("<?") {
-                rest = &rest[skip_to(rest, "?>")?..];
-            } else if let Some(cdata) = rest.strip_prefix("<![CDATA[") {
-                let end = cdata.find("]]>").ok_or("unterminated CDATA")?;
-                if let Some(top) = stack.last_mut() {
-                    top.text.push_str(&cdata[..end]);
-                }
-                rest = &cdata[end + 3..];
-            } else if rest.starts_with("<!") {
-                rest = &rest[skip_to(rest, ">")?..];
-            } else if let Some(close) = rest.strip_prefix("</") {
-                let end = close.find('>').ok_or("unterminated end tag")?;
-                let name = local_name(close[..end].trim());
-                let node = stack.pop().ok_or("unbalanced end tag")?;
-                if node.name != name {
-                    return Err(format!("</{name}> closes <{}>", node.name));
-                }
-                stack
-                    .last_mut()
-                    .ok_or("unbalanced end tag")?
-                    .children
-                    .push(node);
-                rest = &close[end + 1..];
-            } else {
-                // Start tag: find its '>' outside quoted attribute values.
-                let bytes = rest.as_bytes();
-                let mut i = 1;
-                let mut quote: Option<u8> = None;
-                while let Some(&c) = bytes.get(i) {
-                    match (quote, c) {
-                        (Some(q), c) if c == q => quote = None,
-                        (None, b'"' | b'\'') => quote = Some(c),
-                        (None, b'>') => break,
-                        _ => {}
-                    }
-                    i += 1;
-                }
-                if bytes.get(i) != Some(&b'>') {
-                    return Err("unterminated start tag".into());
-                }
-                let inner = &rest[1..i];
-                let (inner, self_closing) = match inner.strip_suffix('/') {
-                    Some(x) => (x, true),
-                    None => (inner, false),
-                };
-                let name_end = inner
-                    .find(|c: char| c.is_ascii_whitespace())
-                    .unwrap_or(inner.len());
-                let mut node = Node {
-                    name: local_name(&inner[..name_end]),
-                    ..Node::default()
-                };
-                let mut a = inner[name_end..].trim_start();
-                while !a.is_empty() {
-                    let eq = a.find('=').ok_or("attribute without value")?;
-                    let key = local_name(a[..eq].trim());
-                    let v = a[eq + 1..].trim_start();
-                    let q = v.chars().next().ok_or("attribute without value")?;
-                    if q != '"' && q != '\'' {
-                        return Err("unquoted attribute value".into());
-                    }
-                    let close = v[1..].find(q).ok_or("unterminated attribute value")?;
-                    node.attrs.push((key, xml_unescape(&v[1..1 + close])));
-                    a = v[close + 2..].trim_start();
-                }
-                rest = &rest[i + 1..];
-                if self_closing {
-                    stack
-                        .last_mut()
-                        .ok_or("unbalanced tags")?
-                        .children
-                        .push(node);
-                } else {
-                    stack.push(node);
-                }
-                if stack.len() > 64 {
-                    return Err("XML nested too deeply".into());
-                }
-            }
-        }
-        let mut doc = stack.pop().ok_or("empty document")?;
-        if !stack.is_empty() {
-            return Err(format!("unclosed <{}>", doc.name));
-        }
-        doc.children
-            .pop()
-            .filter(|n| n.name == "MPD")
-            .ok_or_else(|| "no MPD root element".into())
-    }
-
-    /// Expands `$RepresentationID$`, `$Bandwidth$`, `$Number[%0Nd]$`, `$Time[%0Nd]$`, `$$`.
-    fn expand_template(
-        t: &str,
-        rep_id: &str,
-        bandwidth: &str,
-        number: Option<u64>,
-        time: Option<u64>,
-    ) -> Result<String, String> {
-        let mut out = String::new();
-        let mut parts = t.split('$');
-        out.push_str(parts.next().unwrap_or(""));
-        while let Some(ident) = parts.next() {
-            let Some(after) = parts.next() else {
-                return Err(format!("unbalanced $ in template {t:?}"));
-            };
-            let (name, fmt) = match ident.split_once('%') {
-                Some((n, f)) => (n, Some(f)),
-                None => (ident, None),
-            };
-            let width = match fmt {
-                None => 0,
-                Some(f) => f
-                    .strip_prefix('0')
-                    .unwrap_or(f)
-                    .strip_suffix('d')
-                    .and_then(|w| w.parse::<usize>().ok())
-                    .filter(|w| *w <= 32)
-                    .ok_or_else(|| format!("unsupported format {f:?} in {t:?}"))?,
-            };
-            match name {
-                "" => out.push('$'),
-                "RepresentationID" => out.push_str(rep_id),
-                "Bandwidth" => {
-                    let bw: u64 = bandwidth
-                        .parse()
-                        .map_err(|_| format!("$Bandwidth$ in {t:?} needs a numeric bandwidth"))?;
-                    out.push_str(&format!("{bw:0width$}"));
-                }
-                "Number" => out.push_str(&format!(
-                    "{:0width$}",
-                    number.ok_or_else(|| format!("$Number$ unavailable in {t:?}"))?
-                )),
-                "Time" => out.push_str(&format!(
-                    "{:0width$}",
-                    time.ok_or_else(|| format!("$Time$ unavailable in {t:?}"))?
-                )),
-                other => return Err(format!("unsupported identifier ${other}$ in {t:?}")),
-            }
-            out.push_str(after);
-        }
-        Ok(out)
-    }
-
-    /// The inclusive DASH range `a-b` as an exclusive `ByteRange`.
-    fn dash_range(s: &str) -> Result<ByteRange, String> {
-        let (a, b) = s
-            .split_once('-')
-            .ok_or_else(|| format!("bad range {s:?}"))?;
-        let start: u64 = a.trim().parse().map_err(|_| format!("bad range {s:?}"))?;
-        let last: u64 = b.trim().parse().map_err(|_| format!("bad range {s:?}"))?;
-        if last < start {
-            return Err(format!("bad range {s:?}"));
-        }
-        Ok(ByteRange {
-            start,
-            end: last.saturating_add(1),
-        })
+    fn base_url(n: Node<'_>) -> &str {
+        child(n, "BaseURL")
+            .and_then(|b| b.text())
+            .map(str::trim)
+            .unwrap_or("")
     }
 
     fn sanitize(id: &str) -> String {
@@ -1075,19 +823,26 @@ exit status: 0 success, 1 failure (I/O, playlists, signature), 2 usage error";
 
     /// One target per Representation and one for the whole MPD.
     fn dash_targets(mpd_path: &Path, text: &str) -> Result<Vec<Target>, String> {
-        let mpd = parse_xml(text)?;
-        let base_of = |n: &Node| n.child("BaseURL").map(|b| b.text.trim().to_owned());
+        let options = roxmltree::ParsingOptions {
+            allow_dtd: true,
+            ..roxmltree::ParsingOptions::default()
+        };
+        let doc = roxmltree::Document::parse_with_options(text, options)
+            .map_err(|e| format!("not a valid MPD: {e}"))?;
+        let mpd = doc.root_element();
+        if mpd.tag_name().name() != "MPD" {
+            return Err("no MPD root element".into());
+        }
         let mut targets = Vec::new();
         let mut all = Vec::new();
-        let mpd_base = base_of(&mpd).unwrap_or_default();
-        for (pi, period) in mpd.children_named("Period").enumerate() {
-            let p_base = format!("{mpd_base}{}", base_of(period).unwrap_or_default());
-            for aset in period.children_named("AdaptationSet") {
-                let a_base = format!("{p_base}{}", base_of(aset).unwrap_or_default());
-                for rep in aset.children_named("Representation") {
-                    let id = rep.attr("id").unwrap_or("");
-                    let base = format!("{a_base}{}", base_of(rep).unwrap_or_default());
-                    let segs = representation_segments(mpd_path, period, aset, rep, &base)
+        for (pi, period) in children(mpd, "Period").enumerate() {
+            let p_base = format!("{}{}", base_url(mpd), base_url(period));
+            for aset in children(period, "AdaptationSet") {
+                let a_base = format!("{p_base}{}", base_url(aset));
+                for rep in children(aset, "Representation") {
+                    let id = rep.attribute("id").unwrap_or("");
+                    let base = format!("{a_base}{}", base_url(rep));
+                    let segs = representation_segments(mpd_path, [period, aset, rep], &base)
                         .map_err(|e| format!("Representation {id:?}: {e}"))?;
                     let suffix = if pi == 0 {
                         format!(".{}.shoal", sanitize(id))
@@ -1111,40 +866,49 @@ exit status: 0 success, 1 failure (I/O, playlists, signature), 2 usage error";
         Ok(targets)
     }
 
-    /// Merged attributes of the SegmentTemplate/SegmentList/SegmentBase at Period,
-    /// AdaptationSet and Representation level (the innermost wins), with the innermost
-    /// element that has the given child.
-    fn inherited<'a>(levels: [&'a Node; 3], name: &str) -> Option<(Attrs, Vec<&'a Node>)> {
-        let found: Vec<&Node> = levels.iter().filter_map(|l| l.child(name)).collect();
+    /// The `name` elements (SegmentTemplate, SegmentList, SegmentBase) at Period,
+    /// AdaptationSet and Representation level, outermost first, and their attributes
+    /// merged (the innermost wins). `None` when no level has one.
+    fn inherited<'a>(
+        levels: [Node<'a>; 3],
+        name: &str,
+    ) -> Option<(HashMap<&'a str, &'a str>, Vec<Node<'a>>)> {
+        let found: Vec<Node<'a>> = levels.iter().filter_map(|l| child(*l, name)).collect();
         if found.is_empty() {
             return None;
         }
-        let mut attrs: Vec<(String, String)> = Vec::new();
-        for n in &found {
-            for (k, v) in &n.attrs {
-                attrs.retain(|(k2, _)| k2 != k);
-                attrs.push((k.clone(), v.clone()));
-            }
-        }
+        let attrs = found
+            .iter()
+            .flat_map(|n| n.attributes().map(|a| (a.name(), a.value())))
+            .collect();
         Some((attrs, found))
     }
 
-    type Attrs = Vec<(String, String)>;
-
-    fn get<'a>(attrs: &'a [(String, String)], k: &str) -> Option<&'a str> {
-        attrs.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str())
+    fn number_attr<T: std::str::FromStr>(n: Node<'_>, k: &str) -> Result<Option<T>, String> {
+        n.attribute(k)
+            .map(|v| {
+                v.trim()
+                    .parse()
+                    .map_err(|_| format!("bad {}@{k} {v:?}", n.tag_name().name()))
+            })
+            .transpose()
     }
 
     fn representation_segments(
         mpd_path: &Path,
-        period: &Node,
-        aset: &Node,
-        rep: &Node,
+        levels: [Node<'_>; 3],
         base: &str,
     ) -> Result<Vec<SegRef>, String> {
-        let id = rep.attr("id").unwrap_or("");
-        let bw = rep.attr("bandwidth").unwrap_or("");
-        let levels = [period, aset, rep];
+        let rep = levels[2];
+        let vars = TemplateVars {
+            representation_id: rep.attribute("id").unwrap_or(""),
+            bandwidth: rep
+                .attribute("bandwidth")
+                .and_then(|b| b.trim().parse().ok()),
+        };
+        let expand =
+            |t: &str, number, time| dash::expand_template(t, &vars, number, time).map_err(|e| e.0);
+        let range = |s: &str| dash::parse_range(s).map_err(|e| e.0);
         let mut out = Vec::new();
         let push = |rel: &str, range: Option<ByteRange>, out: &mut Vec<SegRef>| {
             let uri = format!("{base}{rel}");
@@ -1157,45 +921,40 @@ exit status: 0 success, 1 failure (I/O, playlists, signature), 2 usage error";
             Ok::<(), String>(())
         };
         if let Some((attrs, nodes)) = inherited(levels, "SegmentTemplate") {
-            if let Some(init) = get(&attrs, "initialization") {
-                push(&expand_template(init, id, bw, None, None)?, None, &mut out)?;
+            if let Some(init) = attrs.get("initialization") {
+                push(&expand(init, None, None)?, None, &mut out)?;
             }
-            let media = get(&attrs, "media").ok_or("SegmentTemplate without media")?;
-            let start_number: u64 = get(&attrs, "startNumber")
-                .map(|s| s.parse().map_err(|_| "bad startNumber"))
-                .transpose()?
-                .unwrap_or(1);
-            let timeline = nodes.iter().rev().find_map(|n| n.child("SegmentTimeline"));
-            if let Some(tl) = timeline {
-                let mut number = start_number;
-                let mut time = 0u64;
-                for s in tl.children_named("S") {
-                    let num = |k: &str| -> Result<Option<i64>, String> {
-                        s.attr(k)
-                            .map(|v| v.parse::<i64>().map_err(|_| format!("bad S@{k} {v:?}")))
-                            .transpose()
-                    };
-                    if let Some(t) = num("t")? {
-                        time = u64::try_from(t).map_err(|_| "negative S@t")?;
-                    }
-                    let d = num("d")?.ok_or("S without d")?;
-                    let d = u64::try_from(d).map_err(|_| "negative S@d")?;
-                    let r = num("r")?.unwrap_or(0);
-                    if r < 0 {
-                        return Err("S@r = -1 (open-ended repeat) is not supported".into());
-                    }
-                    for _ in 0..=r {
-                        push(
-                            &expand_template(media, id, bw, Some(number), Some(time))?,
-                            None,
-                            &mut out,
-                        )?;
-                        number = number.saturating_add(1);
-                        time = time.saturating_add(d);
-                    }
-                    if out.len() > MAX_MANIFEST_ENTRIES {
-                        return Err("SegmentTimeline lists too many segments".into());
-                    }
+            let media = attrs.get("media").ok_or("SegmentTemplate without media")?;
+            let start_number: u64 = match attrs.get("startNumber") {
+                None => 1,
+                Some(v) => v
+                    .trim()
+                    .parse()
+                    .map_err(|_| format!("bad SegmentTemplate@startNumber {v:?}"))?,
+            };
+            if let Some(tl) = nodes
+                .iter()
+                .rev()
+                .find_map(|n| child(*n, "SegmentTimeline"))
+            {
+                let entries = children(tl, "S")
+                    .map(|s| {
+                        Ok(TimelineEntry {
+                            t: number_attr(s, "t")?,
+                            d: number_attr(s, "d")?.ok_or("S without d")?,
+                            r: number_attr(s, "r")?.unwrap_or(0),
+                        })
+                    })
+                    .collect::<Result<Vec<_>, String>>()?;
+                // No end: an open-ended repeat (S@r = -1) must be bounded by the next S@t.
+                let segs = dash::timeline(&entries, start_number, None, MAX_MANIFEST_ENTRIES)
+                    .map_err(|e| e.0)?;
+                for s in segs {
+                    push(
+                        &expand(media, Some(s.number), Some(s.time))?,
+                        None,
+                        &mut out,
+                    )?;
                 }
             } else {
                 // Duration-based $Number$: take the numbers whose files exist, from
@@ -1206,9 +965,8 @@ exit status: 0 success, 1 failure (I/O, playlists, signature), 2 usage error";
                 let mut number = start_number;
                 let mut misses = 0;
                 while misses < 1000 && out.len() <= MAX_MANIFEST_ENTRIES {
-                    let rel = expand_template(media, id, bw, Some(number), None)?;
-                    let uri = format!("{base}{rel}");
-                    if local_path(mpd_path, &uri)?.is_file() {
+                    let rel = expand(media, Some(number), None)?;
+                    if local_path(mpd_path, &format!("{base}{rel}"))?.is_file() {
                         push(&rel, None, &mut out)?;
                         misses = 0;
                     } else {
@@ -1218,80 +976,37 @@ exit status: 0 success, 1 failure (I/O, playlists, signature), 2 usage error";
                 }
             }
         } else if let Some((_, nodes)) = inherited(levels, "SegmentList") {
-            let list = nodes.last().ok_or("empty SegmentList")?;
-            if let Some(init) = list.child("Initialization") {
-                let rel = init.attr("sourceURL").unwrap_or("");
-                let range = init.attr("range").map(dash_range).transpose()?;
-                push(rel, range, &mut out)?;
+            let list = *nodes.last().ok_or("empty SegmentList")?;
+            if let Some(init) = child(list, "Initialization") {
+                let r = init.attribute("range").map(range).transpose()?;
+                push(init.attribute("sourceURL").unwrap_or(""), r, &mut out)?;
             }
-            for su in list.children_named("SegmentURL") {
-                let rel = su.attr("media").unwrap_or("");
-                let range = su.attr("mediaRange").map(dash_range).transpose()?;
-                push(rel, range, &mut out)?;
+            for su in children(list, "SegmentURL") {
+                let r = su.attribute("mediaRange").map(range).transpose()?;
+                push(su.attribute("media").unwrap_or(""), r, &mut out)?;
             }
         } else if let Some((attrs, nodes)) = inherited(levels, "SegmentBase") {
-            let sb = nodes.last().ok_or("empty SegmentBase")?;
-            let path = local_path(mpd_path, base)?;
-            if let Some(r) = sb
-                .child("Initialization")
-                .and_then(|i| i.attr("range"))
-                .map(dash_range)
+            let sb = *nodes.last().ok_or("empty SegmentBase")?;
+            if let Some(r) = child(sb, "Initialization")
+                .and_then(|i| i.attribute("range"))
+                .map(range)
                 .transpose()?
             {
                 push("", Some(r), &mut out)?;
             }
-            let index = get(&attrs, "indexRange").ok_or("SegmentBase without indexRange")?;
-            let index = dash_range(index)?;
+            let index = range(
+                attrs
+                    .get("indexRange")
+                    .ok_or("SegmentBase without indexRange")?,
+            )?;
             push("", Some(index), &mut out)?;
-            for r in sidx_ranges(&path, index)? {
+            let sidx = read_range(&local_path(mpd_path, base)?, Some(index))?;
+            for r in dash::sidx_ranges(&sidx, index, MAX_MANIFEST_ENTRIES).map_err(|e| e.0)? {
                 push("", Some(r), &mut out)?;
             }
         } else {
             // A single-segment Representation: the BaseURL is the media.
             push("", None, &mut out)?;
-        }
-        Ok(out)
-    }
-
-    fn be(b: &[u8], at: usize, n: usize) -> Result<u64, String> {
-        let s = b.get(at..at + n).ok_or("sidx truncated")?;
-        Ok(s.iter().fold(0u64, |acc, x| (acc << 8) | u64::from(*x)))
-    }
-
-    /// Media subsegment ranges from the `sidx` box at `index` (ISO/IEC 14496-12 8.16.3);
-    /// they start right after the box, shifted by `first_offset`.
-    fn sidx_ranges(path: &Path, index: ByteRange) -> Result<Vec<ByteRange>, String> {
-        let b = read_range(path, Some(index))?;
-        if b.get(4..8) != Some(b"sidx") {
-            return Err("indexRange does not hold a sidx box".into());
-        }
-        let box_size = be(&b, 0, 4)?;
-        let version = be(&b, 8, 1)?;
-        // Full box header (12), reference_ID (4), timescale (4), then
-        // earliest_presentation_time and first_offset, 32-bit in version 0, 64-bit after.
-        let (first_offset, mut at) = if version == 0 {
-            (be(&b, 24, 4)?, 28usize)
-        } else {
-            (be(&b, 28, 8)?, 36usize)
-        };
-        let count = be(&b, at + 2, 2)?;
-        at += 4;
-        let mut pos = index
-            .start
-            .checked_add(box_size)
-            .and_then(|p| p.checked_add(first_offset))
-            .ok_or("sidx offsets overflow")?;
-        let mut out = Vec::new();
-        for _ in 0..count {
-            let word = be(&b, at, 4)?;
-            if word & 0x8000_0000 != 0 {
-                return Err("hierarchical sidx (reference_type 1) is not supported".into());
-            }
-            let size = word & 0x7fff_ffff;
-            let end = pos.checked_add(size).ok_or("sidx sizes overflow")?;
-            out.push(ByteRange { start: pos, end });
-            pos = end;
-            at += 12;
         }
         Ok(out)
     }

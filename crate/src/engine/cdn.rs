@@ -38,12 +38,12 @@ impl Engine {
         // Our relays cannot continue from untrusted peer bytes: withdraw the announce.
         self.withdraw_downloading(key);
         if !self.p2p_rescue(now, key) {
-            self.drive(now, key);
+            self.plan_download(now, key);
         }
     }
 
     /// The CDN path failed or stalled: report it once, and from now on take urgent
-    /// segments from peers first (`drive`) until an HTTP transfer completes again.
+    /// segments from peers first (`plan_download`) until an HTTP transfer completes again.
     pub(super) fn cdn_trouble(&mut self, now: Instant, reason: String) {
         if self.cdn.trouble(now) {
             self.event(Event::CdnDegraded { reason });
@@ -136,7 +136,8 @@ impl Engine {
         let pos = x.offset.saturating_add(x.received).min(size);
         let rate = x.flow_bytes as f64 * 1_000.0 / x.flow_ms.max(1) as f64;
         let playback = self.playhead.map_or(1.0, |p| p.rate.max(0.1));
-        let budget_ms = (deadline.unwrap_or(0).saturating_sub(PACE_MARGIN_MS)).max(0) as f64;
+        let budget_ms =
+            (deadline.unwrap_or(0).saturating_sub(urgent::PACE_MARGIN_MS)).max(0) as f64;
         let reach = pos.saturating_add((rate * budget_ms / 1_000.0 / playback) as u64);
         let reach_chunk = n_chunks(reach.min(size)).max(n_chunks(pos.saturating_add(1)));
         let (a, b) = d.http_chunks;

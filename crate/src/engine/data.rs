@@ -22,9 +22,9 @@ impl Engine {
             // Late data for one of our ended requests to this peer is normal and simply not
             // used; data for any other id was never asked for: a violation (unrequested
             // chunks would otherwise fill the link for free).
-            let late = self.sessions.get(&conn).is_some_and(|s| s.was_released(id));
+            let late = self.peers.get(&conn).is_some_and(|s| s.was_released(id));
             if !late {
-                self.violation(now, conn);
+                self.strike_and_replan(conn);
             }
             return;
         };
@@ -34,21 +34,21 @@ impl Engine {
             .swarms
             .get(&key.swarm)
             .map_or(Container::Unknown, |s| s.container);
-        let Some(peer) = self.sessions.get(&conn).map(|s| s.peer) else {
+        let Some(peer) = self.peers.get(&conn).map(|s| s.peer) else {
             return;
         };
         if total_size == 0 || total_size > MAX_SEGMENT_SIZE || chunk < first || chunk >= end {
-            self.violation(now, conn);
+            self.strike_and_replan(conn);
             return;
         }
         // Only contradicting its own announcement proves a peer wrong (PROTOCOL.md).
         let own = self
-            .sessions
+            .peers
             .get(&conn)
             .and_then(|s| s.holds(key.seq))
             .and_then(|a| a.size);
         if own.is_some_and(|o| o != total_size) {
-            self.violation(now, conn);
+            self.strike_and_replan(conn);
             return;
         }
         let Some((size, src)) = self.downloads.get(&key).map(|d| (d.size, d.size_src)) else {
@@ -78,7 +78,7 @@ impl Engine {
                     .and_then(|d| self.manifest_entry(&d.url, d.range))
                     .is_some();
                 if in_manifest {
-                    self.corrupt(now, key, conn, peer, "size differs from the manifest");
+                    self.reject_corrupt_chunk(key, conn, peer, "size differs from the manifest");
                 } else {
                     // Disagrees with the origin or with the first peer's bytes: without a
                     // manifest there is no proof who is wrong, so only stop asking it.
@@ -117,10 +117,10 @@ impl Engine {
         let size = total_size as u64;
         let (a, b) = chunk_bounds(size, chunk);
         if chunk as usize >= d.slots.len() || payload.len() as u64 != b - a {
-            self.violation(now, conn);
+            self.strike_and_replan(conn);
             return;
         }
-        if let Some(s) = self.sessions.get_mut(&conn) {
+        if let Some(s) = self.peers.get_mut(&conn) {
             s.down_bytes = s.down_bytes.saturating_add(payload.len() as u64);
             s.last_data_at = now;
         }
@@ -156,7 +156,7 @@ impl Engine {
             }
             if let Err(detail) = check {
                 self.tally.p2p_discarded(payload.len() as u64);
-                self.corrupt(now, key, conn, peer, &detail);
+                self.reject_corrupt_chunk(key, conn, peer, &detail);
                 return;
             }
             let from = d.contributor(conn, peer);
@@ -182,7 +182,7 @@ impl Engine {
         });
         if done {
             if let Some(r) = self.release_p2p(conn, id) {
-                if let Some(s) = self.sessions.get_mut(&conn) {
+                if let Some(s) = self.peers.get_mut(&conn) {
                     let elapsed =
                         now.as_millis().saturating_sub(r.started.as_millis()).max(1) as f64;
                     s.throughput.sample(r.bytes as f64 * 1000.0 / elapsed);
@@ -190,20 +190,19 @@ impl Engine {
                 }
             }
         }
-        self.progress(key);
+        self.report_progress(key);
         if self.downloads.get(&key).is_some_and(|d| d.is_complete()) {
             self.finalize(now, key);
-            self.schedule_all(now);
+            self.reschedule();
         } else if done {
-            self.schedule_all(now);
+            self.reschedule();
         }
     }
 
     /// A chunk from `conn` failed its check: ban it, drop everything it sent for this
     /// segment, refetch over HTTP if the player wants the segment.
-    pub(super) fn corrupt(
+    pub(super) fn reject_corrupt_chunk(
         &mut self,
-        now: Instant,
         key: SegmentKey,
         conn: ConnId,
         peer: PeerId,
@@ -221,7 +220,7 @@ impl Engine {
                 .contributors
                 .iter()
                 .position(|c| c.0 == conn)
-                .map(|i| (i + 1) as u16);
+                .map(|i| i as u16);
             if let Some(idx) = idx {
                 let dropped = d.discard_from(|f| f == idx);
                 d.p2p_bytes = d.p2p_bytes.saturating_sub(dropped);
@@ -231,6 +230,6 @@ impl Engine {
                 d.force_http = true;
             }
         }
-        self.schedule_all(now);
+        self.reschedule();
     }
 }

@@ -77,7 +77,7 @@ impl Engine {
             self.out
                 .push_back(Output::SegmentProgress { req, loaded, total });
         }
-        self.schedule_all(now);
+        self.reschedule();
     }
 
     pub(super) fn new_download(
@@ -98,7 +98,7 @@ impl Engine {
         Download::new(url, range, size, shared)
     }
 
-    pub(super) fn on_abort(&mut self, now: Instant, req: RequestId) {
+    pub(super) fn on_abort(&mut self, req: RequestId) {
         let Some(key) = self.requests.remove(&req) else {
             return;
         };
@@ -115,13 +115,13 @@ impl Engine {
         // is no guide here: the abort often arrives before the playhead of the seek.
         let relayed = d.http.is_some()
             && self
-                .sessions
+                .peers
                 .values()
                 .any(|s| s.up.iter().any(|u| u.key == key));
         if !relayed {
             self.drop_download(key);
         }
-        self.schedule_all(now);
+        self.reschedule();
     }
 
     /// Forgets a download: cancels its transfers, tells peers it is gone.
@@ -135,7 +135,7 @@ impl Engine {
         }
         for (conn, id) in d.p2p {
             if self.p2p_reqs.remove(&(conn, id)).is_some() {
-                if let Some(s) = self.sessions.get_mut(&conn) {
+                if let Some(s) = self.peers.get_mut(&conn) {
                     s.down_reqs = s.down_reqs.saturating_sub(1);
                     s.note_released(id);
                 }
@@ -168,7 +168,7 @@ impl Engine {
         self.drop_download(key);
     }
 
-    pub(super) fn progress(&mut self, key: SegmentKey) {
+    pub(super) fn report_progress(&mut self, key: SegmentKey) {
         if let Some(d) = self.downloads.get(&key) {
             let loaded = if d.size.is_some() {
                 d.got_bytes
@@ -201,10 +201,15 @@ impl Engine {
                 verdict = verify_whole(entry, d.data.as_slice());
             }
         }
-        let peer_chunks = d
-            .slots
-            .iter()
-            .any(|s| matches!(s, Slot::Got { from, .. } if *from != 0));
+        let peer_chunks = d.slots.iter().any(|s| {
+            matches!(
+                s,
+                Slot::Got {
+                    from: Sender::Peer(_),
+                    ..
+                }
+            )
+        });
         if let Err(detail) = verdict {
             if peer_chunks {
                 self.reject_peer_bytes(now, key, &detail);
@@ -271,11 +276,11 @@ impl Engine {
             self.timings.insert(key, timing);
             // Requests being relayed keep reading it from the store.
             let relays: usize = self
-                .sessions
+                .peers
                 .values()
                 .map(|s| s.up.iter().filter(|u| u.key == key).count())
                 .sum();
-            for s in self.sessions.values_mut() {
+            for s in self.peers.values_mut() {
                 for u in s.up.iter_mut().filter(|u| u.key == key) {
                     u.pinned = true;
                 }
@@ -332,7 +337,10 @@ impl Engine {
             .slots
             .iter()
             .filter_map(|s| match s {
-                Slot::Got { from, .. } if *from != 0 => Some(*from),
+                Slot::Got {
+                    from: Sender::Peer(i),
+                    ..
+                } => Some(*i),
                 _ => None,
             })
             .collect();
@@ -340,7 +348,7 @@ impl Engine {
         from_set.dedup();
         let culprits: Vec<(ConnId, PeerId)> = from_set
             .iter()
-            .filter_map(|f| d.contributors.get(*f as usize - 1).copied())
+            .filter_map(|i| d.contributors.get(usize::from(*i)).copied())
             .collect();
         let dropped = d.discard_from(|_| true);
         d.p2p_bytes = 0;
@@ -363,7 +371,7 @@ impl Engine {
         if self.downloads.get(&key).is_some_and(|d| d.reqs.is_empty()) {
             self.drop_download(key);
         } else {
-            self.drive(now, key);
+            self.plan_download(now, key);
         }
     }
 }

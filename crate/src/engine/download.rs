@@ -12,13 +12,21 @@ pub(super) fn chunk_bounds(size: u64, chunk: u32) -> (u64, u64) {
     (start, start.saturating_add(CHUNK).min(size))
 }
 
+/// Who sent a received chunk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Sender {
+    Http,
+    /// `Download::contributors[i]`.
+    Peer(u16),
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Slot {
     Missing,
     Asked(ConnId),
-    /// `from`: 0 = HTTP, i + 1 = `contributors[i]`. `trusted`: from HTTP or hash-verified.
+    /// `trusted`: from HTTP or hash-verified.
     Got {
-        from: u16,
+        from: Sender,
         trusted: bool,
     },
 }
@@ -295,24 +303,38 @@ impl Download {
         Some((first as u32, last as u32 + 1))
     }
 
-    pub(super) fn contributor(&mut self, conn: ConnId, peer: PeerId) -> u16 {
+    /// `conn` as a sender of chunks, listed as a contributor. Past `u16::MAX - 1`
+    /// contributors, a sender that lists none (its chunks count as a peer's all the same).
+    pub(super) fn contributor(&mut self, conn: ConnId, peer: PeerId) -> Sender {
         if let Some(i) = self.contributors.iter().position(|c| c.0 == conn) {
-            return (i + 1) as u16;
+            return Sender::Peer(i as u16);
         }
         if self.contributors.len() >= u16::MAX as usize - 1 {
-            return u16::MAX;
+            return Sender::Peer(u16::MAX);
         }
         self.contributors.push((conn, peer));
-        self.contributors.len() as u16
+        Sender::Peer((self.contributors.len() - 1) as u16)
     }
 
-    /// Forgets chunks received from `pred`-matching contributors.
+    /// The peer that sent chunks as `from`, if listed.
+    pub(super) fn sender_peer(&self, from: Sender) -> Option<(ConnId, PeerId)> {
+        match from {
+            Sender::Http => None,
+            Sender::Peer(i) => self.contributors.get(usize::from(i)).copied(),
+        }
+    }
+
+    /// Forgets chunks received from `pred`-matching contributors (by index).
     pub(super) fn discard_from(&mut self, mut pred: impl FnMut(u16) -> bool) -> u64 {
         let size = self.size.unwrap_or(0);
         let mut dropped = 0;
         for (i, slot) in self.slots.iter_mut().enumerate() {
-            if let Slot::Got { from, .. } = *slot {
-                if from != 0 && pred(from) {
+            if let Slot::Got {
+                from: Sender::Peer(from),
+                ..
+            } = *slot
+            {
+                if pred(from) {
                     let (a, b) = chunk_bounds(size, i as u32);
                     *slot = Slot::Missing;
                     self.got_chunks = self.got_chunks.saturating_sub(1);

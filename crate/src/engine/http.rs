@@ -22,6 +22,67 @@ pub(super) struct HttpXfer {
     pub(super) flow_bytes: u64,
 }
 
+/// The HTTP transfers running for downloads, and the ids of every transfer the engine
+/// starts (the spot checker's too), so that no two share one.
+pub(super) struct HttpTransfers {
+    running: BTreeMap<HttpId, HttpXfer>,
+    next_id: u32,
+}
+
+impl Default for HttpTransfers {
+    fn default() -> Self {
+        HttpTransfers {
+            running: BTreeMap::new(),
+            next_id: 1,
+        }
+    }
+}
+
+impl HttpTransfers {
+    /// The id the next transfer gets (`take_id` claims it).
+    pub(super) fn next_id(&self) -> HttpId {
+        HttpId(self.next_id)
+    }
+
+    pub(super) fn take_id(&mut self) -> HttpId {
+        let id = self.next_id();
+        self.next_id = self.next_id.wrapping_add(1).max(1);
+        id
+    }
+
+    pub(super) fn insert(&mut self, id: HttpId, x: HttpXfer) {
+        self.running.insert(id, x);
+    }
+
+    pub(super) fn remove(&mut self, id: &HttpId) -> Option<HttpXfer> {
+        self.running.remove(id)
+    }
+
+    pub(super) fn get(&self, id: &HttpId) -> Option<&HttpXfer> {
+        self.running.get(id)
+    }
+
+    pub(super) fn get_mut(&mut self, id: &HttpId) -> Option<&mut HttpXfer> {
+        self.running.get_mut(id)
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.running.is_empty()
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.running.len()
+    }
+
+    pub(super) fn iter(&self) -> impl Iterator<Item = (&HttpId, &HttpXfer)> {
+        self.running.iter()
+    }
+
+    pub(super) fn values(&self) -> impl Iterator<Item = &HttpXfer> {
+        self.running.values()
+    }
+}
+
 /// Copies an HTTP body piece at segment offset `at` into the chunks not yet received and
 /// marks the chunks the HTTP body now fully covers.
 pub(super) fn write_http(d: &mut Download, size: u64, at: u64, bytes: &[u8]) {
@@ -48,7 +109,7 @@ pub(super) fn write_http(d: &mut Download, size: u64, at: u64, bytes: &[u8]) {
         if e == ce && starts_in_body {
             if let Some(slot) = d.slots.get_mut(c as usize) {
                 *slot = Slot::Got {
-                    from: 0,
+                    from: Sender::Http,
                     trusted: true,
                 };
                 d.got_chunks = d.got_chunks.saturating_add(1);
@@ -100,8 +161,7 @@ impl Engine {
             }),
             (None, None) => None,
         };
-        let id = HttpId(self.next_http);
-        self.next_http = self.next_http.wrapping_add(1).max(1);
+        let id = self.http.take_id();
         self.cdn.transfer_started(now);
         d.http = Some(id);
         d.http_chunks = chunks;
@@ -250,7 +310,7 @@ impl Engine {
         if let Some(size) = announce {
             self.announce_downloading(key, size);
         }
-        self.progress(key);
+        self.report_progress(key);
         if self.downloads.get(&key).is_some_and(|d| d.announced) {
             self.pump_uploads(now);
         }
@@ -261,7 +321,7 @@ impl Engine {
         {
             // HTTP caught up with peers that raced it (`race_http`): done before its end.
             self.finalize(now, key);
-            self.schedule_all(now);
+            self.reschedule();
             return;
         }
         self.race_http(now, key);
@@ -270,9 +330,9 @@ impl Engine {
     pub(super) fn on_http_done(&mut self, now: Instant, id: HttpId) {
         if self.spot.owns(id) {
             if let Some(verdict) = self.spot.done(id) {
-                self.on_spot_verdict(now, verdict);
+                self.on_spot_verdict(verdict);
             } else {
-                self.schedule_all(now);
+                self.reschedule();
             }
             return;
         }
@@ -287,7 +347,7 @@ impl Engine {
             let size = d.data.len() as u64;
             if size == 0 {
                 self.fail_download(x.key, "empty http body");
-                self.schedule_all(now);
+                self.reschedule();
                 return;
             }
             let data = std::mem::take(&mut d.data);
@@ -295,14 +355,14 @@ impl Engine {
             d.size_src = SizeSrc::Origin;
             d.data = data;
             d.slots.fill(Slot::Got {
-                from: 0,
+                from: Sender::Http,
                 trusted: true,
             });
             d.got_chunks = d.slots.len() as u32;
             d.got_bytes = size;
         } else if !d.is_complete() && d.p2p.is_empty() {
             self.fail_download(x.key, "http body shorter than expected");
-            self.schedule_all(now);
+            self.reschedule();
             return;
         }
         // A transfer that merely finished, slower than the media plays, is no recovery.
@@ -317,12 +377,12 @@ impl Engine {
         if self.downloads.get(&x.key).is_some_and(|d| d.is_complete()) {
             self.finalize(now, x.key);
         }
-        self.schedule_all(now);
+        self.reschedule();
     }
 
     pub(super) fn on_http_failed(&mut self, now: Instant, id: HttpId, status: u16, reason: &str) {
         if self.spot.failed(id) {
-            self.schedule_all(now);
+            self.reschedule();
             return;
         }
         let Some(x) = self.http.remove(&id) else {
@@ -349,12 +409,12 @@ impl Engine {
             self.withdraw_downloading(x.key);
         }
         // Peers holding it (now, or once they announce it) beat failing the player over
-        // to the same broken CDN; `drive` retries HTTP after the back-off.
+        // to the same broken CDN; `plan_download` retries HTTP after the back-off.
         if usable {
             self.p2p_rescue(now, x.key);
         } else {
             self.fail_download(x.key, &detail);
         }
-        self.schedule_all(now);
+        self.reschedule();
     }
 }

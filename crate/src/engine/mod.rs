@@ -35,8 +35,9 @@ use crate::health::{self, CdnHealth, CDN_RETRY_MS};
 use crate::integrity::spot_check::{SpotChecker, Verdict as SpotVerdict};
 use crate::integrity::{self, Manifest, ManifestEntry};
 use crate::peers::session::{MAX_DOWN_REQUESTS, MAX_UP_REQUESTS};
-use crate::peers::{Avail, PeerState, Session, TokenBucket, UpRequest};
-use crate::scheduler::{live_edge, picker};
+use crate::peers::{Avail, ChunkSource, PeerState, Peers, Served, Session, UpRequest, Uploads};
+use crate::scheduler::deadline::{self, Playhead};
+use crate::scheduler::{live_edge, picker, urgent};
 use crate::stats::Tally;
 use crate::store::{SegmentBytes, Store};
 use crate::types::*;
@@ -45,7 +46,7 @@ use crate::wire::{
 };
 use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::rc::Rc;
 
 mod cdn;
@@ -77,18 +78,8 @@ pub type Interner = Box<dyn Fn(&str, Option<ByteRange>) -> Option<SegmentBytes>>
 const CHUNK: u64 = CHUNK_SIZE as u64;
 /// Chunks in the largest allowed segment: "all chunks" when the size is not known yet.
 const MAX_CHUNKS: u32 = MAX_SEGMENT_SIZE.div_ceil(CHUNK_SIZE as u32);
-/// RTT probes per session. Only the score uses the RTT (the browser's ICE consent checks
-/// keep the connection alive), so a slow probe rate is enough and keeps idle swarms quiet:
-/// one at the handshake, then one a minute (at 15 s, Ping/Pong were a third of all messages
-/// in a steady live swarm).
-const PING_INTERVAL_MS: u64 = 60_000;
-/// A Ping still unanswered after this long is replaced; before that a new Ping is not sent,
-/// so a Pong queued behind a busy uplink still matches and is never taken for a violation.
-const PING_REPLACE_MS: u64 = 60_000;
 /// How often an urgent segment that peers are delivering is re-checked for pace.
 const PACE_CHECK_MS: u64 = 250;
-/// Margin kept between the estimated P2P finish and the deadline.
-const PACE_MARGIN_MS: i64 = 300;
 const BUSY_RETRY_MS: u16 = 1_000;
 /// An HTTP body without Content-Length larger than this is abandoned (fail open).
 const MAX_UNSIZED_BODY: usize = 256 * 1024 * 1024;
@@ -103,33 +94,6 @@ const CDN_SLOW_MS: u64 = 1_000;
 const MAX_HTTP_FAILURES: u32 = 3;
 /// `Absent` answers for announced segments, with no completed request between, per strike.
 const ABSENTS_TO_STRIKE: u32 = 3;
-/// What an urgent segment keeps in hand for an HTTP fetch when peers are tried first:
-/// this plus twice the last segment's HTTP time (see `http_reserve_ms`).
-const HTTP_RESERVE_MIN_MS: i64 = 500;
-/// A size probe (one chunk asked of a holder known by its Bitfield) for an urgent segment
-/// counts as on pace for this long.
-const URGENT_FIRST_BYTE_MS: u64 = 500;
-
-#[derive(Clone, Copy, Debug)]
-struct Playhead {
-    swarm: SwarmId,
-    position_ms: u64,
-    buffered_ahead_ms: u64,
-    rate: f64,
-    at: Instant,
-    /// A segment was delivered to the player since this report: an empty buffer in it may
-    /// be filled by now.
-    filled: bool,
-}
-
-impl Playhead {
-    fn elapsed_media_ms(&self, now: Instant) -> f64 {
-        now.as_millis().saturating_sub(self.at.as_millis()) as f64 * self.rate
-    }
-    fn position(&self, now: Instant) -> f64 {
-        self.position_ms as f64 + self.elapsed_media_ms(now)
-    }
-}
 
 pub struct Engine {
     config: Config,
@@ -140,17 +104,12 @@ pub struct Engine {
     store: Store,
     timings: BTreeMap<SegmentKey, DeliveryTiming>,
     downloads: BTreeMap<SegmentKey, Download>,
-    http: BTreeMap<HttpId, HttpXfer>,
-    next_http: u32,
+    http: HttpTransfers,
     requests: BTreeMap<RequestId, SegmentKey>,
-    sessions: BTreeMap<ConnId, Session>,
-    banned: BTreeSet<PeerId>,
+    peers: Peers,
     p2p_reqs: BTreeMap<(ConnId, u32), P2pReq>,
     next_req_id: u32,
-    next_nonce: u32,
-    bucket: TokenBucket,
-    upload_wake: Option<Instant>,
-    uploaders: VecDeque<ConnId>,
+    uploads: Uploads,
     manifest: Option<Manifest>,
     /// Re-fetches a sample of peer-delivered segments from the CDN (no manifest needed).
     spot: SpotChecker,
@@ -158,9 +117,8 @@ pub struct Engine {
     cdn: CdnHealth,
     out: VecDeque<Output>,
     timers: TimerTable,
-    /// No Ready session is due for a Ping before this (a lower bound, tightened in
-    /// `handle_timeout`), so `recompute_wake` need not walk the sessions after every input.
-    ping_at: Option<Instant>,
+    /// An input asked for scheduling (`reschedule`); it runs once, before the input returns.
+    schedule_pending: bool,
     interner: Option<Interner>,
     /// `Data` goes out as `Output::SendData` when its payload lies in a shared buffer.
     share_uploads: bool,
@@ -176,9 +134,8 @@ impl Engine {
             let r = rng.next_u64().to_le_bytes();
             chunk.copy_from_slice(&r[..chunk.len()]);
         }
-        let burst = (config.upload_bytes_per_sec / 5).max(4 * CHUNK);
         Engine {
-            bucket: TokenBucket::new(config.upload_bytes_per_sec, burst, now),
+            uploads: Uploads::new(config.upload_bytes_per_sec, now),
             store: Store::new(config.cache_bytes),
             spot: SpotChecker::new(config.spot_check_ratio, seed),
             config,
@@ -188,22 +145,17 @@ impl Engine {
             playhead: None,
             timings: BTreeMap::new(),
             downloads: BTreeMap::new(),
-            http: BTreeMap::new(),
-            next_http: 1,
+            http: HttpTransfers::default(),
             requests: BTreeMap::new(),
-            sessions: BTreeMap::new(),
-            banned: BTreeSet::new(),
+            peers: Peers::new(),
             p2p_reqs: BTreeMap::new(),
             next_req_id: 1,
-            next_nonce: 1,
-            upload_wake: None,
-            uploaders: VecDeque::new(),
             manifest: None,
             tally: Tally::default(),
             cdn: CdnHealth::default(),
             out: VecDeque::new(),
             timers: TimerTable::default(),
-            ping_at: None,
+            schedule_pending: false,
             interner: None,
             share_uploads: false,
         }
@@ -281,7 +233,7 @@ impl Engine {
                 if let Some(seq) = self.swarms.get(&swarm).and_then(|s| s.seq_at(position_ms)) {
                     self.store.set_playhead(swarm, seq);
                 }
-                self.schedule_all(now);
+                self.reschedule();
             }
             Input::SegmentRequested {
                 req,
@@ -290,7 +242,7 @@ impl Engine {
                 url,
                 range,
             } => self.on_request(now, req, swarm, seq, url, range),
-            Input::SegmentAborted { req } => self.on_abort(now, req),
+            Input::SegmentAborted { req } => self.on_abort(req),
             Input::PeerCandidate {
                 conn,
                 swarm,
@@ -301,9 +253,9 @@ impl Engine {
             Input::PeerMessage { conn, data } => self.on_peer_message(now, conn, &data),
             Input::PeerData { conn, frame } => self.on_peer_data(now, conn, &frame),
             Input::PeerClosed { conn } => {
-                if self.sessions.contains_key(&conn) {
+                if self.peers.contains_key(&conn) {
                     self.remove_session(conn);
-                    self.schedule_all(now);
+                    self.reschedule();
                 }
             }
             Input::HttpProgress { id, data, total } => self.on_http_progress(now, id, &data, total),
@@ -320,7 +272,7 @@ impl Engine {
                 match parsed {
                     Ok(m) => {
                         self.manifest = Some(m);
-                        self.schedule_all(now);
+                        self.reschedule();
                     }
                     Err(e) => self.event(Event::ManifestRejected {
                         detail: format!("{e:?}"),
@@ -343,15 +295,16 @@ impl Engine {
                         }
                     }
                 }
-                self.schedule_all(now);
+                self.reschedule();
             }
             Input::HttpSample { bytes, ms } => {
                 if bytes > 0 {
                     self.cdn.note_transfer_ms(ms);
                 }
             }
-            Input::LeaveSwarm { swarm } => self.leave_swarm(now, swarm),
+            Input::LeaveSwarm { swarm } => self.leave_swarm(swarm),
         }
+        self.schedule_if_pending(now);
         self.arm_timers(now);
     }
 
@@ -367,7 +320,8 @@ impl Engine {
                 self.on_timer(now, timer);
             }
         }
-        self.schedule_all(now);
+        self.reschedule();
+        self.schedule_if_pending(now);
         self.arm_timers(now);
     }
 
@@ -378,7 +332,7 @@ impl Engine {
             Timer::HttpStall => self.rescue_stalled_http(now),
             Timer::Announce => self.announce_due(now),
             Timer::Ping => self.ping_due(now),
-            // `schedule_all`, which follows every timeout, pumps uploads and downloads.
+            // The scheduling that follows every timeout pumps uploads and downloads.
             Timer::Upload | Timer::Schedule => {}
         }
     }
@@ -386,13 +340,13 @@ impl Engine {
     pub fn stats(&self) -> Stats {
         Stats {
             peers: self
-                .sessions
+                .peers
                 .values()
                 .filter(|s| s.state == PeerState::Ready)
                 .count() as u32,
             cache_bytes: self.store.used_bytes(),
             per_peer: self
-                .sessions
+                .peers
                 .values()
                 .filter(|s| s.state == PeerState::Ready)
                 .map(|s| PeerStats {
@@ -437,31 +391,15 @@ impl Engine {
         self.manifest.as_ref().and_then(|m| m.lookup(url, range))
     }
 
-    /// Milliseconds of media before the playhead reaches the segment (`None` = unknown).
-    /// Time until the player needs `key`: when the playhead reaches its start; but with
-    /// nothing buffered at the playhead (startup, seek, live join) a segment further than
-    /// one segment away is the one the player waits for to start: due now. Only an empty
-    /// buffer that no delivery has filled since the report counts as a gap: a report taken
-    /// while the player fills its buffer in a burst is soon stale, and would make every
-    /// later segment look late. Both forms shrink at the playback rate, and which one
-    /// applies changes only on a report or a delivery.
+    /// Milliseconds of media before the player needs `key` (`None`: no playhead yet; see
+    /// `Playhead::deadline_ms`).
     fn deadline_ms(&self, now: Instant, key: SegmentKey) -> Option<i64> {
-        let ph = self.playhead?;
-        let buffer_left = ph.buffered_ahead_ms as f64 - ph.elapsed_media_ms(now);
-        match self.swarms.get(&key.swarm).and_then(|s| s.segment(key.seq)) {
-            Some(seg) => {
-                let to_start = seg.start_ms as f64 - ph.position(now);
-                let past_gap = ph.buffered_ahead_ms == 0
-                    && !ph.filled
-                    && to_start > buffer_left + seg.duration_ms as f64;
-                Some(if past_gap { buffer_left } else { to_start } as i64)
-            }
-            None => Some(buffer_left as i64),
-        }
+        let seg = self.swarms.get(&key.swarm).and_then(|s| s.segment(key.seq));
+        Some(self.playhead?.deadline_ms(now, seg))
     }
 
     fn is_urgent(&self, deadline: Option<i64>) -> bool {
-        deadline.is_none_or(|d| d < self.config.urgent_window_ms.min(i64::MAX as u64) as i64)
+        deadline::is_urgent(deadline, self.config.urgent_window_ms)
     }
 
     fn p2p_active(&self) -> usize {
@@ -489,8 +427,8 @@ impl Engine {
         t.set(Timer::CdnSlow, cdn_slow);
         t.set(Timer::HttpStall, http_stall);
         t.set(Timer::Announce, announce);
-        t.set(Timer::Ping, self.ping_at.filter(|_| p2p));
-        t.set(Timer::Upload, self.upload_wake);
+        t.set(Timer::Ping, self.peers.ping_at().filter(|_| p2p));
+        t.set(Timer::Upload, self.uploads.wake());
         let schedule = self.next_schedule(now);
         self.timers.set(Timer::Schedule, schedule);
     }

@@ -49,7 +49,7 @@ impl Engine {
         let mut conns = self.ready_conns(swarm);
         match *msg {
             Message::Have { seq, .. } | Message::Downloading { seq, .. } => conns.retain(|c| {
-                let Some(s) = self.sessions.get_mut(c) else {
+                let Some(s) = self.peers.get_mut(c) else {
                     return false;
                 };
                 if s.holds_complete(seq) == Some(true) {
@@ -59,7 +59,7 @@ impl Engine {
                 true
             }),
             Message::Lost { seq } => conns.retain(|c| {
-                self.sessions
+                self.peers
                     .get_mut(c)
                     .is_some_and(|s| s.take_told(seq) && s.holds_complete(seq) != Some(true))
             }),

@@ -24,9 +24,9 @@ impl Engine {
     ) {
         let reason = if !self.config.p2p_enabled {
             Some(CloseReason::P2pDisabled)
-        } else if self.sessions.contains_key(&conn) {
+        } else if self.peers.contains_key(&conn) {
             Some(CloseReason::Duplicate)
-        } else if self.banned.contains(&peer) {
+        } else if self.peers.is_banned(&peer) {
             Some(CloseReason::Banned)
         } else if peer == self.our_id {
             Some(CloseReason::Rejected)
@@ -36,7 +36,7 @@ impl Engine {
                 Some(s)
                     if s.conns
                         .iter()
-                        .any(|c| self.sessions.get(c).is_some_and(|x| x.peer == peer)) =>
+                        .any(|c| self.peers.get(c).is_some_and(|x| x.peer == peer)) =>
                 {
                     Some(CloseReason::Duplicate)
                 }
@@ -50,8 +50,8 @@ impl Engine {
             self.out.push_back(Output::ClosePeer { conn, reason });
             return;
         }
-        self.sessions
-            .insert(conn, Session::new(conn, swarm, peer, inbound, now));
+        self.peers
+            .insert(Session::new(conn, swarm, peer, inbound, now));
         if let Some(s) = self.swarms.get_mut(&swarm) {
             s.conns.push(conn);
         }
@@ -59,7 +59,7 @@ impl Engine {
     }
 
     pub(super) fn on_connected(&mut self, _now: Instant, conn: ConnId) {
-        let Some(s) = self.sessions.get_mut(&conn) else {
+        let Some(s) = self.peers.get_mut(&conn) else {
             self.warn(format!("connected for unknown conn {}", conn.0));
             return;
         };
@@ -84,7 +84,7 @@ impl Engine {
             let (base, bits) = self.store.bitfield(swarm, MAX_BITFIELD_BYTES);
             if bits.iter().any(|b| *b != 0) {
                 let told = self.store.seqs(swarm);
-                if let Some(s) = self.sessions.get_mut(&conn) {
+                if let Some(s) = self.peers.get_mut(&conn) {
                     for seq in told.into_iter().filter(|q| *q >= base) {
                         s.note_told(seq);
                     }
@@ -103,7 +103,7 @@ impl Engine {
                 .filter_map(|(k, d)| d.size.map(|s| (k.seq, s as u32)))
                 .collect();
             for (seq, size) in downloading {
-                if let Some(s) = self.sessions.get_mut(&conn) {
+                if let Some(s) = self.peers.get_mut(&conn) {
                     s.note_told(seq);
                 }
                 self.send(conn, &Message::Downloading { seq, size });
@@ -114,10 +114,10 @@ impl Engine {
     /// Counts a message against the peer's rate limit: its session's state, or `None` if
     /// there is no session or the peer was just banned for exceeding the limit.
     pub(super) fn admit_message(&mut self, now: Instant, conn: ConnId) -> Option<PeerState> {
-        let s = self.sessions.get_mut(&conn)?;
+        let s = self.peers.get_mut(&conn)?;
         if !s.count_message(now) {
             self.ban(conn, BanReason::LimitExceeded);
-            self.schedule_all(now);
+            self.reschedule();
             return None;
         }
         Some(s.state)
@@ -134,7 +134,7 @@ impl Engine {
         if state == PeerState::Ready {
             self.on_data(now, conn, d, src);
         } else {
-            self.violation(now, conn);
+            self.strike_and_replan(conn);
         }
     }
 
@@ -169,7 +169,7 @@ impl Engine {
             Err(_) => {
                 // A correct implementation never emits a malformed message.
                 self.ban(conn, BanReason::ProtocolViolation);
-                self.schedule_all(now);
+                self.reschedule();
                 return;
             }
         };
@@ -189,7 +189,7 @@ impl Engine {
                 },
             ) => {
                 let ok = self
-                    .sessions
+                    .peers
                     .get(&conn)
                     .is_some_and(|s| s.swarm == swarm && s.peer == peer);
                 // Version negotiation: v1 speaks v1 to any peer announcing >= 1.
@@ -201,20 +201,17 @@ impl Engine {
                     self.remove_session(conn);
                     return;
                 }
-                if let Some(s) = self.sessions.get_mut(&conn) {
-                    s.state = PeerState::Ready;
-                    s.next_ping = now;
-                    self.ping_at = Some(self.ping_at.map_or(now, |t| t.min(now)));
+                if let Some(s) = self.peers.ready(conn, now) {
                     let (swarm, peer) = (s.swarm, s.peer);
                     self.event(Event::PeerJoined { swarm, peer });
                 }
-                self.schedule_all(now);
+                self.reschedule();
             }
             (PeerState::Ready, Message::Bitfield { base, bits }) => {
-                if let Some(s) = self.sessions.get_mut(&conn) {
+                if let Some(s) = self.peers.get_mut(&conn) {
                     s.announce_bits(base, &bits);
                 }
-                self.schedule_all(now);
+                self.reschedule();
             }
             (PeerState::Ready, Message::Have { seq, size }) => {
                 self.on_announce(now, conn, seq, size, true)
@@ -223,7 +220,7 @@ impl Engine {
                 self.on_announce(now, conn, seq, size, false)
             }
             (PeerState::Ready, Message::Lost { seq }) => {
-                if let Some(s) = self.sessions.get_mut(&conn) {
+                if let Some(s) = self.peers.get_mut(&conn) {
                     s.forget(seq);
                 }
             }
@@ -238,7 +235,7 @@ impl Engine {
             ) => self.on_up_request(now, conn, id, seq, first_chunk, count),
             (PeerState::Ready, Message::Cancel { id }) => {
                 let mut unpin = None;
-                if let Some(s) = self.sessions.get_mut(&conn) {
+                if let Some(s) = self.peers.get_mut(&conn) {
                     if let Some(i) = s.up.iter().position(|u| u.id == id) {
                         let u = s.up.remove(i);
                         if u.pinned {
@@ -273,38 +270,35 @@ impl Engine {
                 let key = self.p2p_reqs.get(&(conn, id)).map(|r| r.key);
                 if let Some(key) = key {
                     self.release_p2p(conn, id);
-                    let announced = self
-                        .sessions
-                        .get_mut(&conn)
-                        .is_some_and(|s| s.forget(key.seq));
+                    let announced = self.peers.get_mut(&conn).is_some_and(|s| s.forget(key.seq));
                     // An honest peer may evict between its announce and our request; only
                     // a run of them (no completed request in between) looks like lying.
                     let lying = announced
-                        && self.sessions.get_mut(&conn).is_some_and(|s| {
+                        && self.peers.get_mut(&conn).is_some_and(|s| {
                             s.absents = s.absents.saturating_add(1);
                             s.absents >= ABSENTS_TO_STRIKE
                         });
                     if lying {
-                        if let Some(s) = self.sessions.get_mut(&conn) {
+                        if let Some(s) = self.peers.get_mut(&conn) {
                             s.absents = 0;
                         }
                         self.strike(conn);
                     }
-                    self.schedule_all(now);
+                    self.reschedule();
                 }
             }
             (PeerState::Ready, Message::Busy { id, retry_after_ms }) => {
                 if self.release_p2p(conn, id).is_some() {
-                    if let Some(s) = self.sessions.get_mut(&conn) {
+                    if let Some(s) = self.peers.get_mut(&conn) {
                         s.backoff_until = now + ms(u64::from(retry_after_ms).max(100));
                     }
-                    self.schedule_all(now);
+                    self.reschedule();
                 }
             }
             (_, Message::Ping { nonce }) => self.send(conn, &Message::Pong { nonce }),
             (_, Message::Pong { nonce }) => {
                 let mut asked = false;
-                if let Some(s) = self.sessions.get_mut(&conn) {
+                if let Some(s) = self.peers.get_mut(&conn) {
                     if let Some((n, sent)) = s.ping {
                         if n == nonce {
                             s.rtt
@@ -315,10 +309,10 @@ impl Engine {
                     }
                 }
                 if !asked {
-                    self.violation(now, conn);
+                    self.strike_and_replan(conn);
                 }
             }
-            _ => self.violation(now, conn),
+            _ => self.strike_and_replan(conn),
         }
     }
 
@@ -331,10 +325,10 @@ impl Engine {
         complete: bool,
     ) {
         if size == 0 || size > MAX_SEGMENT_SIZE {
-            self.violation(now, conn);
+            self.strike_and_replan(conn);
             return;
         }
-        let Some(s) = self.sessions.get_mut(&conn) else {
+        let Some(s) = self.peers.get_mut(&conn) else {
             return;
         };
         s.announce(
@@ -349,19 +343,19 @@ impl Engine {
             seq,
         };
         self.yield_untouched_http(now, key);
-        self.schedule_all(now);
+        self.reschedule();
     }
 
-    pub(super) fn violation(&mut self, now: Instant, conn: ConnId) {
+    pub(super) fn strike_and_replan(&mut self, conn: ConnId) {
         if self.strike(conn) {
-            self.schedule_all(now);
+            self.reschedule();
         }
     }
 
     /// Adds a strike; bans at `strikes_to_ban`. Returns true if the peer was banned.
     pub(super) fn strike(&mut self, conn: ConnId) -> bool {
         let limit = self.config.strikes_to_ban.max(1);
-        let Some(s) = self.sessions.get_mut(&conn) else {
+        let Some(s) = self.peers.get_mut(&conn) else {
             return false;
         };
         s.strikes = s.strikes.saturating_add(1);
@@ -373,11 +367,11 @@ impl Engine {
     }
 
     pub(super) fn ban(&mut self, conn: ConnId, reason: BanReason) {
-        let Some(s) = self.sessions.get(&conn) else {
+        let Some(s) = self.peers.get(&conn) else {
             return;
         };
         let (swarm, peer) = (s.swarm, s.peer);
-        if self.banned.insert(peer) {
+        if self.peers.ban(peer) {
             self.tally.peer_banned();
         }
         self.event(Event::PeerBanned {
@@ -393,7 +387,7 @@ impl Engine {
     }
 
     pub(super) fn remove_session(&mut self, conn: ConnId) {
-        let Some(s) = self.sessions.remove(&conn) else {
+        let Some(s) = self.peers.remove(&conn) else {
             return;
         };
         if let Some(sw) = self.swarms.get_mut(&s.swarm) {
@@ -412,7 +406,7 @@ impl Engine {
                 self.store.unpin(&u.key);
             }
         }
-        self.uploaders.retain(|c| *c != conn);
+        self.uploads.forget(conn);
         if s.state == PeerState::Ready {
             self.event(Event::PeerLeft {
                 swarm: s.swarm,
@@ -421,32 +415,9 @@ impl Engine {
         }
     }
 
-    /// `Timer::Ping`: probes the sessions that are due. Once one is due, every session due
-    /// within half an interval is probed too: N peers cost one wake per half interval, not N.
+    /// `Timer::Ping`: probes the sessions that are due (`Peers::due_pings`).
     pub(super) fn ping_due(&mut self, now: Instant) {
-        let mut pings = Vec::new();
-        let horizon = now + ms(PING_INTERVAL_MS / 2);
-        let mut next: Option<Instant> = None;
-        for s in self.sessions.values_mut() {
-            if s.state != PeerState::Ready {
-                continue;
-            }
-            if s.next_ping <= horizon {
-                s.next_ping = now + ms(PING_INTERVAL_MS);
-                let waiting = s
-                    .ping
-                    .is_some_and(|(_, sent)| now < sent + ms(PING_REPLACE_MS));
-                if !waiting {
-                    let nonce = self.next_nonce;
-                    self.next_nonce = self.next_nonce.wrapping_add(1);
-                    s.ping = Some((nonce, now));
-                    pings.push((s.conn, nonce));
-                }
-            }
-            next = Some(next.map_or(s.next_ping, |t| t.min(s.next_ping)));
-        }
-        self.ping_at = next;
-        for (conn, nonce) in pings {
+        for (conn, nonce) in self.peers.due_pings(now) {
             self.send(conn, &Message::Ping { nonce });
         }
     }

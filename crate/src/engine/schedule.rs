@@ -5,10 +5,22 @@
 use super::*;
 
 impl Engine {
-    pub(super) fn schedule_all(&mut self, now: Instant) {
+    /// Something changed that may change a plan: schedule before this input returns.
+    pub(super) fn reschedule(&mut self) {
+        self.schedule_pending = true;
+    }
+
+    /// Runs the scheduling an input or timeout asked for, once.
+    pub(super) fn schedule_if_pending(&mut self, now: Instant) {
+        if std::mem::take(&mut self.schedule_pending) {
+            self.schedule_all(now);
+        }
+    }
+
+    fn schedule_all(&mut self, now: Instant) {
         let keys: Vec<SegmentKey> = self.downloads.keys().copied().collect();
         for key in keys {
-            self.drive(now, key);
+            self.plan_download(now, key);
         }
         self.prefetch(now);
         self.pump_uploads(now);
@@ -36,7 +48,7 @@ impl Engine {
         let known = self.swarms.contains_key(&key.swarm);
         let d = self.downloads.get(&key);
         // The swarm's sessions are its `conns`; one pass over the map beats a lookup each.
-        self.sessions
+        self.peers
             .values()
             .filter(move |s| known && s.swarm == key.swarm && s.can_request(now))
             .filter_map(move |s| {
@@ -96,15 +108,11 @@ impl Engine {
     }
 
     pub(super) fn holder_size(&self, key: SegmentKey, conn: ConnId) -> Option<u64> {
-        self.sessions
-            .get(&conn)?
-            .holds(key.seq)?
-            .size
-            .map(u64::from)
+        self.peers.get(&conn)?.holds(key.seq)?.size.map(u64::from)
     }
 
     /// Decides the next step for one download. Pure reads, then explicit state changes.
-    pub(super) fn drive(&mut self, now: Instant, key: SegmentKey) {
+    pub(super) fn plan_download(&mut self, now: Instant, key: SegmentKey) {
         let Some(d) = self.downloads.get(&key) else {
             return;
         };
@@ -145,7 +153,7 @@ impl Engine {
             return;
         }
         if wanted && self.is_urgent(deadline) {
-            if !d.p2p.is_empty() && self.on_pace(now, key, deadline) {
+            if !d.p2p.is_empty() && self.is_on_pace(now, key, deadline) {
                 // Peers will make it: keep them busy with the rest.
                 if self.downloads.get(&key).is_some_and(Download::fully_asked) {
                     return;
@@ -195,47 +203,30 @@ impl Engine {
         match d.wait_until {
             None => {
                 let candidates = self.ready_conns(key.swarm).len();
-                let delay = if avoid_http {
-                    // Our CDN path is degraded: leave the fetch to peers with a healthy one
-                    // as long as the deadline allows (then `p2p_rescue` or HTTP).
-                    live_edge::delay_cap(
-                        u64::MAX,
-                        self.config.urgent_window_ms,
-                        deadline,
-                        candidates,
-                    )
-                } else if candidates == 0 {
-                    // Wait only if peers are coming: being connected, or counted by the
-                    // tracker (unknown until it answers). The first viewer of a swarm hears
-                    // 0 and must not hold back its own buffer.
-                    let expected = self.swarms.get(&key.swarm).is_some_and(|s| {
-                        s.tracker_peers.is_none_or(|n| n > 0)
-                            || s.conns.iter().any(|c| {
-                                self.sessions
-                                    .get(c)
-                                    .is_some_and(|x| x.state != PeerState::Ready)
-                            })
-                    });
-                    let since_join = self
-                        .swarms
-                        .get(&key.swarm)
-                        .and_then(|s| s.joined_at)
+                // Peers are coming if connecting, or counted by the tracker (unknown until it
+                // answers). The first viewer of a swarm hears 0 and must not hold back its own
+                // buffer.
+                let since_join = self.swarms.get(&key.swarm).and_then(|s| {
+                    let expected = s.tracker_peers.is_none_or(|n| n > 0)
+                        || s.conns.iter().any(|c| {
+                            self.peers
+                                .get(c)
+                                .is_some_and(|x| x.state != PeerState::Ready)
+                        });
+                    s.joined_at
                         .filter(|_| expected)
-                        .map(|t| now.as_millis().saturating_sub(t.as_millis()));
-                    live_edge::join_wait(
-                        since_join,
-                        live_edge::JOIN_WAIT_MS,
-                        self.config.urgent_window_ms,
-                        deadline,
-                    )
-                } else {
-                    let cap = live_edge::delay_cap(
-                        self.config.live_edge_delay_max_ms,
-                        self.config.urgent_window_ms,
-                        deadline,
-                        candidates,
-                    );
-                    live_edge::draw(cap, self.rng.next_u64())
+                        .map(|t| now.as_millis().saturating_sub(t.as_millis()))
+                });
+                let delay = match live_edge::fetch_delay(
+                    avoid_http,
+                    candidates,
+                    since_join,
+                    deadline,
+                    self.config.live_edge_delay_max_ms,
+                    self.config.urgent_window_ms,
+                ) {
+                    live_edge::FetchDelay::Wait(ms) => ms,
+                    live_edge::FetchDelay::Draw(cap) => live_edge::draw(cap, self.rng.next_u64()),
                 };
                 if delay == 0 {
                     self.start_http(now, key);
@@ -250,16 +241,10 @@ impl Engine {
         }
     }
 
-    /// Time an urgent segment keeps in hand for HTTP when peers are tried first; `None`
-    /// until a segment came over HTTP (then urgent segments go to HTTP at once).
+    /// Time an urgent segment keeps in hand for HTTP when peers are tried first
+    /// (`urgent::http_reserve_ms`).
     pub(super) fn http_reserve_ms(&self) -> Option<i64> {
-        Some(HTTP_RESERVE_MIN_MS.saturating_add(self.http_takeover_ms()?))
-    }
-
-    /// What HTTP would need to take a segment over: twice the last segment's HTTP time.
-    pub(super) fn http_takeover_ms(&self) -> Option<i64> {
-        let last = self.cdn.last_transfer_ms()?;
-        Some((last.min(i64::MAX as u64 / 4) as i64) * 2)
+        urgent::http_reserve_ms(self.cdn.last_transfer_ms())
     }
 
     /// The segment's size as known (from its transfer, else from `holder`'s announcement),
@@ -295,15 +280,11 @@ impl Engine {
         let Some(size) = self.size_estimate(key, Some(best.conn)) else {
             return false;
         };
-        let rate = self.sessions.get(&best.conn).map_or(0.0, |s| {
+        let rate = self.peers.get(&best.conn).map_or(0.0, |s| {
             s.throughput.get_or(crate::peers::scoring::THROUGHPUT_PRIOR)
         });
-        if rate <= 0.0 {
-            return false;
-        }
         let playback = self.playhead.map_or(1.0, |p| p.rate.max(0.1));
-        let eta_ms = (size as f64 * 1000.0 / rate * playback) as i64;
-        if eta_ms.saturating_add(reserve) > deadline {
+        if !urgent::peer_makes_it(size, rate, playback, reserve, deadline) {
             return false;
         }
         self.assign(now, key, &holders)
@@ -335,7 +316,7 @@ impl Engine {
         // Peers still to come: connecting, or ready but not yet told us what they hold
         // (their Bitfield follows the handshake).
         let connecting = swarm.conns.iter().any(|c| {
-            self.sessions
+            self.peers
                 .get(c)
                 .is_some_and(|x| x.state != PeerState::Ready || !x.announced_any())
         });
@@ -343,7 +324,7 @@ impl Engine {
             .conns
             .iter()
             .filter(|c| {
-                self.sessions
+                self.peers
                     .get(c)
                     .is_some_and(|x| x.state == PeerState::Ready && x.announced_any())
             })
@@ -351,23 +332,20 @@ impl Engine {
         // Not heard from the tracker yet (a rendition the player just switched to): its
         // answer comes within a round trip, and a count of 0 ends the wait.
         let counted = swarm.tracker_peers.is_none_or(|n| n as usize > heard);
-        if !(connecting || counted) {
-            return 0;
-        }
-        let Some(joined) = swarm.joined_at else {
-            return 0;
-        };
-        let since = now.as_millis().saturating_sub(joined.as_millis());
+        let since_join = swarm
+            .joined_at
+            .map(|t| now.as_millis().saturating_sub(t.as_millis()));
         // Leave a peer time to deliver: what the segment takes at the throughput prior.
         let size = self.size_estimate(key, None).unwrap_or(CHUNK * 32);
-        let fetch_ms = (size as f64 * 1000.0 / crate::peers::scoring::THROUGHPUT_PRIOR) as i64;
-        let slack = deadline.saturating_sub(reserve).saturating_sub(fetch_ms);
-        if slack <= 0 {
-            return 0;
-        }
-        live_edge::JOIN_WAIT_MS
-            .saturating_sub(since)
-            .min(slack as u64)
+        urgent::join_hold_ms(
+            connecting || counted,
+            since_join,
+            live_edge::JOIN_WAIT_MS,
+            size,
+            crate::peers::scoring::THROUGHPUT_PRIOR,
+            reserve,
+            deadline,
+        )
     }
 
     /// The CDN stalled on an urgent segment: ask every free holder for the missing chunks,
@@ -379,7 +357,7 @@ impl Engine {
     }
 
     /// Whether the peers delivering `key` will finish before its deadline.
-    pub(super) fn on_pace(&self, now: Instant, key: SegmentKey, deadline: Option<i64>) -> bool {
+    pub(super) fn is_on_pace(&self, now: Instant, key: SegmentKey, deadline: Option<i64>) -> bool {
         let (Some(d), Some(deadline)) = (self.downloads.get(&key), deadline) else {
             return false;
         };
@@ -388,7 +366,8 @@ impl Engine {
             // it is young enough to answer.
             return d.p2p.iter().any(|(c, id)| {
                 self.p2p_reqs.get(&(*c, *id)).is_some_and(|r| {
-                    now.as_millis().saturating_sub(r.started.as_millis()) <= URGENT_FIRST_BYTE_MS
+                    now.as_millis().saturating_sub(r.started.as_millis())
+                        <= urgent::URGENT_FIRST_BYTE_MS
                 })
             });
         };
@@ -402,19 +381,15 @@ impl Engine {
             rate += if r.bytes > 0 {
                 r.bytes as f64 * 1000.0 / elapsed
             } else {
-                self.sessions.get(conn).map_or(0.0, |s| {
+                self.peers.get(conn).map_or(0.0, |s| {
                     s.throughput.get_or(crate::peers::scoring::THROUGHPUT_PRIOR)
                 })
             };
         }
-        if rate <= 0.0 {
-            return false;
-        }
         let playback = self.playhead.map_or(1.0, |p| p.rate.max(0.1));
-        let eta_ms = remaining * 1000.0 / rate * playback;
         // Keep in hand what HTTP would need to take over.
-        let takeover = self.http_takeover_ms().unwrap_or(0);
-        (eta_ms as i64).saturating_add(PACE_MARGIN_MS.max(takeover)) <= deadline
+        let takeover = urgent::http_takeover_ms(self.cdn.last_transfer_ms()).unwrap_or(0);
+        urgent::on_pace(remaining, rate, playback, takeover, deadline)
     }
 
     pub(super) fn apply_plan(
@@ -435,7 +410,7 @@ impl Engine {
                     count: a.count,
                 },
             );
-            if let Some(s) = self.sessions.get_mut(&a.conn) {
+            if let Some(s) = self.peers.get_mut(&a.conn) {
                 s.down_reqs = s.down_reqs.saturating_add(1);
             }
             let end = a.first.saturating_add(a.count);
@@ -479,7 +454,7 @@ impl Engine {
     /// Forgets one outgoing request: its asked chunks become missing.
     pub(super) fn release_p2p(&mut self, conn: ConnId, id: u32) -> Option<P2pReq> {
         let r = self.p2p_reqs.remove(&(conn, id))?;
-        if let Some(s) = self.sessions.get_mut(&conn) {
+        if let Some(s) = self.peers.get_mut(&conn) {
             s.down_reqs = s.down_reqs.saturating_sub(1);
             s.note_released(id);
         }
@@ -504,7 +479,7 @@ impl Engine {
         };
         self.send(conn, &Message::Cancel { id });
         let stall = self.config.peer_stall_timeout_ms;
-        if let Some(s) = self.sessions.get_mut(&conn) {
+        if let Some(s) = self.peers.get_mut(&conn) {
             let elapsed = now.as_millis().saturating_sub(r.started.as_millis()).max(1) as f64;
             s.throughput.sample(r.bytes as f64 * 1000.0 / elapsed);
             if stalled && now >= s.last_data_at + ms(stall) {
@@ -583,7 +558,7 @@ impl Engine {
         for (key, url, range) in picks {
             let d = self.new_download(key, url, range);
             self.downloads.insert(key, d);
-            self.drive(now, key);
+            self.plan_download(now, key);
         }
     }
 

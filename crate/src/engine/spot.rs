@@ -13,10 +13,7 @@ impl Engine {
             .slots
             .iter()
             .map(|s| match s {
-                Slot::Got { from, .. } => usize::from(*from)
-                    .checked_sub(1)
-                    .and_then(|i| d.contributors.get(i))
-                    .map(|c| c.1),
+                Slot::Got { from, .. } => d.sender_peer(*from).map(|c| c.1),
                 _ => None,
             })
             .collect();
@@ -29,30 +26,30 @@ impl Engine {
         if !self.spot.wants_transfer() || !self.http.is_empty() || self.cdn.is_degraded() {
             return;
         }
-        let id = HttpId(self.next_http);
+        let id = self.http.next_id();
         if let Some((url, range)) = self.spot.start(id, now) {
-            self.next_http = self.next_http.wrapping_add(1).max(1);
+            self.http.take_id();
             self.out.push_back(Output::StartHttp { id, url, range });
         }
     }
 
     /// The CDN's copy differed: ban the peers that sent the differing chunks (connected or
     /// not), stop sharing the segment, report it.
-    pub(super) fn on_spot_verdict(&mut self, now: Instant, verdict: SpotVerdict) {
+    pub(super) fn on_spot_verdict(&mut self, verdict: SpotVerdict) {
         let SpotVerdict::Mismatch { sample, liars } = verdict else {
-            self.schedule_all(now);
+            self.reschedule();
             return;
         };
         let key = sample.key;
         for &peer in &liars {
             let conns: Vec<ConnId> = self
-                .sessions
+                .peers
                 .values()
                 .filter(|s| s.peer == peer)
                 .map(|s| s.conn)
                 .collect();
             // Gone since: banned all the same, so it is refused if it comes back.
-            if conns.is_empty() && self.banned.insert(peer) {
+            if conns.is_empty() && self.peers.ban(peer) {
                 self.tally.peer_banned();
                 self.event(Event::PeerBanned {
                     swarm: key.swarm,
@@ -75,6 +72,6 @@ impl Engine {
             seq: key.seq,
             peers: liars,
         });
-        self.schedule_all(now);
+        self.reschedule();
     }
 }

@@ -35,7 +35,7 @@ impl Engine {
     /// Forgets a swarm the host no longer needs: `Stopped` to the tracker, its connections
     /// closed (pending ones too), its downloads dropped (player requests fail open). The
     /// segments it cached stay until evicted, so the player can still be served from them.
-    pub(super) fn leave_swarm(&mut self, now: Instant, swarm: SwarmId) {
+    pub(super) fn leave_swarm(&mut self, swarm: SwarmId) {
         if !self.swarms.contains_key(&swarm) {
             return;
         }
@@ -54,7 +54,7 @@ impl Engine {
             self.drop_download(key);
         }
         let conns: Vec<ConnId> = self
-            .sessions
+            .peers
             .values()
             .filter(|s| s.swarm == swarm)
             .map(|s| s.conn)
@@ -74,7 +74,7 @@ impl Engine {
                 numwant: 0,
             });
         }
-        self.schedule_all(now);
+        self.reschedule();
     }
 
     pub(super) fn set_policy(&mut self, now: Instant, p2p: bool, upload: u64) {
@@ -82,11 +82,10 @@ impl Engine {
         self.config.p2p_enabled = p2p;
         if upload != self.config.upload_bytes_per_sec {
             self.config.upload_bytes_per_sec = upload;
-            let burst = (upload / 5).max(4 * CHUNK);
-            self.bucket = TokenBucket::new(upload, burst, now);
+            self.uploads.set_rate(upload, now);
         }
         if was && !p2p {
-            let conns: Vec<ConnId> = self.sessions.keys().copied().collect();
+            let conns: Vec<ConnId> = self.peers.keys().copied().collect();
             for conn in conns {
                 self.out.push_back(Output::ClosePeer {
                     conn,
@@ -124,12 +123,12 @@ impl Engine {
         if !self.sharing() {
             // Stop serving: every queued upload is answered Busy.
             let mut ended = Vec::new();
-            for s in self.sessions.values_mut() {
+            for s in self.peers.values_mut() {
                 for u in std::mem::take(&mut s.up) {
                     ended.push((s.conn, u));
                 }
             }
-            self.uploaders.clear();
+            self.uploads.clear();
             for (conn, u) in ended {
                 if u.pinned {
                     self.store.unpin(&u.key);
@@ -143,7 +142,7 @@ impl Engine {
                 );
             }
         }
-        self.schedule_all(now);
+        self.reschedule();
     }
 
     pub(super) fn ready_conns(&self, swarm: SwarmId) -> Vec<ConnId> {
@@ -154,7 +153,7 @@ impl Engine {
                     .iter()
                     .copied()
                     .filter(|c| {
-                        self.sessions
+                        self.peers
                             .get(c)
                             .is_some_and(|s| s.state == PeerState::Ready)
                     })
@@ -210,7 +209,7 @@ impl Engine {
                 self.store.set_window_start(swarm, min_seq);
                 // What peers announced below the window is of no use any more (and with
                 // `Lost` sent only where needed, would otherwise pile up to the cap).
-                for s in self.sessions.values_mut().filter(|s| s.swarm == swarm) {
+                for s in self.peers.values_mut().filter(|s| s.swarm == swarm) {
                     s.forget_below(min_seq);
                 }
                 let stale: Vec<SegmentKey> = self
@@ -229,7 +228,7 @@ impl Engine {
                 }
             }
         }
-        self.schedule_all(now);
+        self.reschedule();
     }
 
     /// `Timer::Announce`: the periodic tracker announce of every swarm that is due.

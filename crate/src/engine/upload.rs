@@ -1,16 +1,9 @@
 //! Serving peers: admitting `Request`s into upload slots and pumping chunks within the
-//! upload budget, round-robin over the peers waiting.
+//! upload budget (`peers::Uploads` decides who is served next).
 
 use super::*;
 
-/// Where the next chunk of an upload comes from.
-pub(super) enum ChunkSource<'a> {
-    /// The chunk, the segment's size, and the shared buffer holding the chunk if any.
-    Ready(&'a [u8], u64, Option<Src<'a>>),
-    NotYet,
-    Gone,
-}
-
+/// Where chunk `chunk` of `key` is: the cache, else a relayed download's trusted chunks.
 pub(super) fn chunk_source<'a>(
     store: &'a Store,
     downloads: &'a BTreeMap<SegmentKey, Download>,
@@ -64,11 +57,11 @@ impl Engine {
             );
             return;
         }
-        let Some(s) = self.sessions.get(&conn) else {
+        let Some(s) = self.peers.get(&conn) else {
             return;
         };
         if count == 0 || s.up.iter().any(|u| u.id == id) {
-            self.violation(now, conn);
+            self.strike_and_replan(conn);
             return;
         }
         if s.up.len() >= MAX_UP_REQUESTS {
@@ -79,7 +72,7 @@ impl Engine {
                     retry_after_ms: BUSY_RETRY_MS,
                 },
             );
-            self.violation(now, conn);
+            self.strike_and_replan(conn);
             return;
         }
         let key = SegmentKey {
@@ -105,7 +98,7 @@ impl Engine {
             self.send(conn, &Message::Absent { id });
             return;
         }
-        if new_uploader && self.uploaders.len() >= self.config.upload_slots {
+        if new_uploader && self.uploads.serving() >= self.config.upload_slots {
             self.send(
                 conn,
                 &Message::Busy {
@@ -119,7 +112,7 @@ impl Engine {
         if stored {
             self.store.pin(key);
         }
-        if let Some(s) = self.sessions.get_mut(&conn) {
+        if let Some(s) = self.peers.get_mut(&conn) {
             s.up.push(UpRequest {
                 id,
                 key,
@@ -128,105 +121,54 @@ impl Engine {
                 pinned: stored,
             });
         }
-        if !self.uploaders.contains(&conn) {
-            self.uploaders.push_back(conn);
-        }
+        self.uploads.enqueue(conn);
         self.pump_uploads(now);
     }
 
-    /// Sends chunks round-robin over the peers we serve, within the byte-rate budget.
+    /// Sends chunks round-robin over the peers we serve, within the byte-rate budget
+    /// (`peers::Uploads::pump`).
     pub(super) fn pump_uploads(&mut self, now: Instant) {
-        self.upload_wake = None;
-        if self.uploaders.is_empty() {
-            return;
-        }
-        self.bucket.refill(now);
-        let mut idle = 0usize;
-        while idle < self.uploaders.len() {
-            let Some(conn) = self.uploaders.pop_front() else {
-                break;
-            };
-            let Some(s) = self.sessions.get_mut(&conn) else {
-                continue;
-            };
-            let mut sent = false;
-            let mut blocked = None;
-            let mut unpins = Vec::new();
-            let mut absents = Vec::new();
-            let mut i = 0;
-            while i < s.up.len() {
-                let u = &s.up[i];
-                if u.next_chunk >= u.end_chunk {
-                    let u = s.up.remove(i);
-                    if u.pinned {
-                        unpins.push(u.key);
-                    }
-                    continue;
-                }
-                match chunk_source(&self.store, &self.downloads, u.key, u.next_chunk) {
-                    ChunkSource::Gone => {
-                        let u = s.up.remove(i);
-                        absents.push(u.id);
-                        if u.pinned {
-                            unpins.push(u.key);
-                        }
-                    }
-                    ChunkSource::NotYet => i += 1,
-                    ChunkSource::Ready(bytes, total, src) => {
-                        if !self.bucket.try_take(bytes.len() as u64) {
-                            blocked = self.bucket.ready_at(now, bytes.len() as u64);
-                            break;
-                        }
-                        let msg = wire::DataRef {
-                            id: u.id,
-                            chunk: u.next_chunk,
-                            total_size: total as u32,
-                            payload: bytes,
-                        };
-                        let out = match src.filter(|_| self.share_uploads) {
-                            Some((buf, start)) => Output::SendData {
-                                conn,
-                                frame: DataFrame {
-                                    head: msg.header(),
-                                    data: buf.clone(),
-                                    start,
-                                    end: start + bytes.len(),
-                                },
+        let Engine {
+            uploads,
+            peers,
+            store,
+            downloads,
+            out,
+            tally,
+            share_uploads,
+            ..
+        } = self;
+        let unpins = uploads.pump(
+            now,
+            peers.sessions_mut(),
+            |key, chunk| chunk_source(store, downloads, key, chunk),
+            |served| match served {
+                Served::Data { conn, msg, shared } => {
+                    tally.uploaded(msg.payload.len() as u64);
+                    out.push_back(match shared.filter(|_| *share_uploads) {
+                        Some((buf, start)) => Output::SendData {
+                            conn,
+                            frame: DataFrame {
+                                head: msg.header(),
+                                data: buf.clone(),
+                                start,
+                                end: start + msg.payload.len(),
                             },
-                            None => Output::SendToPeer {
-                                conn,
-                                data: msg.encode(),
-                            },
-                        };
-                        let len = bytes.len() as u64;
-                        s.up[i].next_chunk += 1;
-                        s.up_bytes = s.up_bytes.saturating_add(len);
-                        self.tally.uploaded(len);
-                        self.out.push_back(out);
-                        sent = true;
-                        break;
-                    }
+                        },
+                        None => Output::SendToPeer {
+                            conn,
+                            data: msg.encode(),
+                        },
+                    });
                 }
-            }
-            let keep = !s.up.is_empty();
-            for id in absents {
-                self.send(conn, &Message::Absent { id });
-            }
-            for k in unpins {
-                self.store.unpin(&k);
-            }
-            if keep {
-                self.uploaders.push_back(conn);
-            }
-            if let Some(at) = blocked {
-                self.upload_wake = Some(at);
-                break;
-            }
-            if sent {
-                idle = 0;
-            } else {
-                idle += 1;
-            }
+                Served::Absent { conn, id } => out.push_back(Output::SendToPeer {
+                    conn,
+                    data: wire::encode(&Message::Absent { id }),
+                }),
+            },
+        );
+        for key in unpins {
+            self.store.unpin(&key);
         }
     }
 }

@@ -13,10 +13,12 @@
 //! announcement, unexpected Pong, ...), `Absent` for announced segments three times in a
 //! row, and message/request floods (ban at once).
 
+pub mod registry;
 pub mod scoring;
 pub mod session;
 pub mod upload;
 
+pub use registry::Peers;
 pub use scoring::{score, Ewma};
 pub use session::{Avail, PeerState, Session, UpRequest};
-pub use upload::TokenBucket;
+pub use upload::{ChunkSource, Served, TokenBucket, Uploads};

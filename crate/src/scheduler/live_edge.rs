@@ -96,6 +96,53 @@ pub fn join_wait(
     left.min(slack as u64)
 }
 
+/// What a viewer does with a wanted, non-urgent segment that no peer holds and nothing
+/// fetches yet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FetchDelay {
+    /// Wait this long, then fetch from the CDN (0: now).
+    Wait(u64),
+    /// Wait a uniform draw below this cap ([`draw`]), then fetch from the CDN.
+    Draw(u64),
+}
+
+/// The live-edge rule (points 1–4 and 8 above). `avoid_http`: the viewer's CDN path is
+/// degraded, so the fetch is left to peers with a healthy one as long as the deadline
+/// allows. `candidates`: connected peers that could announce it. `since_join_ms`: time since
+/// the viewer announced itself, if peers are expected (connecting, or counted by the
+/// tracker); a viewer with no peer and none expected fetches at once.
+pub fn fetch_delay(
+    avoid_http: bool,
+    candidates: usize,
+    since_join_ms: Option<u64>,
+    deadline_ms: Option<i64>,
+    delay_max_ms: u64,
+    urgent_window_ms: u64,
+) -> FetchDelay {
+    if avoid_http {
+        FetchDelay::Wait(delay_cap(
+            u64::MAX,
+            urgent_window_ms,
+            deadline_ms,
+            candidates,
+        ))
+    } else if candidates == 0 {
+        FetchDelay::Wait(join_wait(
+            since_join_ms,
+            JOIN_WAIT_MS,
+            urgent_window_ms,
+            deadline_ms,
+        ))
+    } else {
+        FetchDelay::Draw(delay_cap(
+            delay_max_ms,
+            urgent_window_ms,
+            deadline_ms,
+            candidates,
+        ))
+    }
+}
+
 /// Draws the delay from a uniform random `u64`: `U(0, cap)`.
 pub fn draw(cap: u64, random: u64) -> u64 {
     if cap == 0 {
