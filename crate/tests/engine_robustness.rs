@@ -38,7 +38,7 @@ const PLAYLIST_LEN: u64 = 12;
 /// Outputs one input may produce before we call it a runaway.
 const MAX_OUTPUTS_PER_STEP: usize = 200_000;
 /// `handle_timeout` calls that produce no output, per simulated second, before we call it
-/// a busy loop. Real timers (pings every 5 s, pace checks every 250 ms per download) stay
+/// a busy loop. Real timers (pings every 60 s, pace checks every 250 ms per download) stay
 /// far below; a wake-up stuck in the past gives one per host timer tick (1 ms here).
 const MAX_IDLE_WAKES_PER_SEC: u64 = 100;
 
