@@ -24,6 +24,28 @@ pub fn ts_segment(seq: u64, packets: usize) -> Vec<u8> {
     out
 }
 
+/// A segment of `size` bytes (whole packets; a remainder is dropped) of one rendition, as
+/// the simulator and the swarm harness publish it: per packet a TS header (sync byte, PID
+/// 0x100, continuity counter) and a fill drawn from `(rendition, seq)` and the packet index.
+pub fn rendition_segment(rendition: u64, seq: u64, size: usize) -> Vec<u8> {
+    let mut out = vec![0u8; size / TS_PACKET * TS_PACKET];
+    let mut state = rendition.wrapping_mul(0x9E37_79B9) ^ seq.wrapping_mul(0x85EB_CA6B);
+    for (k, p) in out.chunks_mut(TS_PACKET).enumerate() {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        let fill = (state >> 33) as u8;
+        p[0] = 0x47;
+        p[1] = 0x01;
+        p[2] = 0x00;
+        p[3] = 0x10 | (k as u8 & 0x0f);
+        for (i, b) in p.iter_mut().enumerate().skip(4) {
+            *b = fill.wrapping_add(i as u8);
+        }
+    }
+    out
+}
+
 /// One `segment` line of a manifest: key, size, SHA-256 and, with `chunks`, one hash per
 /// wire chunk.
 pub fn manifest_line(key: &str, body: &[u8], chunks: bool) -> String {
@@ -69,6 +91,15 @@ mod tests {
         assert!(a.chunks(TS_PACKET).all(|p| p[0] == 0x47));
         assert_ne!(a, ts_segment(4, 90));
         assert_eq!(a[1], (1 ^ 3u64.wrapping_mul(131)) as u8);
+    }
+
+    #[test]
+    fn rendition_segments_are_ts_and_distinct() {
+        let a = rendition_segment(1, 42, 50 * TS_PACKET + 7);
+        assert_eq!(a.len(), 50 * TS_PACKET);
+        assert!(a.chunks(TS_PACKET).all(|p| p[0] == 0x47));
+        assert_ne!(a, rendition_segment(1, 43, 50 * TS_PACKET));
+        assert_ne!(a, rendition_segment(0, 42, 50 * TS_PACKET));
     }
 
     #[test]

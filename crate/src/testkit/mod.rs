@@ -11,6 +11,6 @@ pub mod media;
 pub mod queue;
 pub mod rng;
 
-pub use media::{manifest, manifest_line, ts_segment, TS_PACKET};
+pub use media::{manifest, manifest_line, rendition_segment, ts_segment, TS_PACKET};
 pub use queue::EventQueue;
 pub use rng::{splitmix64, Rng};

@@ -31,28 +31,6 @@ pub fn segment_size(bitrate_bps: u64, duration_ms: u64, rendition: u32, seq: u64
     packets * TS_PACKET
 }
 
-/// Builds the bytes of one segment.
-pub fn segment_bytes(size: usize, rendition: u32, seq: u64) -> Vec<u8> {
-    let packets = size / TS_PACKET;
-    let mut out = Vec::with_capacity(packets * TS_PACKET);
-    let mut state = mix(&[rendition as u64, seq, 0xDA7A]);
-    for k in 0..packets {
-        let pid: u16 = if k % 50 == 0 { 0x0000 } else { 0x0100 };
-        out.push(0x47);
-        out.push(((pid >> 8) as u8) & 0x1f);
-        out.push(pid as u8);
-        out.push(0x10 | (k as u8 & 0x0f));
-        let mut filled = 4;
-        while filled < TS_PACKET {
-            let word = splitmix64(&mut state).to_le_bytes();
-            let n = (TS_PACKET - filled).min(8);
-            out.extend_from_slice(&word[..n]);
-            filled += n;
-        }
-    }
-    out
-}
-
 /// What the CDN publishes for one stream: rendition bitrates and a segment duration.
 pub struct Media {
     pub stream: String,
@@ -77,7 +55,11 @@ impl Media {
         let dur = self.duration_ms;
         let data = self.cache.entry((rendition, seq)).or_insert_with(|| {
             let size = segment_size(bitrate, dur, rendition, seq);
-            Rc::from(segment_bytes(size, rendition, seq))
+            Rc::from(shoal::testkit::rendition_segment(
+                u64::from(rendition),
+                seq,
+                size,
+            ))
         });
         Some(data.clone())
     }
