@@ -56,7 +56,7 @@ impl Engine {
                 let busy =
                     d.map_or(0, |d| d.p2p.iter().filter(|(c, _)| *c == s.conn).count()) as u32;
                 let slots = MAX_DOWN_REQUESTS
-                    .saturating_sub(s.down_reqs)
+                    .saturating_sub(s.down_reqs())
                     .min(picker::WINDOWS_PER_HOLDER.saturating_sub(busy));
                 (slots > 0).then(|| picker::Holder {
                     conn: s.conn,
@@ -111,17 +111,23 @@ impl Engine {
         self.peers.get(&conn)?.holds(key.seq)?.size.map(u64::from)
     }
 
-    /// Decides the next step for one download. Pure reads, then explicit state changes.
+    /// Plans one download and applies the plan.
     pub(super) fn plan_download(&mut self, now: Instant, key: SegmentKey) {
+        let step = self.plan(now, key);
+        self.apply_step(now, key, step);
+    }
+
+    /// The next step for one download, from the engine's state as it is: reads only (the
+    /// live-edge draw is left to `apply_step`, which owns the random source).
+    pub(super) fn plan(&self, now: Instant, key: SegmentKey) -> Step {
         let Some(d) = self.downloads.get(&key) else {
-            return;
+            return Step::Nothing;
         };
         if d.is_complete() {
-            return;
+            return Step::Nothing;
         }
         if d.http.is_some() {
-            self.race_http(now, key);
-            return;
+            return Step::RaceHttp;
         }
         let wanted = !d.reqs.is_empty();
         // With a signing key, only segments the verified manifest lists may come from peers.
@@ -129,76 +135,69 @@ impl Engine {
             || self.manifest_entry(&d.url, d.range).is_some();
         let p2p = self.config.p2p_enabled && self.swarms.contains_key(&key.swarm) && vouched;
         if !p2p || d.force_http {
-            if wanted {
-                self.cancel_p2p(key);
-                self.start_http(now, key);
+            return if wanted {
+                Step::Http { cancel_p2p: true }
             } else if d.p2p.is_empty() {
-                self.drop_download(key);
-            }
-            return;
+                Step::Drop
+            } else {
+                Step::Nothing
+            };
         }
         let deadline = self.deadline_ms(now, key);
+        let urgent = self.is_urgent(deadline);
         let backing_off = d.avoid_http_until.is_some_and(|t| now < t);
-        let degraded = self.cdn.prefers_peers(now);
-        let avoid_http = backing_off || degraded;
-        if wanted && self.is_urgent(deadline) && avoid_http && self.p2p_rescue(now, key) {
-            return;
+        let avoid_http = backing_off || self.cdn.prefers_peers(now);
+        if wanted && urgent && avoid_http {
+            // The CDN failed or stalled on it: every free holder, whatever the P2P limit.
+            let holders = self.holders(now, key);
+            if !holders.is_empty() {
+                return Step::Assign(holders);
+            }
+            if !d.p2p.is_empty() {
+                // Peers are on it already, and none could take more.
+                return Step::Nothing;
+            }
         }
-        let Some(d) = self.downloads.get(&key) else {
-            return;
-        };
         if wanted && d.http_failures > 0 && backing_off && d.p2p.is_empty() {
             // Its HTTP transfer failed: wait for a holder (or the back-off) rather than
             // hammer the CDN.
-            return;
+            return Step::Nothing;
         }
-        if wanted && self.is_urgent(deadline) {
+        if wanted && urgent {
             if !d.p2p.is_empty() && self.is_on_pace(now, key, deadline) {
                 // Peers will make it: keep them busy with the rest.
-                if self.downloads.get(&key).is_some_and(Download::fully_asked) {
-                    return;
+                if d.fully_asked() {
+                    return Step::Nothing;
                 }
-                let holders = self.holders(now, key);
-                self.assign(now, key, &holders);
-                return;
+                return Step::Assign(self.holders(now, key));
             }
             if d.p2p.is_empty() && d.http_failures == 0 && !avoid_http {
-                if self.urgent_from_peers(now, key, deadline) {
-                    return;
+                if let Some(holders) = self.urgent_holders(now, key, deadline) {
+                    return Step::Assign(holders);
                 }
                 let wait = self.urgent_join_wait(now, key, deadline);
                 if wait > 0 {
-                    if let Some(d) = self.downloads.get_mut(&key) {
-                        d.wait_until = Some(now + ms(wait));
-                    }
-                    return;
+                    return Step::Wait(now + ms(wait));
                 }
             }
-            self.cancel_p2p(key);
-            self.start_http(now, key);
-            return;
+            return Step::Http { cancel_p2p: true };
         }
         if d.fully_asked() {
             // Peers are fetching every chunk left: nothing to plan.
-            return;
+            return Step::Nothing;
         }
         let holders = self.holders(now, key);
         if !holders.is_empty() {
             if d.p2p.is_empty() && self.p2p_active() >= self.config.max_p2p {
-                return;
+                return Step::Nothing;
             }
-            self.assign(now, key, &holders);
-            return;
+            return Step::Assign(holders);
         }
-        let Some(d) = self.downloads.get(&key) else {
-            return;
-        };
         if !d.p2p.is_empty() {
-            return;
+            return Step::Nothing;
         }
         if !wanted {
-            self.drop_download(key);
-            return;
+            return Step::Drop;
         }
         match d.wait_until {
             None => {
@@ -217,27 +216,53 @@ impl Engine {
                         .filter(|_| expected)
                         .map(|t| now.as_millis().saturating_sub(t.as_millis()))
                 });
-                let delay = match live_edge::fetch_delay(
+                Step::Fetch(live_edge::fetch_delay(
                     avoid_http,
                     candidates,
                     since_join,
                     deadline,
                     self.config.live_edge_delay_max_ms,
                     self.config.urgent_window_ms,
-                ) {
+                ))
+            }
+            Some(t) if now >= t && self.http.len() < self.config.max_http => {
+                Step::Http { cancel_p2p: false }
+            }
+            Some(_) => Step::Nothing,
+        }
+    }
+
+    /// Carries out a download's planned step.
+    pub(super) fn apply_step(&mut self, now: Instant, key: SegmentKey, step: Step) {
+        match step {
+            Step::Nothing => {}
+            Step::RaceHttp => self.race_http(now, key),
+            Step::Http { cancel_p2p } => {
+                if cancel_p2p {
+                    self.cancel_p2p(key);
+                }
+                self.start_http(now, key);
+            }
+            Step::Drop => self.drop_download(key),
+            Step::Assign(holders) => {
+                self.assign(now, key, &holders);
+            }
+            Step::Wait(until) => {
+                if let Some(d) = self.downloads.get_mut(&key) {
+                    d.wait_until = Some(until);
+                }
+            }
+            Step::Fetch(delay) => {
+                let delay = match delay {
                     live_edge::FetchDelay::Wait(ms) => ms,
                     live_edge::FetchDelay::Draw(cap) => live_edge::draw(cap, self.rng.next_u64()),
                 };
                 if delay == 0 {
                     self.start_http(now, key);
-                } else if let Some(d) = self.downloads.get_mut(&key) {
-                    d.wait_until = Some(now + ms(delay));
+                } else {
+                    self.apply_step(now, key, Step::Wait(now + ms(delay)));
                 }
             }
-            Some(t) if now >= t && self.http.len() < self.config.max_http => {
-                self.start_http(now, key)
-            }
-            Some(_) => {}
         }
     }
 
@@ -257,37 +282,30 @@ impl Engine {
             .or_else(|| self.nominal_size(key))
     }
 
-    /// An urgent segment that complete holders can deliver with the HTTP reserve to spare
-    /// is asked of them (the pace check hands it to HTTP if they fall behind).
-    pub(super) fn urgent_from_peers(
-        &mut self,
+    /// The complete holders an urgent segment may be asked of: the best can deliver it
+    /// with the HTTP reserve to spare (the pace check hands it to HTTP if they fall behind).
+    pub(super) fn urgent_holders(
+        &self,
         now: Instant,
         key: SegmentKey,
         deadline: Option<i64>,
-    ) -> bool {
+    ) -> Option<Vec<picker::Holder>> {
         let (Some(deadline), Some(reserve)) = (deadline, self.http_reserve_ms()) else {
-            return false;
+            return None;
         };
         let holders: Vec<picker::Holder> = self
             .holders(now, key)
             .into_iter()
             .filter(|h| h.complete)
             .collect();
-        let Some(best) = holders.first() else {
-            return false;
-        };
+        let best = holders.first()?;
         // A Bitfield does not say sizes: then the playlist's bitrate tells roughly.
-        let Some(size) = self.size_estimate(key, Some(best.conn)) else {
-            return false;
-        };
+        let size = self.size_estimate(key, Some(best.conn))?;
         let rate = self.peers.get(&best.conn).map_or(0.0, |s| {
             s.throughput.get_or(crate::peers::scoring::THROUGHPUT_PRIOR)
         });
         let playback = self.playhead.map_or(1.0, |p| p.rate.max(0.1));
-        if !urgent::peer_makes_it(size, rate, playback, reserve, deadline) {
-            return false;
-        }
-        self.assign(now, key, &holders)
+        urgent::peer_makes_it(size, rate, playback, reserve, deadline).then_some(holders)
     }
 
     /// The segment's size at the playlist's nominal bitrate, if both are known.
@@ -411,7 +429,7 @@ impl Engine {
                 },
             );
             if let Some(s) = self.peers.get_mut(&a.conn) {
-                s.down_reqs = s.down_reqs.saturating_add(1);
+                s.request_sent();
             }
             let end = a.first.saturating_add(a.count);
             self.p2p_reqs.insert(
@@ -455,8 +473,7 @@ impl Engine {
     pub(super) fn release_p2p(&mut self, conn: ConnId, id: u32) -> Option<P2pReq> {
         let r = self.p2p_reqs.remove(&(conn, id))?;
         if let Some(s) = self.peers.get_mut(&conn) {
-            s.down_reqs = s.down_reqs.saturating_sub(1);
-            s.note_released(id);
+            s.request_released(id);
         }
         if let Some(d) = self.downloads.get_mut(&r.key) {
             d.p2p.retain(|x| *x != (conn, id));
@@ -481,13 +498,7 @@ impl Engine {
         let stall = self.config.peer_stall_timeout_ms;
         if let Some(s) = self.peers.get_mut(&conn) {
             let elapsed = now.as_millis().saturating_sub(r.started.as_millis()).max(1) as f64;
-            s.throughput.sample(r.bytes as f64 * 1000.0 / elapsed);
-            if stalled && now >= s.last_data_at + ms(stall) {
-                s.slow = s.slow.saturating_add(1);
-                s.stalls = s.stalls.saturating_add(1);
-            }
-            let factor = 1u64 << s.slow.min(4);
-            s.backoff_until = now + ms(stall.saturating_mul(2).saturating_mul(factor));
+            s.gave_up(now, r.bytes, elapsed, stalled, stall);
         }
     }
 
