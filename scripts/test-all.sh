@@ -62,6 +62,9 @@ step "2d cargo test (native, with the simulator; integration tests in crate/test
 for t in crate/tests/*.rs; do
   grep -q "^path = \"$t\"" Cargo.toml || { echo "$t is not a [[test]] in Cargo.toml"; exit 1; }
 done
+for t in tests/*.rs; do
+  [ -e "$t" ] && { echo "$t: Rust integration tests go in crate/tests/ (tests/ is JS only)"; exit 1; }
+done
 cargo test --features sim
 
 step "2e generated TS types up to date"
