@@ -1539,7 +1539,7 @@ fn extra_http_bytes_past_content_length_are_not_delivered() {
     assert!(w.reqs[&RequestId(1)].answered);
 }
 
-/// Engine bug (crate/src/engine.rs `drive` + `recompute_wake`): a download whose
+/// Engine bug (then `drive` + `recompute_wake`, now engine/schedule.rs `plan` + `arm_timers`): a download whose
 /// live-edge wait is over but finds all `max_http` transfers busy keeps
 /// `wait_until` in the past, and `recompute_wake` schedules `at(t.max(now))` = now, so
 /// `poll_timeout() <= now` after every `handle_timeout(now)`: the host spins until an HTTP
@@ -1585,7 +1585,7 @@ fn clock_stepping_back_does_not_spin() {
     w.settle();
 }
 
-/// Engine bug (crate/src/engine.rs `drive`: `holder_size` takes the size from whichever
+/// Engine bug (then `drive`, now engine/schedule.rs `plan`: `holder_size` takes the size from whichever
 /// holder announced one; `on_data`: `Some(s) if s != total_size` strikes the sender): without
 /// a manifest, a hostile peer that announces `Have` with a wrong size sets the download's
 /// size, and the honest peer that then serves the true bytes is struck for "wrong
@@ -1613,7 +1613,7 @@ fn lying_size_does_not_get_the_honest_peer_banned() {
     );
 }
 
-/// Engine bug (crate/src/engine.rs `on_http_progress`, the `(Some(s), Some(t)) if s != t`
+/// Engine bug (engine/http.rs `on_http_progress`, the `(Some(s), Some(t)) if s != t`
 /// arm, and `Download::set_size`): an HTTP `total` (Content-Length) that differs from the
 /// known size is adopted without any bound, and `set_size` allocates `vec![0; total]`.
 /// `u64::MAX` panics ("capacity overflow"); a total like 1 TiB aborts the process on the
