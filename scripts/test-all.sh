@@ -56,7 +56,15 @@ cargo clippy --all-targets --features sim -- -D warnings
 step "2c clippy (wasm32 binding + tests)"
 cargo clippy --target wasm32-unknown-unknown --features wasm --lib --test 'wasm_*' -- -D warnings
 
-step "2d cargo test (native, with the simulator)"
+step "2d cargo test (native, with the simulator; integration tests in crate/tests)"
+# Cargo.toml lists the integration tests (autotests = false): a file it does not list
+# would never run.
+for t in crate/tests/*.rs; do
+  grep -q "^path = \"$t\"" Cargo.toml || { echo "$t is not a [[test]] in Cargo.toml"; exit 1; }
+done
+for t in tests/*.rs; do
+  [ -e "$t" ] && { echo "$t: Rust integration tests go in crate/tests/ (tests/ is JS only)"; exit 1; }
+done
 cargo test --features sim
 
 step "2e generated TS types up to date"
@@ -85,14 +93,14 @@ else
   skipped "js-shim/build.mjs missing: built the wasm only, no shim bundle"
 fi
 
-step "6 npm run test:unit"
+step "6 npm run test:unit (JS: tests/unit, tests/bundle)"
 if node -e 'process.exit(require("./package.json").scripts?.["test:unit"] ? 0 : 1)'; then
   npm run test:unit
 else
   skipped "no test:unit script in package.json"
 fi
 
-step "7 browser e2e"
+step "7 browser e2e (JS: tests/e2e)"
 if [ -f tests/e2e/run.mjs ] && [ -f scripts/netns-run.sh ]; then
   npm run test:e2e
 else

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the wasm-bindgen-test suites (tests/wasm_*.rs) in headless Chromium through
+# Runs the wasm-bindgen-test suites (crate/tests/wasm_*.rs) in headless Chromium through
 # wasm-bindgen-test-runner and the system chromedriver. Extra arguments go to cargo test.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -28,3 +28,5 @@ pub use types::*;
 
 #[cfg(feature = "sim")]
 pub mod sim;
+#[cfg(any(test, feature = "testkit"))]
+pub mod testkit;

@@ -121,8 +121,7 @@ impl Engine {
             return;
         }
         if let Some(s) = self.peers.get_mut(&conn) {
-            s.down_bytes = s.down_bytes.saturating_add(payload.len() as u64);
-            s.last_data_at = now;
+            s.data_received(payload.len() as u64, now);
         }
         if let Some(r) = self.p2p_reqs.get_mut(&(conn, id)) {
             if r.received == 0 {

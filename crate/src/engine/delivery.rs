@@ -136,8 +136,7 @@ impl Engine {
         for (conn, id) in d.p2p {
             if self.p2p_reqs.remove(&(conn, id)).is_some() {
                 if let Some(s) = self.peers.get_mut(&conn) {
-                    s.down_reqs = s.down_reqs.saturating_sub(1);
-                    s.note_released(id);
+                    s.request_released(id);
                 }
                 self.send(conn, &Message::Cancel { id });
             }

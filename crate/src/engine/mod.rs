@@ -96,8 +96,6 @@ const BUFFERED_SLACK_MS: u64 = 250;
 const CDN_SLOW_MS: u64 = 1_000;
 /// HTTP failures of one segment before its request fails open to the host.
 const MAX_HTTP_FAILURES: u32 = 3;
-/// `Absent` answers for announced segments, with no completed request between, per strike.
-const ABSENTS_TO_STRIKE: u32 = 3;
 
 pub struct Engine {
     config: Config,
@@ -383,9 +381,9 @@ impl Engine {
                     up_bytes: s.up_bytes,
                     throughput: s.throughput.get().unwrap_or(0.0),
                     rtt_ms: s.rtt.get().unwrap_or(0.0),
-                    strikes: s.strikes,
+                    strikes: s.strikes(),
                     score: s.score(),
-                    stalls: s.stalls,
+                    stalls: s.stalls(),
                 })
                 .collect(),
             cdn_degraded: self.cdn.is_degraded(),

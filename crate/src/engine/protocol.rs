@@ -66,7 +66,7 @@ impl Engine {
         if s.state != PeerState::Connecting {
             return;
         }
-        s.state = PeerState::Open;
+        s.opened();
         let swarm = s.swarm;
         let capabilities = if self.sharing() {
             wire::CAP_UPLOAD | wire::CAP_PARTIAL
@@ -270,18 +270,11 @@ impl Engine {
                 let key = self.p2p_reqs.get(&(conn, id)).map(|r| r.key);
                 if let Some(key) = key {
                     self.release_p2p(conn, id);
-                    let announced = self.peers.get_mut(&conn).is_some_and(|s| s.forget(key.seq));
-                    // An honest peer may evict between its announce and our request; only
-                    // a run of them (no completed request in between) looks like lying.
-                    let lying = announced
-                        && self.peers.get_mut(&conn).is_some_and(|s| {
-                            s.absents = s.absents.saturating_add(1);
-                            s.absents >= ABSENTS_TO_STRIKE
-                        });
+                    let lying = self
+                        .peers
+                        .get_mut(&conn)
+                        .is_some_and(|s| s.forget(key.seq) && s.absent_after_announce());
                     if lying {
-                        if let Some(s) = self.peers.get_mut(&conn) {
-                            s.absents = 0;
-                        }
                         self.strike(conn);
                     }
                     self.reschedule();
@@ -290,24 +283,17 @@ impl Engine {
             (PeerState::Ready, Message::Busy { id, retry_after_ms }) => {
                 if self.release_p2p(conn, id).is_some() {
                     if let Some(s) = self.peers.get_mut(&conn) {
-                        s.backoff_until = now + ms(u64::from(retry_after_ms).max(100));
+                        s.busy(now, retry_after_ms);
                     }
                     self.reschedule();
                 }
             }
             (_, Message::Ping { nonce }) => self.send(conn, &Message::Pong { nonce }),
             (_, Message::Pong { nonce }) => {
-                let mut asked = false;
-                if let Some(s) = self.peers.get_mut(&conn) {
-                    if let Some((n, sent)) = s.ping {
-                        if n == nonce {
-                            s.rtt
-                                .sample(now.as_millis().saturating_sub(sent.as_millis()) as f64);
-                            s.ping = None;
-                            asked = true;
-                        }
-                    }
-                }
+                let asked = self
+                    .peers
+                    .get_mut(&conn)
+                    .is_some_and(|s| s.pong(nonce, now));
                 if !asked {
                     self.strike_and_replan(conn);
                 }
@@ -358,8 +344,7 @@ impl Engine {
         let Some(s) = self.peers.get_mut(&conn) else {
             return false;
         };
-        s.strikes = s.strikes.saturating_add(1);
-        if s.strikes >= limit {
+        if s.add_strike() >= limit {
             self.ban(conn, BanReason::TooManyStrikes);
             return true;
         }

@@ -56,7 +56,7 @@ impl Engine {
                 let busy =
                     d.map_or(0, |d| d.p2p.iter().filter(|(c, _)| *c == s.conn).count()) as u32;
                 let slots = MAX_DOWN_REQUESTS
-                    .saturating_sub(s.down_reqs)
+                    .saturating_sub(s.down_reqs())
                     .min(picker::WINDOWS_PER_HOLDER.saturating_sub(busy));
                 (slots > 0).then(|| picker::Holder {
                     conn: s.conn,
@@ -429,7 +429,7 @@ impl Engine {
                 },
             );
             if let Some(s) = self.peers.get_mut(&a.conn) {
-                s.down_reqs = s.down_reqs.saturating_add(1);
+                s.request_sent();
             }
             let end = a.first.saturating_add(a.count);
             self.p2p_reqs.insert(
@@ -473,8 +473,7 @@ impl Engine {
     pub(super) fn release_p2p(&mut self, conn: ConnId, id: u32) -> Option<P2pReq> {
         let r = self.p2p_reqs.remove(&(conn, id))?;
         if let Some(s) = self.peers.get_mut(&conn) {
-            s.down_reqs = s.down_reqs.saturating_sub(1);
-            s.note_released(id);
+            s.request_released(id);
         }
         if let Some(d) = self.downloads.get_mut(&r.key) {
             d.p2p.retain(|x| *x != (conn, id));
@@ -499,13 +498,7 @@ impl Engine {
         let stall = self.config.peer_stall_timeout_ms;
         if let Some(s) = self.peers.get_mut(&conn) {
             let elapsed = now.as_millis().saturating_sub(r.started.as_millis()).max(1) as f64;
-            s.throughput.sample(r.bytes as f64 * 1000.0 / elapsed);
-            if stalled && now >= s.last_data_at + ms(stall) {
-                s.slow = s.slow.saturating_add(1);
-                s.stalls = s.stalls.saturating_add(1);
-            }
-            let factor = 1u64 << s.slow.min(4);
-            s.backoff_until = now + ms(stall.saturating_mul(2).saturating_mul(factor));
+            s.gave_up(now, r.bytes, elapsed, stalled, stall);
         }
     }
 

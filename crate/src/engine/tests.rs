@@ -1,4 +1,5 @@
 use super::*;
+use crate::testkit::ts_segment;
 
 proptest::proptest! {
     /// Pieces written in any order, overlapping or not, assemble the same bytes as one
@@ -57,18 +58,6 @@ proptest::proptest! {
 
 const SW: SwarmId = SwarmId([7; 20]);
 const SEG_MS: u32 = 2_000;
-
-fn ts_segment(seq: u64, packets: usize) -> Vec<u8> {
-    (0..packets * 188)
-        .map(|i| {
-            if i % 188 == 0 {
-                0x47
-            } else {
-                (i as u64 ^ seq.wrapping_mul(131)) as u8
-            }
-        })
-        .collect()
-}
 
 fn url(seq: u64) -> String {
     format!("https://cdn.test/live/s{seq}.ts")
@@ -1618,4 +1607,65 @@ fn slow_but_sufficient_cdn_is_not_degraded() {
         .iter()
         .all(|(_, e)| !matches!(e, Event::CdnDegraded { .. })));
     assert!(!m.engines[1].stats().cdn_degraded);
+}
+
+/// The fuzz target's spin check (crate/fuzz engine_peer, `CHECK_SPIN`): a wake that acts
+/// on nothing must push its timer forward. The engine's commonest idle wake is a stalled
+/// HTTP transfer nobody else holds (`Timer::HttpStall`, nothing to hand over): it comes
+/// back once per `peer_stall_timeout_ms`, also after the host's clock stepped back, and
+/// never at or before the time it fired (a host would call again at once: a busy loop).
+#[test]
+fn a_stalled_transfer_nobody_can_take_over_wakes_once_per_stall_timeout() {
+    let cfg = quiet();
+    let stall = cfg.peer_stall_timeout_ms;
+    let mut m = Mesh::new(vec![cfg]).with_cdn(5, 100);
+    m.auto_http = false;
+    m.input(0, playlist(5));
+    m.input(0, playhead(0));
+    m.input(0, request(1, 1));
+    assert_eq!(m.http_urls(0), vec![url(1)]);
+    let mut wakes = Vec::new();
+    let mut idle = 0u64;
+    let mut now = m.now;
+    let span = 30_000;
+    let end = now + std::time::Duration::from_millis(span);
+    let mut stepped_back = false;
+    while let Some(t) = m.engines[0].poll_timeout().filter(|&t| t <= end) {
+        assert!(
+            wakes.last().is_none_or(|&last| t > last),
+            "wake at {t:?} after a wake at {:?}: busy loop",
+            wakes.last()
+        );
+        now = now.max(t);
+        wakes.push(t);
+        m.engines[0].handle_timeout(now);
+        let mut q = VecDeque::new();
+        let before = m.cancelled.len() + m.events.len() + m.delivered.len();
+        m.drain(0, &mut q);
+        assert!(q.is_empty());
+        idle += u64::from(m.cancelled.len() + m.events.len() + m.delivered.len() == before);
+        if !stepped_back && now >= end - std::time::Duration::from_millis(span / 2) {
+            // The host's clock steps back 5 s; a wake is still never a repeat.
+            stepped_back = true;
+            now = Instant::from_millis(now.as_millis() - 5_000);
+            m.engines[0].handle_timeout(now);
+            m.drain(0, &mut q);
+            wakes.clear();
+        }
+    }
+    assert!(stepped_back);
+    assert!(
+        m.cancelled.is_empty() && m.delivered.is_empty(),
+        "kept: nothing better"
+    );
+    // One wake per stall timeout (plus the CDN-slow flag and the step back).
+    let most = span / stall + 4;
+    assert!(
+        idle >= span / stall / 2,
+        "{idle} idle wakes: the stall is not checked"
+    );
+    assert!(
+        idle <= most,
+        "{idle} idle wakes in {span} ms, at most {most} expected"
+    );
 }

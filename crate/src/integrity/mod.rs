@@ -268,15 +268,15 @@ mod tests {
 
     const TS: &[u8] = include_bytes!(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/media/tiny.ts"
+        "/crate/tests/fixtures/media/tiny.ts"
     ));
     const INIT: &[u8] = include_bytes!(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/media/tiny-init.mp4"
+        "/crate/tests/fixtures/media/tiny-init.mp4"
     ));
     const SEG: &[u8] = include_bytes!(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/media/tiny-seg.m4s"
+        "/crate/tests/fixtures/media/tiny-seg.m4s"
     ));
 
     fn bx(kind: &[u8; 4], body: &[u8]) -> Vec<u8> {

@@ -9,6 +9,10 @@
 use super::scoring::{self, Ewma};
 use crate::types::{ConnId, Instant, PeerId, SegmentKey, Seq, SwarmId};
 use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// `Absent` answers for announced segments, with no completed request between, per strike.
+pub const ABSENTS_TO_STRIKE: u32 = 3;
 
 /// Upper bound on availability entries remembered per peer.
 pub const MAX_AVAIL: usize = crate::wire::MAX_ANNOUNCED_SEGMENTS;
@@ -63,28 +67,28 @@ pub struct Session {
     avail: BTreeMap<Seq, Avail>,
     /// `Bitfield` announcements: word `seq / 64`, bit `seq % 64` (complete, size unknown).
     bits: BTreeMap<u64, u64>,
-    pub strikes: u32,
+    pub(super) strikes: u32,
     /// Stall marks: each halves the score and doubles the stall back-off; a completed
     /// request removes one. Never leads to a ban.
-    pub slow: u32,
+    pub(super) slow: u32,
     /// Requests abandoned because the peer sent nothing (cumulative, for stats).
-    pub stalls: u32,
+    pub(super) stalls: u32,
     /// `Absent` answers for segments it had announced, since its last completed request.
-    pub absents: u32,
+    pub(super) absents: u32,
     pub throughput: Ewma,
     pub rtt: Ewma,
     /// Do not send requests before this (after `Busy`, a stall or a slow transfer).
-    pub backoff_until: Instant,
+    pub(super) backoff_until: Instant,
     /// Our requests outstanding with this peer.
-    pub down_reqs: u32,
+    pub(super) down_reqs: u32,
     /// Their requests we are serving, in arrival order.
     pub up: Vec<UpRequest>,
-    pub ping: Option<(u32, Instant)>,
-    pub next_ping: Instant,
+    pub(super) ping: Option<(u32, Instant)>,
+    pub(super) next_ping: Instant,
     pub down_bytes: u64,
     pub up_bytes: u64,
     /// Last `Data` from this peer (on any request).
-    pub last_data_at: Instant,
+    pub(super) last_data_at: Instant,
     /// Requests completed since the last forgiven strike.
     good: u32,
     msg_window: Instant,
@@ -176,6 +180,100 @@ impl Session {
         }
         self.msg_count = self.msg_count.saturating_add(1);
         self.msg_count <= MAX_MSGS_PER_SEC
+    }
+
+    /// The handshake's transport is up: our `Handshake` goes out.
+    pub fn opened(&mut self) {
+        self.state = PeerState::Open;
+    }
+
+    /// We asked this peer for chunks.
+    pub fn request_sent(&mut self) {
+        self.down_reqs = self.down_reqs.saturating_add(1);
+    }
+
+    /// Our request `id` to this peer ended before it answered it all (cancelled, abandoned,
+    /// or the segment was dropped).
+    pub fn request_released(&mut self, id: u32) {
+        self.down_reqs = self.down_reqs.saturating_sub(1);
+        self.note_released(id);
+    }
+
+    /// `Data` from this peer: `bytes` of payload at `now`.
+    pub fn data_received(&mut self, bytes: u64, now: Instant) {
+        self.down_bytes = self.down_bytes.saturating_add(bytes);
+        self.last_data_at = now;
+    }
+
+    pub fn strikes(&self) -> u32 {
+        self.strikes
+    }
+
+    /// Requests abandoned because the peer sent nothing (cumulative).
+    pub fn stalls(&self) -> u32 {
+        self.stalls
+    }
+
+    /// Our requests outstanding with this peer.
+    pub fn down_reqs(&self) -> u32 {
+        self.down_reqs
+    }
+
+    /// One more strike; returns the count.
+    pub fn add_strike(&mut self) -> u32 {
+        self.strikes = self.strikes.saturating_add(1);
+        self.strikes
+    }
+
+    /// `Absent` for a segment it had announced. An honest peer may evict between its
+    /// announce and our request; only a run of `ABSENTS_TO_STRIKE` (no completed request in
+    /// between) looks like lying: true then, and the run starts again.
+    pub fn absent_after_announce(&mut self) -> bool {
+        self.absents = self.absents.saturating_add(1);
+        if self.absents < ABSENTS_TO_STRIKE {
+            return false;
+        }
+        self.absents = 0;
+        true
+    }
+
+    /// `Busy`: no requests before `retry_after_ms` (at least 100 ms) from `now`.
+    pub fn busy(&mut self, now: Instant, retry_after_ms: u16) {
+        self.backoff_until = now + Duration::from_millis(u64::from(retry_after_ms).max(100));
+    }
+
+    /// `Pong`: true if it answers our outstanding `Ping` (the RTT is sampled).
+    pub fn pong(&mut self, nonce: u32, now: Instant) -> bool {
+        match self.ping {
+            Some((n, sent)) if n == nonce => {
+                self.rtt
+                    .sample(now.as_millis().saturating_sub(sent.as_millis()) as f64);
+                self.ping = None;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// We gave up on a request that ran `elapsed_ms` and brought `bytes`. Its rate is a
+    /// throughput sample; if the peer sent nothing at all for `stall_ms` (`stalled`), a stall
+    /// mark. Either way a back-off of twice `stall_ms`, doubled per stall mark (up to 16x).
+    pub fn gave_up(
+        &mut self,
+        now: Instant,
+        bytes: u64,
+        elapsed_ms: f64,
+        stalled: bool,
+        stall_ms: u64,
+    ) {
+        let ms = Duration::from_millis;
+        self.throughput.sample(bytes as f64 * 1000.0 / elapsed_ms);
+        if stalled && now >= self.last_data_at + ms(stall_ms) {
+            self.slow = self.slow.saturating_add(1);
+            self.stalls = self.stalls.saturating_add(1);
+        }
+        let factor = 1u64 << self.slow.min(4);
+        self.backoff_until = now + ms(stall_ms.saturating_mul(2).saturating_mul(factor));
     }
 
     /// A request of ours completed: every `FORGIVE_AFTER` of them forgive one strike, so an

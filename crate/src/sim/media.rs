@@ -9,6 +9,7 @@
 use super::rng::Rng;
 use super::scenario::Stream;
 use crate::store::SegmentBytes;
+use crate::testkit;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -16,7 +17,7 @@ use std::rc::Rc;
 /// Published bytes by (rendition, seq), shared with the engines' interners.
 pub type Published = Rc<RefCell<BTreeMap<(usize, u64), SegmentBytes>>>;
 
-pub const TS_PACKET: usize = 188;
+pub use crate::testkit::TS_PACKET;
 
 pub struct Media {
     live: bool,
@@ -124,22 +125,7 @@ impl Media {
         if let Some(b) = self.cache.borrow().get(&(r, seq)) {
             return b.clone();
         }
-        let size = self.size(r, seq);
-        let mut out = vec![0u8; size];
-        let mut state = (r as u64).wrapping_mul(0x9E37_79B9) ^ seq.wrapping_mul(0x85EB_CA6B);
-        for (k, p) in out.chunks_mut(TS_PACKET).enumerate() {
-            state = state
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
-            let fill = (state >> 33) as u8;
-            p[0] = 0x47;
-            p[1] = 0x01;
-            p[2] = 0x00;
-            p[3] = 0x10 | (k as u8 & 0x0f);
-            for (i, b) in p.iter_mut().enumerate().skip(4) {
-                *b = fill.wrapping_add(i as u8);
-            }
-        }
+        let out = testkit::rendition_segment(r as u64, seq, self.size(r, seq));
         let rc = Rc::new(out);
         self.cache.borrow_mut().insert((r, seq), rc.clone());
         rc

@@ -9,9 +9,11 @@
 
 pub mod media;
 pub mod report;
-pub mod rng;
 pub mod scenario;
 pub mod world;
+
+/// The simulator's randomness (shared with the tests).
+pub use crate::testkit::rng;
 
 pub use report::{Report, RunReport};
 pub use scenario::Scenario;

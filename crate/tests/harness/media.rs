@@ -8,24 +8,15 @@
 use std::collections::HashMap;
 use std::rc::Rc;
 
-pub const TS_PACKET: usize = 188;
-
-/// One step of splitmix64: a tiny, well-mixed, seedable generator.
-pub fn splitmix(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
+pub use shoal::testkit::{splitmix64, TS_PACKET};
 
 /// Mixes several numbers into one seed.
 pub fn mix(parts: &[u64]) -> u64 {
     let mut s = 0x5348_4f41_4c00_0001u64;
     for p in parts {
         s ^= *p;
-        splitmix(&mut s);
-        s = splitmix(&mut s);
+        splitmix64(&mut s);
+        s = splitmix64(&mut s);
     }
     s
 }
@@ -38,28 +29,6 @@ pub fn segment_size(bitrate_bps: u64, duration_ms: u64, rendition: u32, seq: u64
     let bytes = nominal * (85 + jitter) / 100;
     let packets = (bytes as usize / TS_PACKET).max(1);
     packets * TS_PACKET
-}
-
-/// Builds the bytes of one segment.
-pub fn segment_bytes(size: usize, rendition: u32, seq: u64) -> Vec<u8> {
-    let packets = size / TS_PACKET;
-    let mut out = Vec::with_capacity(packets * TS_PACKET);
-    let mut state = mix(&[rendition as u64, seq, 0xDA7A]);
-    for k in 0..packets {
-        let pid: u16 = if k % 50 == 0 { 0x0000 } else { 0x0100 };
-        out.push(0x47);
-        out.push(((pid >> 8) as u8) & 0x1f);
-        out.push(pid as u8);
-        out.push(0x10 | (k as u8 & 0x0f));
-        let mut filled = 4;
-        while filled < TS_PACKET {
-            let word = splitmix(&mut state).to_le_bytes();
-            let n = (TS_PACKET - filled).min(8);
-            out.extend_from_slice(&word[..n]);
-            filled += n;
-        }
-    }
-    out
 }
 
 /// What the CDN publishes for one stream: rendition bitrates and a segment duration.
@@ -86,7 +55,11 @@ impl Media {
         let dur = self.duration_ms;
         let data = self.cache.entry((rendition, seq)).or_insert_with(|| {
             let size = segment_size(bitrate, dur, rendition, seq);
-            Rc::from(segment_bytes(size, rendition, seq))
+            Rc::from(shoal::testkit::rendition_segment(
+                u64::from(rendition),
+                seq,
+                size,
+            ))
         });
         Some(data.clone())
     }
@@ -114,24 +87,13 @@ impl Media {
         seqs: std::ops::Range<u64>,
         chunks: bool,
     ) -> Vec<u8> {
-        let chunk = shoal::wire::CHUNK_SIZE;
-        let mut text = format!("shoal-manifest 1\nchunk-size {chunk}\n");
+        let mut text = shoal::testkit::media::manifest_header();
         for seq in seqs {
             let Some(body) = self.segment(rendition, seq) else {
                 continue;
             };
-            let hex = |d: &[u8]| hex::encode(shoal::integrity::sha256(d));
-            text.push_str(&format!(
-                "segment seg{seq}.ts {} {}",
-                body.len(),
-                hex(&body)
-            ));
-            if chunks && !body.is_empty() {
-                let list: Vec<String> = body.chunks(chunk).map(hex).collect();
-                text.push(' ');
-                text.push_str(&list.join(","));
-            }
-            text.push('\n');
+            let key = format!("seg{seq}.ts");
+            text.push_str(&shoal::testkit::manifest_line(&key, &body, chunks));
         }
         text.into_bytes()
     }

@@ -1,6 +1,6 @@
 #![cfg(not(target_arch = "wasm32"))]
 //! `shoal-manifest` on hand-written playlists and MPDs (no ffmpeg): the parts of HLS and DASH
-//! that the ffmpeg-made media of tests/manifest_tool.rs does not exercise, the parsers'
+//! that the ffmpeg-made media of crate/tests/manifest_tool.rs does not exercise, the parsers'
 //! error messages and the command line's exit statuses.
 
 use shoal::integrity::{parse_public_key, Manifest};

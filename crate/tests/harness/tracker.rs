@@ -4,7 +4,7 @@
 //! Invariants: a viewer is never introduced to itself, nor to a viewer it already has an
 //! open connection with; `Stopped` removes the announcer from the swarm.
 
-use super::media::splitmix;
+use super::media::splitmix64;
 use super::net::Net;
 use shoal::{AnnounceEvent, SwarmId};
 use std::collections::BTreeMap;
@@ -65,7 +65,7 @@ impl Tracker {
         }
         // Fisher-Yates with the harness's seeded generator.
         for i in (1..others.len()).rev() {
-            let j = (splitmix(rng) % (i as u64 + 1)) as usize;
+            let j = (splitmix64(rng) % (i as u64 + 1)) as usize;
             others.swap(i, j);
         }
         others.truncate(numwant as usize);

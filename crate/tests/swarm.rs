@@ -1,4 +1,4 @@
-//! Swarm scenarios: real engines in the in-process harness (tests/harness), each test
+//! Swarm scenarios: real engines in the in-process harness (crate/tests/harness), each test
 //! asserting a behaviour the engine must have. `cargo test --test swarm -- --nocapture`
 //! prints each run's table.
 

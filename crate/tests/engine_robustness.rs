@@ -20,8 +20,7 @@
 //! `cargo test --test engine_robustness` (PROPTEST_CASES overrides the case count).
 
 use proptest::prelude::*;
-use shoal::integrity::sha256;
-use shoal::wire::{self, Message, CHUNK_SIZE};
+use shoal::wire::{self, Message};
 use shoal::*;
 use std::collections::{BTreeMap, VecDeque};
 
@@ -39,7 +38,7 @@ const PLAYLIST_LEN: u64 = 12;
 /// Outputs one input may produce before we call it a runaway.
 const MAX_OUTPUTS_PER_STEP: usize = 200_000;
 /// `handle_timeout` calls that produce no output, per simulated second, before we call it
-/// a busy loop. Real timers (pings every 5 s, pace checks every 250 ms per download) stay
+/// a busy loop. Real timers (pings every 60 s, pace checks every 250 ms per download) stay
 /// far below; a wake-up stuck in the past gives one per host timer tick (1 ms here).
 const MAX_IDLE_WAKES_PER_SEC: u64 = 100;
 
@@ -49,40 +48,14 @@ fn url(seq: u64) -> String {
 
 /// A structurally valid MPEG-TS segment, 2 to 6 chunks long, distinct per seq.
 fn ts_segment(seq: u64) -> Vec<u8> {
-    let packets = 90 + (seq * 53 % 400) as usize;
-    (0..packets * 188)
-        .map(|i| {
-            if i % 188 == 0 {
-                0x47
-            } else {
-                (i as u64 ^ seq.wrapping_mul(131)) as u8
-            }
-        })
-        .collect()
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
+    testkit::ts_segment(seq, 90 + (seq * 53 % 400) as usize)
 }
 
 /// docs/MANIFEST.md text for the CDN's segments; `chunks` adds per-chunk hashes.
 fn manifest(cdn: &BTreeMap<String, Vec<u8>>, chunks: bool) -> Vec<u8> {
-    let mut s = String::from("shoal-manifest 1\nchunk-size 15360\n");
-    for (u, body) in cdn {
-        let key = u.rsplit('/').next().unwrap_or("");
-        s.push_str(&format!(
-            "segment {key} {} {}",
-            body.len(),
-            hex(&sha256(body))
-        ));
-        if chunks {
-            let list: Vec<String> = body.chunks(CHUNK_SIZE).map(|c| hex(&sha256(c))).collect();
-            s.push(' ');
-            s.push_str(&list.join(","));
-        }
-        s.push('\n');
-    }
-    s.into_bytes()
+    let key = |u: &str| u.rsplit('/').next().unwrap_or("").to_string();
+    let keys: Vec<(String, &[u8])> = cdn.iter().map(|(u, b)| (key(u), &b[..])).collect();
+    testkit::manifest(keys.iter().map(|(k, b)| (k.as_str(), *b)), chunks)
 }
 
 fn playlist(first: u64) -> Input {
@@ -1569,7 +1542,7 @@ fn extra_http_bytes_past_content_length_are_not_delivered() {
     assert!(w.reqs[&RequestId(1)].answered);
 }
 
-/// Engine bug (crate/src/engine.rs `drive` + `recompute_wake`): a download whose
+/// Engine bug (then `drive` + `recompute_wake`, now engine/schedule.rs `plan` + `arm_timers`): a download whose
 /// live-edge wait is over but finds all `max_http` transfers busy keeps
 /// `wait_until` in the past, and `recompute_wake` schedules `at(t.max(now))` = now, so
 /// `poll_timeout() <= now` after every `handle_timeout(now)`: the host spins until an HTTP
@@ -1615,7 +1588,7 @@ fn clock_stepping_back_does_not_spin() {
     w.settle();
 }
 
-/// Engine bug (crate/src/engine.rs `drive`: `holder_size` takes the size from whichever
+/// Engine bug (then `drive`, now engine/schedule.rs `plan`: `holder_size` takes the size from whichever
 /// holder announced one; `on_data`: `Some(s) if s != total_size` strikes the sender): without
 /// a manifest, a hostile peer that announces `Have` with a wrong size sets the download's
 /// size, and the honest peer that then serves the true bytes is struck for "wrong
@@ -1643,7 +1616,7 @@ fn lying_size_does_not_get_the_honest_peer_banned() {
     );
 }
 
-/// Engine bug (crate/src/engine.rs `on_http_progress`, the `(Some(s), Some(t)) if s != t`
+/// Engine bug (engine/http.rs `on_http_progress`, the `(Some(s), Some(t)) if s != t`
 /// arm, and `Download::set_size`): an HTTP `total` (Content-Length) that differs from the
 /// known size is adopted without any bound, and `set_size` allocates `vec![0; total]`.
 /// `u64::MAX` panics ("capacity overflow"); a total like 1 TiB aborts the process on the

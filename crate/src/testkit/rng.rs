@@ -1,8 +1,18 @@
-//! The simulator's own randomness: SplitMix64 streams derived from the scenario seed.
+//! Seeded randomness for the simulator and the tests: SplitMix64 streams derived from a
+//! scenario seed.
 //!
 //! Invariants: every draw is a pure function of the seed and the order of calls; streams
 //! for independent purposes are derived with `derive` so that adding draws to one purpose
 //! does not shift another (the baseline and the Shoal run see the same world).
+
+/// One step of SplitMix64 over a bare state: the next draw, the state advanced.
+pub fn splitmix64(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
 
 #[derive(Clone, Debug)]
 pub struct Rng(u64);
@@ -20,11 +30,7 @@ impl Rng {
     }
 
     pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        splitmix64(&mut self.0)
     }
 
     /// Uniform in [0, 1).

@@ -20,15 +20,13 @@ pub mod player;
 pub mod tracker;
 
 use cdn::{Cdn, CdnFault, CdnLink, Owner, Piece};
-use media::{mix, splitmix, Media};
+use media::{mix, splitmix64, Media};
 use net::{Behavior, Net, SendError};
 use player::{Delivery, PlayState, Player};
 use shoal::{
     BanReason, CloseReason, Config, ConnId, Container, Engine, Event, Input, Instant, Output,
     PeerId, RequestId, SegmentInfo, Seq, Stats, SwarmId,
 };
-use std::cmp::Ordering;
-use std::collections::BinaryHeap;
 use std::fmt::Write as _;
 use tracker::Tracker;
 
@@ -70,7 +68,7 @@ impl ViewerCfg {
     /// uplink 0.3-2 MB/s (2.4-16 Mbit/s), 10-60 ms one-way to peers.
     pub fn varied(join_ms: u64, seed: u64, index: usize) -> Self {
         let mut r = mix(&[seed, index as u64, 0x7661_7279]);
-        let mut pick = |lo: u64, hi: u64| lo + splitmix(&mut r) % (hi - lo + 1);
+        let mut pick = |lo: u64, hi: u64| lo + splitmix64(&mut r) % (hi - lo + 1);
         ViewerCfg {
             cdn_bytes_per_sec: pick(1_500_000, 4_000_000),
             cdn_latency_ms: pick(30, 120),
@@ -204,52 +202,8 @@ pub enum Ev {
     },
 }
 
-struct Scheduled {
-    at: u64,
-    order: u64,
-    ev: Ev,
-}
-
-impl PartialEq for Scheduled {
-    fn eq(&self, o: &Self) -> bool {
-        (self.at, self.order) == (o.at, o.order)
-    }
-}
-impl Eq for Scheduled {}
-impl PartialOrd for Scheduled {
-    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
-        Some(self.cmp(o))
-    }
-}
-impl Ord for Scheduled {
-    // Reversed: BinaryHeap is a max-heap and we want the earliest first.
-    fn cmp(&self, o: &Self) -> Ordering {
-        (o.at, o.order).cmp(&(self.at, self.order))
-    }
-}
-
-#[derive(Default)]
-pub struct Queue {
-    heap: BinaryHeap<Scheduled>,
-    order: u64,
-}
-
-impl Queue {
-    pub fn push(&mut self, at: u64, ev: Ev) {
-        self.order += 1;
-        self.heap.push(Scheduled {
-            at,
-            order: self.order,
-            ev,
-        });
-    }
-    fn peek_at(&self) -> Option<u64> {
-        self.heap.peek().map(|s| s.at)
-    }
-    fn pop(&mut self) -> Option<(u64, Ev)> {
-        self.heap.pop().map(|s| (s.at, s.ev))
-    }
-}
+/// Events in simulated milliseconds, in (time, scheduling order).
+pub type Queue = shoal::testkit::EventQueue<Ev>;
 
 /// What happened at one viewer, beyond the player's own counters.
 #[derive(Default)]
@@ -327,7 +281,7 @@ impl Sim {
             sc.viewers.iter().map(|v| v.behavior).collect(),
         );
         let tracker = Tracker::new(sc.viewers.len(), sc.tracker_delay_ms);
-        let mut q = Queue::default();
+        let mut q = Queue::new(1);
         let viewers = sc
             .viewers
             .iter()
@@ -495,7 +449,7 @@ impl Sim {
         if self.sc.jitter_ms == 0 {
             0
         } else {
-            splitmix(&mut self.rng) % (self.sc.jitter_ms + 1)
+            splitmix64(&mut self.rng) % (self.sc.jitter_ms + 1)
         }
     }
 
@@ -597,7 +551,7 @@ impl Sim {
                     l.connected = true;
                     let at = now + 3 * lat + 20;
                     let fail = self.sc.connect_fail_permille > 0
-                        && splitmix(&mut self.rng) % 1000 < self.sc.connect_fail_permille;
+                        && splitmix64(&mut self.rng) % 1000 < self.sc.connect_fail_permille;
                     let l = &mut self.net.links[li];
                     if fail {
                         l.open = false;

@@ -17,15 +17,7 @@ fn url(seq: u64) -> String {
 
 /// A structurally valid MPEG-TS segment (3 chunks), distinct per seq.
 fn ts_segment(seq: u64) -> Vec<u8> {
-    (0..250 * 188)
-        .map(|i| {
-            if i % 188 == 0 {
-                0x47
-            } else {
-                (i as u64 ^ seq.wrapping_mul(131)) as u8
-            }
-        })
-        .collect()
+    shoal::testkit::ts_segment(seq, 250)
 }
 
 /// Loads segment 4 over HTTP (P2P off) with an interner offering `offered`; returns the
