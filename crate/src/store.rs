@@ -18,7 +18,7 @@ use std::rc::Rc;
 
 /// A cached segment's bytes. Reference-counted so that a host running many engines in one
 /// process (the simulator) can hand them one shared copy of identical bytes
-/// (`Engine::set_interner`); a browser's engine owns each buffer alone.
+/// (`Engine::set_shared_copies`); a browser's engine owns each buffer alone.
 pub type SegmentBytes = Rc<Vec<u8>>;
 
 pub struct Store {

@@ -94,7 +94,7 @@ impl Engine {
             .manifest_entry(&url, range)
             .map(|e| e.size)
             .or(range.map(|r| r.len()));
-        let shared = self.interner.as_ref().and_then(|f| f(&url, range));
+        let shared = self.shared_copies.as_ref().and_then(|f| f(&url, range));
         Download::new(url, range, size, shared)
     }
 
@@ -251,7 +251,7 @@ impl Engine {
             p2p_bytes: d.p2p_bytes,
         });
         // One buffer for the player and the cache: the host's shared copy of these bytes
-        // (`set_interner`) if they are equal, else this download's own.
+        // (`set_shared_copies`) if they are equal, else this download's own.
         let data = std::mem::take(&mut d.data);
         let bytes = match data.whole_shared() {
             Some(shared) => shared.clone(),

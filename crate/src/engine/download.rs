@@ -46,7 +46,7 @@ pub(super) enum SizeSrc {
 pub(super) type Src<'a> = (&'a SegmentBytes, usize);
 
 /// A download's bytes. While everything written equals the host's shared copy of the
-/// segment (`Engine::set_interner`), that copy stands in for the buffer and nothing is
+/// segment (`Engine::set_shared_copies`), that copy stands in for the buffer and nothing is
 /// copied; the first differing byte gives the download a buffer of its own.
 #[derive(Debug, Default)]
 pub(super) struct Assembly {
@@ -156,7 +156,7 @@ pub(super) struct Download {
     pub(super) size: Option<u64>,
     pub(super) size_src: SizeSrc,
     pub(super) data: Assembly,
-    /// The host's shared copy of this segment, if it offered one (`Engine::set_interner`).
+    /// The host's shared copy of this segment, if it offered one (`Engine::set_shared_copies`).
     pub(super) shared: Option<SegmentBytes>,
     pub(super) slots: Vec<Slot>,
     pub(super) got_chunks: u32,

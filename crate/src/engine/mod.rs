@@ -73,11 +73,11 @@ use protocol::*;
 use swarm::*;
 use timer::{earliest, Timer, TimerTable};
 
-/// A host's source of shared segment bytes (`Engine::set_interner`): given a segment's URL
+/// A host's source of shared segment bytes (`Engine::set_shared_copies`): given a segment's URL
 /// and range, it may return a shared buffer that it believes holds the segment's bytes.
 /// The engine only ever uses the bytes it received: the buffer stands in for its own copy
 /// as long as every byte received equals it.
-pub type Interner = Box<dyn Fn(&str, Option<ByteRange>) -> Option<SegmentBytes>>;
+pub type SharedCopies = Box<dyn Fn(&str, Option<ByteRange>) -> Option<SegmentBytes>>;
 
 const CHUNK: u64 = CHUNK_SIZE as u64;
 /// Chunks in the largest allowed segment: "all chunks" when the size is not known yet.
@@ -121,7 +121,7 @@ pub struct Engine {
     timers: TimerTable,
     /// An input asked for scheduling (`reschedule`); it runs once, before the input returns.
     schedule_pending: bool,
-    interner: Option<Interner>,
+    shared_copies: Option<SharedCopies>,
     /// `Data` goes out as `Output::SendData` when its payload lies in a shared buffer.
     share_uploads: bool,
     /// The start hold and the swarm-size gate (`offers.rs`).
@@ -164,7 +164,7 @@ impl Engine {
             out: VecDeque::new(),
             timers: TimerTable::default(),
             schedule_pending: false,
-            interner: None,
+            shared_copies: None,
             share_uploads: false,
         }
     }
@@ -173,8 +173,8 @@ impl Engine {
     /// process running many engines, e.g. the simulator, then holds identical bytes once).
     /// A returned buffer is used only if its bytes equal the engine's own; nothing else
     /// changes. Browsers do not set one.
-    pub fn set_interner(&mut self, interner: Interner) {
-        self.interner = Some(interner);
+    pub fn set_shared_copies(&mut self, copies: SharedCopies) {
+        self.shared_copies = Some(copies);
     }
 
     /// For hosts that run engines in one process and pass messages between them (the
@@ -182,7 +182,7 @@ impl Engine {
     /// as `Output::SendData`, a header and a slice of that buffer, and the host delivers
     /// it to the receiving engine as `Input::PeerData`. The bytes are those of
     /// `SendToPeer`; nothing is copied, and a receiver assembling over the same buffer
-    /// (`set_interner`) needs no comparison. Off by default: browser hosts need bytes.
+    /// (`set_shared_copies`) needs no comparison. Off by default: browser hosts need bytes.
     pub fn share_upload_buffers(&mut self, on: bool) {
         self.share_uploads = on;
     }

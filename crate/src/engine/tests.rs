@@ -156,10 +156,10 @@ impl Mesh {
     }
 
     /// Engine `i` sends `Data` as shared-buffer frames and assembles over `offered`
-    /// (its interner's copies, by URL).
+    /// (its shared copies, by URL).
     fn share(&mut self, i: usize, offered: BTreeMap<String, SegmentBytes>) {
         self.engines[i].share_upload_buffers(true);
-        self.engines[i].set_interner(Box::new(move |u, range| {
+        self.engines[i].set_shared_copies(Box::new(move |u, range| {
             range.is_none().then(|| offered.get(u).cloned()).flatten()
         }));
     }
@@ -658,7 +658,7 @@ fn live_edge_waits_then_fetches_announces_and_relays() {
 
 /// `share_upload_buffers`: chunks relayed mid-download and from the finished copy go
 /// out as frames over the sender's buffer; the receiver gets the sender's bytes whether
-/// its interner offers the very same buffer (kept, no comparison) or a copy differing
+/// its shared-copy source offers the very same buffer (kept, no comparison) or a copy differing
 /// in one byte (not used).
 #[test]
 fn shared_buffer_frames_deliver_the_senders_bytes() {

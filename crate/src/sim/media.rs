@@ -14,7 +14,7 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
-/// Published bytes by (rendition, seq), shared with the engines' interners.
+/// Published bytes by (rendition, seq), shared with the engines (`Engine::set_shared_copies`).
 pub type Published = Rc<RefCell<BTreeMap<(usize, u64), SegmentBytes>>>;
 
 pub use crate::testkit::TS_PACKET;

@@ -293,7 +293,7 @@ impl World<'_> {
         };
         if let Some(data) = data {
             let truth = self.media.bytes(pend.rend, pend.seq);
-            // The engine hands out the shared copy when its bytes equal it (`set_interner`).
+            // The engine hands out the shared copy when its bytes equal it (`set_shared_copies`).
             if !Rc::ptr_eq(data, &truth) && data.as_slice() != truth.as_slice() {
                 self.viewers[v as usize].corrupted += 1;
                 self.violation(format!(

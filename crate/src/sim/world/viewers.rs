@@ -117,7 +117,7 @@ impl World<'_> {
         // O(segments), not O(viewers x cache).
         let published = self.media.published();
         engine.share_upload_buffers(true);
-        engine.set_interner(Box::new(move |url, range| {
+        engine.set_shared_copies(Box::new(move |url, range| {
             let (r, seq) = Media::parse_url(url)?;
             range
                 .is_none()

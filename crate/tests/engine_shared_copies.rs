@@ -1,8 +1,8 @@
-//! `Engine::set_interner` (a host running many engines shares identical cached bytes): the
+//! `Engine::set_shared_copies` (a host running many engines shares identical cached bytes): the
 //! engine keeps the offered buffer only when its bytes equal the ones it verified, and the
 //! player gets the same bytes either way.
 //!
-//! `cargo test --test engine_interner`
+//! `cargo test --test engine_shared_copies`
 
 use shoal::store::SegmentBytes;
 use shoal::*;
@@ -20,7 +20,7 @@ fn ts_segment(seq: u64) -> Vec<u8> {
     shoal::testkit::ts_segment(seq, 250)
 }
 
-/// Loads segment 4 over HTTP (P2P off) with an interner offering `offered`; returns the
+/// Loads segment 4 over HTTP (P2P off) with a shared-copy source offering `offered`; returns the
 /// engine (alive: its cache may hold `offered`) and the bytes delivered to the player.
 fn load_with(offered: &SegmentBytes) -> (Engine, Vec<u8>) {
     let cfg = Config {
@@ -30,7 +30,7 @@ fn load_with(offered: &SegmentBytes) -> (Engine, Vec<u8>) {
     let mut now = Instant::from_millis(1_000);
     let mut e = Engine::new(cfg, now, 1);
     let give = offered.clone();
-    e.set_interner(Box::new(move |u, range| {
+    e.set_shared_copies(Box::new(move |u, range| {
         (u == url(4) && range.is_none()).then(|| give.clone())
     }));
     let segments = (0..6)
@@ -115,7 +115,7 @@ fn ms(v: u64) -> std::time::Duration {
 
 #[test]
 fn the_cache_keeps_the_offered_buffer_only_when_its_bytes_are_equal() {
-    // References: ours, the interner's, and the cache's when it keeps the buffer.
+    // References: ours, the shared-copy source's, and the cache's when it keeps the buffer.
     let equal: SegmentBytes = Rc::new(ts_segment(4));
     let (engine, got) = load_with(&equal);
     assert_eq!(got, ts_segment(4));
