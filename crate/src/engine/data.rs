@@ -18,7 +18,7 @@ impl Engine {
             total_size,
             payload,
         } = d;
-        let Some(r) = self.p2p_reqs.get(&(conn, id)) else {
+        let Some(r) = self.p2p_reqs.get(conn, id) else {
             // Late data for one of our ended requests to this peer is normal and simply not
             // used; data for any other id was never asked for: a violation (unrequested
             // chunks would otherwise fill the link for free).
@@ -105,7 +105,7 @@ impl Engine {
             {
                 *slot = Slot::Asked(conn);
             }
-            if let Some(r) = self.p2p_reqs.get_mut(&(conn, id)) {
+            if let Some(r) = self.p2p_reqs.get_mut(conn, id) {
                 r.end = r.end.min(n);
             }
         } else if d.size_src == SizeSrc::Announced {
@@ -123,7 +123,7 @@ impl Engine {
         if let Some(s) = self.peers.get_mut(&conn) {
             s.data_received(payload.len() as u64, now);
         }
-        if let Some(r) = self.p2p_reqs.get_mut(&(conn, id)) {
+        if let Some(r) = self.p2p_reqs.get_mut(conn, id) {
             if r.received == 0 {
                 let ttfb = now.as_millis().saturating_sub(r.started.as_millis());
                 self.tally.p2p_ttfb(ttfb);

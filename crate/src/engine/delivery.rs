@@ -134,7 +134,7 @@ impl Engine {
             self.out.push_back(Output::CancelHttp { id });
         }
         for (conn, id) in d.p2p {
-            if self.p2p_reqs.remove(&(conn, id)).is_some() {
+            if self.p2p_reqs.remove(conn, id).is_some() {
                 if let Some(s) = self.peers.get_mut(&conn) {
                     s.request_released(id);
                 }

@@ -346,3 +346,94 @@ impl Download {
         dropped
     }
 }
+
+/// One of our requests to a peer: chunks `[first, end)` of `key`.
+pub(super) struct P2pReq {
+    pub(super) key: SegmentKey,
+    pub(super) first: u32,
+    pub(super) end: u32,
+    pub(super) received: u32,
+    pub(super) bytes: u64,
+    pub(super) started: Instant,
+    /// Start, then last `Data`: the stall clock.
+    pub(super) last_at: Instant,
+}
+
+/// Our outstanding requests to peers, by `(connection, request id)`, and the ids they get.
+/// The download each one serves lists it too (`Download::p2p`); the engine keeps both sides
+/// in step (`apply_plan`, `release_p2p`).
+pub(super) struct PeerRequests {
+    open: BTreeMap<(ConnId, u32), P2pReq>,
+    next_id: u32,
+}
+
+impl Default for PeerRequests {
+    fn default() -> Self {
+        PeerRequests {
+            open: BTreeMap::new(),
+            next_id: 1,
+        }
+    }
+}
+
+impl PeerRequests {
+    /// Records a request for chunks `[first, end)` of `key` to `conn` at `now`; its id.
+    pub(super) fn issue(
+        &mut self,
+        conn: ConnId,
+        key: SegmentKey,
+        first: u32,
+        end: u32,
+        now: Instant,
+    ) -> u32 {
+        let id = self.next_id;
+        self.next_id = self.next_id.wrapping_add(1).max(1);
+        self.open.insert(
+            (conn, id),
+            P2pReq {
+                key,
+                first,
+                end,
+                received: 0,
+                bytes: 0,
+                started: now,
+                last_at: now,
+            },
+        );
+        id
+    }
+
+    pub(super) fn get(&self, conn: ConnId, id: u32) -> Option<&P2pReq> {
+        self.open.get(&(conn, id))
+    }
+
+    pub(super) fn get_mut(&mut self, conn: ConnId, id: u32) -> Option<&mut P2pReq> {
+        self.open.get_mut(&(conn, id))
+    }
+
+    pub(super) fn remove(&mut self, conn: ConnId, id: u32) -> Option<P2pReq> {
+        self.open.remove(&(conn, id))
+    }
+
+    /// The ids of our requests to `conn`.
+    pub(super) fn of_conn(&self, conn: ConnId) -> Vec<u32> {
+        self.open
+            .range((conn, 0)..=(conn, u32::MAX))
+            .map(|(k, _)| k.1)
+            .collect()
+    }
+
+    /// Requests with no progress for `stall` at `now`.
+    pub(super) fn stalled(&self, now: Instant, stall: std::time::Duration) -> Vec<(ConnId, u32)> {
+        self.open
+            .iter()
+            .filter(|(_, r)| now >= r.last_at + stall)
+            .map(|(k, _)| *k)
+            .collect()
+    }
+
+    /// When the first request would count as stalled (`Timer::PeerStall`).
+    pub(super) fn next_stall(&self, stall: std::time::Duration) -> Option<Instant> {
+        self.open.values().map(|r| r.last_at + stall).min()
+    }
+}

@@ -69,7 +69,6 @@ use download::*;
 use http::*;
 use offers::OfferPolicy;
 use player::PlayerLimits;
-use protocol::*;
 use swarm::*;
 use timer::{earliest, Timer, TimerTable};
 
@@ -109,8 +108,7 @@ pub struct Engine {
     http: HttpTransfers,
     requests: BTreeMap<RequestId, SegmentKey>,
     peers: Peers,
-    p2p_reqs: BTreeMap<(ConnId, u32), P2pReq>,
-    next_req_id: u32,
+    p2p_reqs: PeerRequests,
     uploads: Uploads,
     manifest: Option<Manifest>,
     /// Re-fetches a sample of peer-delivered segments from the CDN (no manifest needed).
@@ -156,8 +154,7 @@ impl Engine {
             http: HttpTransfers::default(),
             requests: BTreeMap::new(),
             peers: Peers::new(),
-            p2p_reqs: BTreeMap::new(),
-            next_req_id: 1,
+            p2p_reqs: PeerRequests::default(),
             manifest: None,
             tally: Tally::default(),
             cdn: CdnHealth::default(),
@@ -439,7 +436,7 @@ impl Engine {
     fn arm_timers(&mut self, now: Instant) {
         let p2p = self.config.p2p_enabled;
         let stall = ms(self.config.peer_stall_timeout_ms);
-        let peer_stall = earliest(self.p2p_reqs.values().map(|r| r.last_at + stall));
+        let peer_stall = self.p2p_reqs.next_stall(stall);
         let cdn_slow = earliest(
             self.http
                 .values()

@@ -3,16 +3,6 @@
 
 use super::*;
 
-pub(super) struct P2pReq {
-    pub(super) key: SegmentKey,
-    pub(super) first: u32,
-    pub(super) end: u32,
-    pub(super) received: u32,
-    pub(super) bytes: u64,
-    pub(super) started: Instant,
-    pub(super) last_at: Instant,
-}
-
 impl Engine {
     pub(super) fn on_candidate(
         &mut self,
@@ -267,7 +257,7 @@ impl Engine {
                 None,
             ),
             (PeerState::Ready, Message::Absent { id }) => {
-                let key = self.p2p_reqs.get(&(conn, id)).map(|r| r.key);
+                let key = self.p2p_reqs.get(conn, id).map(|r| r.key);
                 if let Some(key) = key {
                     self.release_p2p(conn, id);
                     let lying = self
@@ -378,12 +368,7 @@ impl Engine {
         if let Some(sw) = self.swarms.get_mut(&s.swarm) {
             sw.conns.retain(|c| *c != conn);
         }
-        let ids: Vec<u32> = self
-            .p2p_reqs
-            .range((conn, 0)..=(conn, u32::MAX))
-            .map(|(k, _)| k.1)
-            .collect();
-        for id in ids {
+        for id in self.p2p_reqs.of_conn(conn) {
             self.release_p2p(conn, id);
         }
         for u in &s.up {

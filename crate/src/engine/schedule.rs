@@ -383,7 +383,7 @@ impl Engine {
             // A probe for the size (the holder announced it in a Bitfield): on pace while
             // it is young enough to answer.
             return d.p2p.iter().any(|(c, id)| {
-                self.p2p_reqs.get(&(*c, *id)).is_some_and(|r| {
+                self.p2p_reqs.get(*c, *id).is_some_and(|r| {
                     now.as_millis().saturating_sub(r.started.as_millis())
                         <= urgent::URGENT_FIRST_BYTE_MS
                 })
@@ -392,7 +392,7 @@ impl Engine {
         let remaining = size.saturating_sub(d.got_bytes) as f64;
         let mut rate = 0.0;
         for (conn, id) in &d.p2p {
-            let Some(r) = self.p2p_reqs.get(&(*conn, *id)) else {
+            let Some(r) = self.p2p_reqs.get(*conn, *id) else {
                 continue;
             };
             let elapsed = now.as_millis().saturating_sub(r.started.as_millis()).max(1) as f64;
@@ -417,8 +417,8 @@ impl Engine {
         plan: &[picker::Assignment],
     ) {
         for a in plan {
-            let id = self.next_req_id;
-            self.next_req_id = self.next_req_id.wrapping_add(1).max(1);
+            let end = a.first.saturating_add(a.count);
+            let id = self.p2p_reqs.issue(a.conn, key, a.first, end, now);
             self.send(
                 a.conn,
                 &Message::Request {
@@ -431,19 +431,6 @@ impl Engine {
             if let Some(s) = self.peers.get_mut(&a.conn) {
                 s.request_sent();
             }
-            let end = a.first.saturating_add(a.count);
-            self.p2p_reqs.insert(
-                (a.conn, id),
-                P2pReq {
-                    key,
-                    first: a.first,
-                    end,
-                    received: 0,
-                    bytes: 0,
-                    started: now,
-                    last_at: now,
-                },
-            );
             if let Some(d) = self.downloads.get_mut(&key) {
                 d.p2p.push((a.conn, id));
                 d.transfer_start.get_or_insert(now);
@@ -471,7 +458,7 @@ impl Engine {
 
     /// Forgets one outgoing request: its asked chunks become missing.
     pub(super) fn release_p2p(&mut self, conn: ConnId, id: u32) -> Option<P2pReq> {
-        let r = self.p2p_reqs.remove(&(conn, id))?;
+        let r = self.p2p_reqs.remove(conn, id)?;
         if let Some(s) = self.peers.get_mut(&conn) {
             s.request_released(id);
         }
@@ -605,13 +592,8 @@ impl Engine {
     /// `Timer::PeerStall`: requests to peers that made no progress for
     /// `peer_stall_timeout_ms` are given up (their chunks go elsewhere).
     pub(super) fn abandon_stalled_peer_requests(&mut self, now: Instant) {
-        let stalled: Vec<(ConnId, u32)> = self
-            .p2p_reqs
-            .iter()
-            .filter(|(_, r)| now >= r.last_at + ms(self.config.peer_stall_timeout_ms))
-            .map(|(k, _)| *k)
-            .collect();
-        for (conn, id) in stalled {
+        let stall = ms(self.config.peer_stall_timeout_ms);
+        for (conn, id) in self.p2p_reqs.stalled(now, stall) {
             self.abandon_p2p(now, conn, id, true);
         }
     }
