@@ -11,7 +11,7 @@
 //! in that case (or when pins leave too little room) the new segment is the one dropped,
 //! and nothing else is touched. Everything is deterministic (no hashing order involved).
 
-use crate::types::{SegmentKey, Seq, SwarmId};
+use crate::types::{DeliveryTiming, SegmentKey, Seq, SwarmId};
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -32,6 +32,8 @@ pub struct Store {
 #[derive(Default)]
 struct SwarmState {
     segments: BTreeMap<Seq, SegmentBytes>,
+    /// How each cached segment was fetched (`set_timing`), gone with the segment.
+    timings: BTreeMap<Seq, DeliveryTiming>,
     playhead: Option<Seq>,
     /// Segments below this seq slid out of the live window (0: nothing did).
     window_start: Seq,
@@ -256,10 +258,28 @@ impl Store {
             .get(&key.swarm)
             .is_some_and(|s| s.segments.contains_key(&key.seq))
     }
+    /// Records how a cached segment was fetched (delivered with it from the cache later).
+    /// Does nothing for a segment not held.
+    pub fn set_timing(&mut self, key: SegmentKey, timing: DeliveryTiming) {
+        if let Some(s) = self
+            .swarms
+            .get_mut(&key.swarm)
+            .filter(|s| s.segments.contains_key(&key.seq))
+        {
+            s.timings.insert(key.seq, timing);
+        }
+    }
+
+    /// How a cached segment was fetched, if recorded.
+    pub fn timing(&self, key: &SegmentKey) -> Option<&DeliveryTiming> {
+        self.swarms.get(&key.swarm)?.timings.get(&key.seq)
+    }
+
     /// Removes a segment whether pinned or not (its pin count is kept).
     pub fn remove(&mut self, key: &SegmentKey) -> Option<SegmentBytes> {
         let state = self.swarms.get_mut(&key.swarm)?;
         let data = state.segments.remove(&key.seq)?;
+        state.timings.remove(&key.seq);
         self.used = self.used.saturating_sub(data.len() as u64);
         self.cleanup_swarm(key.swarm);
         Some(data)
@@ -378,6 +398,26 @@ mod tests {
     fn seg(len: usize, fill: u8) -> Vec<u8> {
         vec![fill; len]
     }
+    #[test]
+    fn a_segments_timing_lives_and_goes_with_it() {
+        let mut st = Store::new(1_000);
+        let t = DeliveryTiming {
+            p2p_bytes: 7,
+            ..Default::default()
+        };
+        st.set_timing(key(1, 1), t.clone());
+        assert!(st.timing(&key(1, 1)).is_none(), "not held: not recorded");
+        assert!(st.insert(key(1, 1), seg(600, 1)).is_empty());
+        st.set_timing(key(1, 1), t.clone());
+        assert_eq!(st.timing(&key(1, 1)), Some(&t));
+        // Evicted to make room: its timing goes too.
+        assert_eq!(st.insert(key(1, 2), seg(600, 2)), vec![key(1, 1)]);
+        assert!(st.timing(&key(1, 1)).is_none());
+        st.set_timing(key(1, 2), t.clone());
+        st.remove(&key(1, 2));
+        assert!(st.timing(&key(1, 2)).is_none());
+    }
+
     /// Inverse of the bitfield encoding, as a peer would read it.
     fn decode(base: Seq, bitmap: &[u8]) -> Vec<Seq> {
         let mut out = Vec::new();

@@ -48,7 +48,7 @@ impl Engine {
             s.max_requested = Some(s.max_requested.map_or(seq, |m| m.max(seq)));
         }
         if let Some(data) = self.store.get_shared(&key) {
-            let mut timing = self.timings.get(&key).cloned().unwrap_or(DeliveryTiming {
+            let mut timing = self.store.timing(&key).cloned().unwrap_or(DeliveryTiming {
                 transfer_start: now,
                 first_byte: now,
                 transfer_end: now,
@@ -272,7 +272,7 @@ impl Engine {
         let evicted = self.store.insert_shared(key, bytes);
         let kept = !evicted.contains(&key);
         if kept {
-            self.timings.insert(key, timing);
+            self.store.set_timing(key, timing);
             // Requests being relayed keep reading it from the store.
             let relays: usize = self
                 .peers
@@ -289,7 +289,6 @@ impl Engine {
             }
         }
         for ev in evicted {
-            self.timings.remove(&ev);
             if self.sharing() && (ev != key || d.announced) {
                 self.announce_lost(ev);
             }

@@ -61,11 +61,8 @@ impl Engine {
                 self.ban(conn, BanReason::CorruptData);
             }
         }
-        if self.store.remove(&key).is_some() {
-            self.timings.remove(&key);
-            if self.sharing() {
-                self.announce_lost(key);
-            }
+        if self.store.remove(&key).is_some() && self.sharing() {
+            self.announce_lost(key);
         }
         self.event(Event::SpotCheckFailed {
             swarm: key.swarm,
