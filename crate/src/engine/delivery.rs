@@ -133,11 +133,10 @@ impl Engine {
             self.http.remove(&id);
             self.out.push_back(Output::CancelHttp { id });
         }
+        // The download is gone already: `release_p2p` only frees the requests and the
+        // peers' request budgets.
         for (conn, id) in d.p2p {
-            if self.p2p_reqs.remove(conn, id).is_some() {
-                if let Some(s) = self.peers.get_mut(&conn) {
-                    s.request_released(id);
-                }
+            if self.release_p2p(conn, id).is_some() {
                 self.send(conn, &Message::Cancel { id });
             }
         }
