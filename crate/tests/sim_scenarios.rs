@@ -302,3 +302,73 @@ fn bad_scenarios_are_rejected() {
     assert!(Scenario::parse("[stream]\nbitrates = []").is_err());
     assert!(Scenario::parse("byte_scale = 2.0").is_err());
 }
+
+const TWO_NETWORKS: &str = r#"
+[[networks]]
+name = "big"
+weight = 0.7
+latency_ms = 2
+inter_latency_ms = 40
+inter_mbps = 200
+[[networks]]
+name = "small"
+weight = 0.3
+latency_ms = 2
+inter_latency_ms = 60
+inter_mbps = 50
+"#;
+
+#[test]
+fn networks_report_cross_network_bytes_and_a_network_outage_hits_that_network() {
+    let r = sim::run(&scenario(&format!(
+        r#"{TWO_NETWORKS}
+[[cdn.outages]]
+from_s = 40
+duration_s = 20
+network = "small"
+kind = "error"
+"#
+    )));
+    let (s, b) = (&r.shoal, &r.baseline);
+    let (Some(sn), Some(bn)) = (&s.networks, &b.networks) else {
+        panic!("a scenario with networks reports them");
+    };
+    println!(
+        "networks: cross {:.3}, {:?}",
+        sn.cross_share,
+        sn.per_network
+            .iter()
+            .map(|n| (n.viewers, n.offload, n.cross_share))
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(sn.per_network.len(), 2);
+    assert_eq!(
+        sn.per_network.iter().map(|n| n.viewers).sum::<u64>(),
+        s.viewers,
+        "every viewer is in one network"
+    );
+    assert!(sn.per_network.iter().all(|n| n.viewers > 0));
+    assert!(
+        sn.cross_share > 0.0 && sn.cross_share < 1.0,
+        "{}",
+        sn.cross_share
+    );
+    assert_eq!(bn.cross_share, 0.0, "no P2P, nothing crosses");
+    let small = sn.per_network[1].viewers;
+    let hit = s.affected.clone().unwrap_or_default();
+    assert_eq!(hit.viewers, small, "the outage hits the small network only");
+    assert_eq!(s.violations, 0, "{:?}", s.violation_notes);
+    // Without networks the report has no networks block.
+    assert!(sim::run_once(&scenario(""), true).networks.is_none());
+}
+
+#[test]
+fn bad_networks_are_rejected() {
+    let outage = "[[cdn.outages]]\nnetwork = \"nowhere\"\n";
+    assert!(Scenario::parse(outage).is_err(), "unknown outage network");
+    let twice = "[[networks]]\nname = \"a\"\n[[networks]]\nname = \"a\"\n";
+    assert!(Scenario::parse(twice).is_err(), "duplicate network names");
+    assert!(Scenario::parse("[[networks]]\ninter_mbps = 0").is_err());
+    assert!(Scenario::parse("[[networks]]\nweight = 0").is_err());
+    assert!(Scenario::parse("[[networks]]\nname = \"a\"").is_ok());
+}

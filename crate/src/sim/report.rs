@@ -113,7 +113,30 @@ pub struct RunReport {
     /// The viewers hit by the scenario's CDN outages (absent without outages).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub affected: Option<Affected>,
+    /// Where the P2P bytes went between the scenario's networks (absent without networks).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub networks: Option<Networks>,
     pub timeseries: Vec<SeriesRow>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Networks {
+    /// P2P payload bytes that crossed from one network to another / all P2P payload bytes.
+    pub cross_share: f64,
+    pub per_network: Vec<NetworkReport>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct NetworkReport {
+    pub name: String,
+    pub viewers: u64,
+    pub offload: f64,
+    pub rebuffer_ratio: f64,
+    pub stalls: u64,
+    /// Of the P2P bytes this network's viewers received, the share from other networks.
+    pub cross_share: f64,
 }
 
 #[derive(Clone, Debug, Default, Serialize, PartialEq)]
@@ -178,6 +201,28 @@ pub fn summarize(sc: &Scenario, out: &RunOutput) -> RunReport {
             hit.iter().map(|v| v.watch_ms).sum(),
         )),
         stalls: hit.iter().map(|v| v.stalls as u64).sum(),
+    });
+    let networks = (!sc.networks.is_empty()).then(|| Networks {
+        cross_share: round6(share(out.totals.p2p_cross_bytes, out.totals.p2p_wire_bytes)),
+        per_network: sc
+            .networks
+            .iter()
+            .enumerate()
+            .map(|(i, n)| {
+                let of: Vec<&ViewerOutcome> =
+                    vs.iter().filter(|v| v.net == Some(i as u16)).collect();
+                let sum = |f: fn(&ViewerOutcome) -> u64| of.iter().map(|v| f(v)).sum::<u64>();
+                let p2p = sum(|v| v.p2p_bytes);
+                NetworkReport {
+                    name: n.name.clone(),
+                    viewers: of.len() as u64,
+                    offload: round6(share(p2p, p2p + sum(|v| v.cdn_bytes))),
+                    rebuffer_ratio: round6(ratio(sum(|v| v.stall_ms), sum(|v| v.watch_ms))),
+                    stalls: sum(|v| u64::from(v.stalls)),
+                    cross_share: round6(share(sum(|v| v.p2p_in_cross), sum(|v| v.p2p_in))),
+                }
+            })
+            .collect(),
     });
     let h_cdn: u64 = honest.iter().map(|v| v.cdn_bytes).sum();
     let startups: Vec<f64> = vs
@@ -274,7 +319,17 @@ pub fn summarize(sc: &Scenario, out: &RunOutput) -> RunReport {
             0.0
         },
         affected,
+        networks,
         timeseries,
+    }
+}
+
+/// `part / whole`, 0 when `whole` is 0.
+fn share(part: u64, whole: u64) -> f64 {
+    if whole > 0 {
+        part as f64 / whole as f64
+    } else {
+        0.0
     }
 }
 
@@ -398,6 +453,32 @@ impl Report {
                 ba.stalls.to_string(),
                 ha.stalls.to_string(),
             );
+        }
+        if let Some(hn) = &h.networks {
+            row(
+                &mut s,
+                "P2P bytes across networks",
+                "-".into(),
+                pct(hn.cross_share),
+            );
+            let base = b.networks.as_ref().map(|n| n.per_network.as_slice());
+            for (i, n) in hn.per_network.iter().enumerate() {
+                let br = base
+                    .and_then(|p| p.get(i))
+                    .map_or(0.0, |x| x.rebuffer_ratio);
+                row(
+                    &mut s,
+                    &format!("{} ({}) rebuffer", n.name, n.viewers),
+                    format!("{:.4}%", br * 100.0),
+                    format!("{:.4}%", n.rebuffer_ratio * 100.0),
+                );
+                row(
+                    &mut s,
+                    &format!("{} offload / across", n.name),
+                    "-".into(),
+                    format!("{} / {}", pct(n.offload), pct(n.cross_share)),
+                );
+            }
         }
         row(
             &mut s,

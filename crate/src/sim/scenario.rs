@@ -39,6 +39,41 @@ pub struct Scenario {
     /// per-chunk hashes of every segment, built from the published bytes); each viewer gets
     /// it with every playlist load, so peers' chunks are checked against it.
     pub manifest: bool,
+    /// Networks (ISPs, regions) the viewers are placed in, by weight; empty = one flat
+    /// network where a peer path's latency is only the two access links.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub networks: Vec<Network>,
+}
+
+/// A network (an ISP or a region): its share of the viewers, the latency added to a path
+/// between two of its viewers, and its link to the other networks (latency and capacity).
+/// A viewer's network is chosen by the same per-viewer draw that decides which viewers a
+/// `fraction` outage hits, so networks are contiguous ranges of that draw in list order.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Network {
+    pub name: String,
+    pub weight: f64,
+    /// One-way latency added to a path inside this network (on top of both access links).
+    pub latency_ms: u64,
+    /// One-way latency from this network to the exchange with the others: a path between
+    /// networks A and B adds A's and B's.
+    pub inter_latency_ms: u64,
+    /// Capacity of this network's link to the others, Mbit/s each way, shared by every
+    /// peer message that leaves or enters the network.
+    pub inter_mbps: f64,
+}
+
+impl Default for Network {
+    fn default() -> Self {
+        Network {
+            name: "net".into(),
+            weight: 1.0,
+            latency_ms: 2,
+            inter_latency_ms: 20,
+            inter_mbps: 1_000.0,
+        }
+    }
 }
 
 impl Default for Scenario {
@@ -81,6 +116,7 @@ impl Default for Scenario {
             upload_fraction_of_uplink: Some(0.8),
             sample_s: 5,
             manifest: false,
+            networks: Vec::new(),
         }
     }
 }
@@ -207,6 +243,10 @@ pub struct Outage {
     pub kind: OutageKind,
     /// `throttle` only: the affected viewers' CDN throughput, Mbit/s.
     pub mbps: f64,
+    /// The outage hits this network's viewers (a name from `networks`) instead of a
+    /// `fraction` of all viewers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub network: Option<String>,
 }
 
 impl Default for Outage {
@@ -217,6 +257,7 @@ impl Default for Outage {
             fraction: 1.0,
             kind: OutageKind::Error,
             mbps: 1.0,
+            network: None,
         }
     }
 }
@@ -389,6 +430,28 @@ impl Scenario {
             if o.duration_s < 0.0 || o.from_s < 0.0 {
                 return Err("cdn.outages: from_s and duration_s >= 0".into());
             }
+            if let Some(n) = &o.network {
+                if self.network_index(n).is_none() {
+                    return Err(format!("cdn.outages: no network named {n}"));
+                }
+            }
+        }
+        if !self.networks.is_empty() && self.networks.iter().map(|n| n.weight).sum::<f64>() <= 0.0 {
+            return Err("networks must have a positive total weight".into());
+        }
+        for (i, n) in self.networks.iter().enumerate() {
+            if n.weight.is_nan() || n.weight < 0.0 || n.inter_mbps.is_nan() || n.inter_mbps <= 0.0 {
+                return Err(format!(
+                    "network {}: weight >= 0 and inter_mbps > 0",
+                    n.name
+                ));
+            }
+            if self.network_index(&n.name) != Some(i) {
+                return Err(format!("network {}: names must be unique", n.name));
+            }
+        }
+        if self.networks.len() > usize::from(u16::MAX) {
+            return Err("at most 65535 networks".into());
         }
         frac("tracker.connect_fail", self.tracker.connect_fail)?;
         if self.player.start_rendition >= self.stream.bitrates.len() {
@@ -404,6 +467,27 @@ impl Scenario {
             return Err("sample_s must be >= 1".into());
         }
         Ok(())
+    }
+
+    pub fn network_index(&self, name: &str) -> Option<usize> {
+        self.networks.iter().position(|n| n.name == name)
+    }
+
+    /// The network a viewer with per-viewer draw `draw` (uniform in [0, 1)) is placed in:
+    /// networks are consecutive ranges of the draw, by weight, in list order.
+    pub fn network_of(&self, draw: f64) -> Option<u16> {
+        let total: f64 = self.networks.iter().map(|n| n.weight).sum();
+        if self.networks.is_empty() || total <= 0.0 {
+            return None;
+        }
+        let mut left = draw * total;
+        for (i, n) in self.networks.iter().enumerate() {
+            if left < n.weight {
+                return Some(i as u16);
+            }
+            left -= n.weight;
+        }
+        Some((self.networks.len() - 1) as u16)
     }
 
     pub fn viewer_count(&self) -> u64 {

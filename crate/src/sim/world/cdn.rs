@@ -10,12 +10,13 @@ impl World<'_> {
 
     pub(super) fn active_outage(&self, v: u32, throttle: bool) -> Option<&Outage> {
         let t = self.now as f64 / SEC as f64;
-        let draw = self.viewers[v as usize].isp_draw;
-        self.sc.cdn.outages.iter().find(|o| {
-            t >= o.from_s
+        let vw = &self.viewers[v as usize];
+        self.sc.cdn.outages.iter().enumerate().find_map(|(i, o)| {
+            (t >= o.from_s
                 && t < o.from_s + o.duration_s
-                && draw < o.fraction
-                && (o.kind == OutageKind::Throttle) == throttle
+                && self.outage_hits(i, vw)
+                && (o.kind == OutageKind::Throttle) == throttle)
+                .then_some(o)
         })
     }
 

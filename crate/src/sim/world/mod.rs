@@ -217,6 +217,11 @@ struct Viewer {
     lat_us: u64,
     nat: bool,
     isp_draw: f64,
+    /// The network it is placed in (`Scenario::networks`), if the scenario has networks.
+    net: Option<u16>,
+    /// P2P payload bytes it received, and of those the ones from another network.
+    p2p_in: u64,
+    p2p_in_cross: u64,
     cdn_bps: f64,
     ttfb_us: (u64, u64),
     up_busy: u64,
@@ -252,6 +257,16 @@ struct Conn {
     owd_us: u64,
     last_arrival: [u64; 2],
     blocked: bool,
+    /// Between two networks: (a's, b's); its messages cross both networks' links.
+    cross: Option<(u16, u16)>,
+}
+
+/// A network's link to the other networks: busy-until times each way.
+#[derive(Default)]
+struct NetLink {
+    bps: f64,
+    out_busy: u64,
+    in_busy: u64,
 }
 
 #[derive(Default)]
@@ -315,6 +330,8 @@ pub struct Totals {
     /// Adversary viewers banned by at least one peer, and adversaries in the run.
     pub adversaries_banned: u64,
     pub adversaries: u64,
+    /// P2P payload bytes that crossed from one network to another (`Scenario::networks`).
+    pub p2p_cross_bytes: u64,
 }
 
 /// One time-series row (simulated bytes; the report rescales).
@@ -347,8 +364,13 @@ pub struct ViewerOutcome {
     pub skipped: u32,
     pub banned: u32,
     /// In the group hit by the scenario's CDN outages (its per-viewer draw is below the
-    /// largest outage fraction).
+    /// largest outage fraction, or it is in an outage's network).
     pub affected: bool,
+    /// Its network (`Scenario::networks`).
+    pub net: Option<u16>,
+    /// P2P payload bytes received on the wire, and of those from another network.
+    pub p2p_in: u64,
+    pub p2p_in_cross: u64,
 }
 
 pub struct RunOutput {
@@ -373,6 +395,10 @@ pub struct World<'a> {
     xfers: BTreeMap<u64, Xfer>,
     next_xfer: u64,
     tracker: Vec<TrackerSwarm>,
+    /// One per `Scenario::networks`.
+    nets: Vec<NetLink>,
+    /// Each outage's network index (`Outage::network`).
+    outage_nets: Vec<Option<u16>>,
     rng: Rng,
     totals: Totals,
     samples: Vec<Sample>,
@@ -425,6 +451,25 @@ impl<'a> World<'a> {
                 .collect(),
             media,
             swarms,
+            nets: sc
+                .networks
+                .iter()
+                .map(|n| NetLink {
+                    bps: scale_bps(n.inter_mbps, sc.byte_scale),
+                    ..NetLink::default()
+                })
+                .collect(),
+            outage_nets: sc
+                .cdn
+                .outages
+                .iter()
+                .map(|o| {
+                    o.network
+                        .as_deref()
+                        .and_then(|n| sc.network_index(n))
+                        .map(|i| i as u16)
+                })
+                .collect(),
             viewers: Vec::new(),
             peer_index: BTreeMap::new(),
             conns: Vec::new(),
@@ -544,7 +589,6 @@ impl<'a> World<'a> {
                 self.finish_viewer(v);
             }
         }
-        let affected_fraction = self.affected_fraction();
         let viewers = self
             .viewers
             .iter()
@@ -564,7 +608,10 @@ impl<'a> World<'a> {
                     corrupted: v.corrupted,
                     skipped: v.skipped,
                     banned: st.peers_banned,
-                    affected: v.isp_draw < affected_fraction,
+                    affected: self.affected(v),
+                    net: v.net,
+                    p2p_in: v.p2p_in,
+                    p2p_in_cross: v.p2p_in_cross,
                 }
             })
             .collect();
@@ -639,21 +686,22 @@ impl<'a> World<'a> {
         }
     }
 
-    /// The largest fraction of viewers any CDN outage hits (viewers whose ISP draw is below
-    /// it are the affected ones).
-    fn affected_fraction(&self) -> f64 {
-        self.sc
-            .cdn
-            .outages
-            .iter()
-            .map(|o| o.fraction)
-            .fold(0.0, f64::max)
+    /// Does the `i`th CDN outage hit viewer `v` (when it is on)?
+    fn outage_hits(&self, i: usize, v: &Viewer) -> bool {
+        match self.outage_nets[i] {
+            Some(n) => v.net == Some(n),
+            None => v.isp_draw < self.sc.cdn.outages[i].fraction,
+        }
+    }
+
+    /// Is viewer `v` among those some CDN outage hits?
+    fn affected(&self, v: &Viewer) -> bool {
+        (0..self.sc.cdn.outages.len()).any(|i| self.outage_hits(i, v))
     }
 
     fn sample(&mut self) {
         let (mut viewers, mut playing, mut stalled, mut peers) = (0u32, 0u32, 0u32, 0u64);
         let mut stalled_affected = 0u32;
-        let affected_fraction = self.affected_fraction();
         for v in &self.viewers {
             if v.alive {
                 viewers += 1;
@@ -662,7 +710,7 @@ impl<'a> World<'a> {
                 }
                 if v.pl.stalled_since.is_some() {
                     stalled += 1;
-                    if v.isp_draw < affected_fraction {
+                    if self.affected(v) {
                         stalled_affected += 1;
                     }
                 }

@@ -17,7 +17,7 @@ impl World<'_> {
             let c = self.conns.len() as u32;
             let (va, vb) = (&self.viewers[v as usize], &self.viewers[p as usize]);
             let blocked = (va.nat && vb.nat) || self.rng.chance(self.sc.tracker.connect_fail);
-            let owd_us = va.lat_us + vb.lat_us;
+            let (owd_us, cross) = self.path(va, vb);
             let (pa, pb) = (va.peer, vb.peer);
             self.conns.push(Conn {
                 a: v,
@@ -28,6 +28,7 @@ impl World<'_> {
                 owd_us,
                 last_arrival: [0; 2],
                 blocked,
+                cross,
             });
             self.viewers[v as usize].conns.push(c);
             self.viewers[p as usize].conns.push(c);
@@ -53,6 +54,23 @@ impl World<'_> {
                     inbound: false,
                 },
             );
+        }
+    }
+
+    /// One-way delay between two viewers, and their networks if the path crosses from one
+    /// to another.
+    fn path(&self, va: &Viewer, vb: &Viewer) -> (u64, Option<(u16, u16)>) {
+        let access = va.lat_us + vb.lat_us;
+        match (va.net, vb.net) {
+            (Some(x), Some(y)) if x == y => {
+                (access + self.sc.networks[x as usize].latency_ms * MS, None)
+            }
+            (Some(x), Some(y)) => {
+                let nets = &self.sc.networks;
+                let inter = nets[x as usize].inter_latency_ms + nets[y as usize].inter_latency_ms;
+                (access + inter * MS, Some((x, y)))
+            }
+            _ => (access, None),
         }
     }
 
@@ -137,6 +155,22 @@ impl World<'_> {
         recv.down_busy = recv.down_busy.max(now) + tx_us(len, recv.down_bps);
         let mut arrive = (dep + owd).max(recv.down_busy);
         let dir = usize::from(to_b);
+        // Between networks the message is also booked on the sender's network link out and
+        // the receiver's network link in (each a shared "busy until", booked from now like
+        // the receiver's downlink).
+        if let Some((na, nb)) = self.conns[c as usize].cross {
+            let (from, into) = if to_b { (na, nb) } else { (nb, na) };
+            for (n, out) in [(from, true), (into, false)] {
+                let link = &mut self.nets[n as usize];
+                let busy = if out {
+                    &mut link.out_busy
+                } else {
+                    &mut link.in_busy
+                };
+                *busy = (*busy).max(now) + tx_us(len, link.bps);
+                arrive = arrive.max(*busy);
+            }
+        }
         let conn = &mut self.conns[c as usize];
         arrive = arrive.max(conn.last_arrival[dir]);
         conn.last_arrival[dir] = arrive;
@@ -162,6 +196,13 @@ impl World<'_> {
                 let n = frame.len().saturating_sub(DATA_HEADER_LEN) as u64;
                 self.totals.p2p_wire_bytes += n;
                 self.sample_p2p += n;
+                let cross = conn.cross.is_some();
+                let vw = &mut self.viewers[to as usize];
+                vw.p2p_in += n;
+                if cross {
+                    vw.p2p_in_cross += n;
+                    self.totals.p2p_cross_bytes += n;
+                }
             }
         }
         let conn = ConnId(c);
