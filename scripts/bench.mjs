@@ -5,10 +5,11 @@
 // a private network namespace.
 //
 //   node scripts/bench.mjs --player hlsjs|dashjs --scenario SCENARIO --viewers N --duration S
-//        [--json FILE] [--media DIR] [--flavour ts|fmp4|byterange; dashjs: number|time|ranges] [--modes shoal,baseline]
+//        [--json FILE] [--media DIR|hibitrate] [--flavour ts|fmp4|byterange; dashjs: number|time|ranges] [--modes shoal,baseline]
 //        [--stagger-ms 1000] [--baseline shim|plain] [--window 6] [--separate-browsers]
 //        [--poisoners K [--poison-kind corrupt-upload|corrupt-upload-subtle|lie-have]]
 //        [--warmup-s 10] [--outage-s 60] [--fault-mode fail|stall] [--throttle-kbps R] [--rounds K]
+//        [--strict-bytes]
 //
 // SCENARIO: live | vod, or a CDN fault on top of one of them (faults hit media segments only;
 // playlists keep coming, as when a CDN's media path or a viewer's route to it fails):
@@ -25,6 +26,11 @@
 // every figure; `corruptedDelivered` and `bannedPeers` count honest viewers only and
 // `attack` says which honest viewers banned them.
 //
+// Byte check: each viewer's bytesReceived (origin bytes to its cookie + peer bytes the shim
+// reports) is compared with the bytes its player loaded (fragBytes); a viewer more than 5% apart
+// is printed as a WARNING and listed in the run's byteCheck.mismatched, as an `undercount` (the
+// player got bytes no counter saw: --strict-bytes exits 3) or an `overfetch` (bytes fetched and
+// not handed to the player: lookahead still unplayed when the run stopped, spot checks, copies).
 // --rounds K runs the modes K times, alternating (shoal, baseline, shoal, …): each run object
 // then holds the figures over all K rounds' viewers (startup median over K×N startups, bytes
 // summed) and `rounds`, the main figures of each round. Startup medians of one 6-viewer round
@@ -33,7 +39,9 @@
 // The baseline uses the shim with p2p:false when the shim is built (same code path minus P2P),
 // or plain hls.js with --baseline plain / when js-shim/dist is missing.
 // Viewers share one Chromium (a context each) unless --separate-browsers; each run reports the
-// CPU seconds its browsers used (cpuSeconds) next to the figures.
+// CPU seconds its browsers used (cpuSeconds, from /proc of the browser processes) and per GB
+// received (cpuSecondsPerGB); with both modes, `cpuPerPeerGB` is what a peer byte costs: Shoal's
+// CPU minus the baseline's (scaled to the same watched time) per GB delivered from peers.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -41,6 +49,7 @@ import { ensureMedia, startOrigin, startTracker, launchBrowser, launchViewer, RO
 import { summarizeRun, comparisonTable } from './lib/metrics.mjs';
 import { descendantsCpuSeconds } from './lib/cpu.mjs';
 import { ensureDashMedia } from './gen-dash-media.mjs';
+import { generateHibitrateMedia } from './gen-hibitrate-media.mjs';
 
 const argv = process.argv.slice(2);
 const opt = (n, d) => (argv.includes(n) ? argv[argv.indexOf(n) + 1] : d);
@@ -57,7 +66,9 @@ const windowSegments = Number(opt('--window', 6));
 const separate = argv.includes('--separate-browsers');
 let modes = opt('--modes', 'shoal,baseline').split(',').filter(Boolean);
 const rounds = Number(opt('--rounds', 1));
+const strictBytes = argv.includes('--strict-bytes');
 
+if (player === 'dashjs' && mediaArg === 'hibitrate') { console.error('bench: --media hibitrate is HLS (hls.js) only'); process.exit(2); }
 if (!['hlsjs', 'dashjs'].includes(player)) { console.error(`bench: --player must be hlsjs or dashjs`); process.exit(2); }
 const SCENARIOS = { live: 'live', vod: 'vod', 'cdn-partial-outage': 'live', 'cdn-full-outage-vod': 'vod', 'cdn-throttled': 'live' };
 if (!SCENARIOS[scenario]) { console.error(`bench: --scenario must be one of ${Object.keys(SCENARIOS).join('|')}`); process.exit(2); }
@@ -82,7 +93,8 @@ if (!shimBuilt && modes.includes('shoal')) {
 if (process.env.SHOAL_NETNS !== '1') notes.push('not inside the private network namespace (use scripts/bench.sh)');
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const mediaDir = mediaArg ? path.resolve(mediaArg) : ensureMedia();
+// --media hibitrate: the 15 Mbit/s + 1 Mbit/s stream (scripts/gen-hibitrate-media.mjs).
+const mediaDir = mediaArg === 'hibitrate' ? generateHibitrateMedia() : mediaArg ? path.resolve(mediaArg) : ensureMedia();
 const origin = await startOrigin({ mediaDir, live: stream === 'live', windowSegments, quiet: true });
 const tracker = await startTracker({ quiet: true });
 const masters = origin.masters;
@@ -240,6 +252,27 @@ try {
   await origin.close();
 }
 
+// CPU per byte: the browsers' CPU seconds per GB the viewers received, per mode, and what a
+// peer byte adds: Shoal's CPU minus the baseline's (scaled to Shoal's watched time) per GB
+// delivered from peers. Sender and receiver share the browser, so this covers both ends.
+const GB = 1e9;
+for (const r of Object.values(runs)) {
+  const recv = r.byteCheck.received;
+  r.cpuSecondsPerGB = recv ? Math.round((r.cpuSeconds / (recv / GB)) * 10) / 10 : null;
+}
+let cpuPerPeerGB = null;
+if (runs.shoal && runs.baseline && runs.shoal.p2pBytes) {
+  const watched = (r) => r.perViewer.reduce((a, v) => a + v.watchedMs, 0);
+  const scale = watched(runs.baseline) ? watched(runs.shoal) / watched(runs.baseline) : 1;
+  const extra = runs.shoal.cpuSeconds - runs.baseline.cpuSeconds * scale;
+  cpuPerPeerGB = {
+    extraCpuSeconds: Math.round(extra * 10) / 10,
+    peerGB: Math.round((runs.shoal.p2pBytes / GB) * 1000) / 1000,
+    cpuSecondsPerPeerGB: Math.round((extra / (runs.shoal.p2pBytes / GB)) * 10) / 10,
+    baselineCpuSecondsPerGB: runs.baseline.cpuSecondsPerGB,
+  };
+}
+
 const report = {
   date: new Date().toISOString(),
   command: `npm run bench -- ${argv.join(' ')}`,
@@ -252,13 +285,25 @@ const report = {
     netns: process.env.SHOAL_NETNS === '1',
   },
   notes,
+  cpuPerPeerGB,
   runs,
 };
 console.log('\n' + comparisonTable(Object.values(runs)));
 console.log(`limit (1 - 1/N): ${(report.limit * 100).toFixed(1)}%`);
+if (cpuPerPeerGB) {
+  console.log(`browser CPU per peer GB: ${cpuPerPeerGB.cpuSecondsPerPeerGB} s (${cpuPerPeerGB.extraCpuSeconds} s over the baseline for ${cpuPerPeerGB.peerGB} GB from peers; baseline ${cpuPerPeerGB.baselineCpuSecondsPerGB} s per GB received)`);
+}
+// Every viewer's bytes are counted the same way in both modes (origin bytes to its cookie + the
+// shim's peer bytes); the player's own count must agree, or the figures above are not honest.
+const mismatches = Object.values(runs).flatMap((r) => r.byteCheck.mismatched.map((m) => ({ mode: r.mode, ...m })));
+for (const m of mismatches) {
+  console.log(`bench: WARNING ${m.mode} ${m.id} ${m.kind}: ${(m.bytesReceived / 1e6).toFixed(2)} MB counted received, the player got ${(m.fragBytes / 1e6).toFixed(2)} MB (${(m.discrepancy * 100).toFixed(1)}% apart)`);
+}
+const undercounts = mismatches.filter((m) => m.kind === 'undercount');
+report.byteCheckFailed = undercounts.length > 0;
 if (jsonFile) {
   fs.mkdirSync(path.dirname(path.resolve(jsonFile)), { recursive: true });
   fs.writeFileSync(jsonFile, JSON.stringify(report, null, 2) + '\n');
   console.log(`bench: wrote ${jsonFile}`);
 }
-process.exit(0);
+process.exit(strictBytes && undercounts.length ? 3 : 0);

@@ -52,12 +52,12 @@ export function synthClipArgs(seconds, sizes) {
 }
 
 /**
- * H.264 Main@3.1 at a constant `kbps`, keyframes exactly every SEG_S seconds, so every flavour
+ * H.264 Main@`level` (3.1 unless told) at a constant `kbps`, keyframes exactly every SEG_S seconds, so every flavour
  * can be cut by stream copy at identical boundaries (CBR keeps segment sizes comparable).
  */
-export function x264CbrArgs(kbps) {
+export function x264CbrArgs(kbps, level = '3.1') {
   return [
-    '-c:v', 'libx264', '-preset', 'veryfast', '-profile:v', 'main', '-level', '3.1', '-pix_fmt', 'yuv420p',
+    '-c:v', 'libx264', '-preset', 'veryfast', '-profile:v', 'main', '-level', level, '-pix_fmt', 'yuv420p',
     '-b:v', `${kbps}k`, '-minrate', `${kbps}k`, '-maxrate', `${kbps}k`, '-bufsize', `${kbps}k`,
     '-x264-params', 'nal-hrd=cbr:scenecut=0',
     '-g', String(FPS * SEG_S), '-keyint_min', String(FPS * SEG_S),

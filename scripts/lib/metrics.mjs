@@ -5,6 +5,11 @@
 //                           + bytes the shim reports it received from peers (p2pDown)
 //   offload               = sum p2pDown / sum bytesReceived
 //   rebufferRatio         = sum stalled ms / sum watched ms
+// and checks it against what the player itself received (fragBytes, counted in the page): the
+// two counts must agree within BYTE_CHECK_TOLERANCE per viewer in every mode, or the run's
+// `byteCheck.mismatched` names the viewers: `undercount` when the player got bytes no counter
+// saw (e.g. from a browser cache), `overfetch` when bytes were fetched and not (yet) handed to
+// the player (segments fetched ahead when the run stopped, spot checks, duplicate copies).
 
 export const median = (xs) => {
   const v = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
@@ -18,6 +23,15 @@ const mean = (xs) => {
   return v.length ? sum(v) / v.length : null;
 };
 const r3 = (x) => (Number.isFinite(x) ? Math.round(x * 1000) / 1000 : null);
+
+/** Largest relative difference between a viewer's bytesReceived and fragBytes that passes. */
+export const BYTE_CHECK_TOLERANCE = 0.05;
+
+/** How far a viewer's two byte counts are apart, relative to the larger one (0 when both are 0). */
+export function byteDiscrepancy(received, fragBytes) {
+  const hi = Math.max(received, fragBytes);
+  return hi ? Math.abs(received - fragBytes) / hi : 0;
+}
 
 /**
  * @param {{mode: string, snapshots: Record<string, object>, originClients: Record<string, object>,
@@ -55,6 +69,7 @@ function summarizeViewers(mode, snapshots, originClients, coreEvents) {
       p2pBytes: p2p, p2pUpBytes: sh ? sh.p2pUp || 0 : 0, bytesReceived: received,
       offload: received ? r3(p2p / received) : 0,
       fragBytes: s?.fragBytes ?? 0, fragments: s?.fragments ?? 0,
+      byteDiscrepancy: r3(byteDiscrepancy(received, s?.fragBytes ?? 0)),
       playbackRatio: s?.playbackRatio ?? null,
       avgBitrate: s?.avgBitrate ? Math.round(s.avgBitrate) : null, levelSwitches: s?.levelSwitches ?? 0,
       verified: s?.verified ?? 0, corrupted: s?.corrupted ?? 0, verifyErrors: s?.verifyErrors ?? 0,
@@ -91,8 +106,23 @@ function aggregate(mode, perViewer) {
     levelSwitches: sum(perViewer.map((v) => v.levelSwitches)),
     playbackRatioMedian: median(perViewer.map((v) => v.playbackRatio)),
     playing: perViewer.filter((v) => v.startupMs !== null).length,
+    byteCheck: byteCheck(perViewer),
     perViewer,
   };
+}
+
+/** The run's two byte counts side by side, and the viewers where they disagree. */
+function byteCheck(perViewer) {
+  const received = sum(perViewer.map((v) => v.bytesReceived));
+  const fragBytes = sum(perViewer.map((v) => v.fragBytes));
+  const mismatched = perViewer.filter((v) => v.byteDiscrepancy > BYTE_CHECK_TOLERANCE)
+    .map((v) => ({
+      id: v.id, bytesReceived: v.bytesReceived, fragBytes: v.fragBytes, discrepancy: v.byteDiscrepancy,
+      // undercount: the player got bytes no counter saw (the accounting is broken);
+      // overfetch: bytes fetched and not (yet) handed to the player (lookahead, spot checks, copies).
+      kind: v.bytesReceived < v.fragBytes ? 'undercount' : 'overfetch',
+    }));
+  return { received, fragBytes, ratio: fragBytes ? r3(received / fragBytes) : null, tolerance: BYTE_CHECK_TOLERANCE, mismatched };
 }
 
 /** What the poisoners did and what it cost them: bans of their peer ids by honest viewers. */
@@ -171,6 +201,8 @@ export function comparisonTable(runs) {
     ['CDN bytes (origin)', (r) => `${MB(r.cdnBytes)} MB`],
     ['P2P bytes', (r) => `${MB(r.p2pBytes)} MB`],
     ['bytes per viewer', (r) => `${MB(r.bytesPerViewer)} MB`],
+    ['player fragment bytes', (r) => (r.byteCheck ? `${MB(r.byteCheck.fragBytes)} MB (received/player ${num(r.byteCheck.ratio, 3)})` : '-')],
+    ['byte counts disagree', (r) => (r.byteCheck ? `${r.byteCheck.mismatched.length} viewers` : '-')],
     ['bytes per watched s', (r) => (r.bytesPerWatchedSecond ? `${num(r.bytesPerWatchedSecond / 1000)} kB/s` : '-')],
     ['startup median', (r) => `${num(r.startupMsMedian)} ms`],
     ['startup median per round', (r) => (r.rounds ? r.rounds.map((x) => num(x.startupMsMedian)).join(' / ') : '-')],
@@ -189,6 +221,7 @@ export function comparisonTable(runs) {
     ['affected stalls', (r) => (r.affected ? num(r.affected.stalls) : '-')],
     ['affected P2P during fault', (r) => (r.affected ? `${MB(r.affected.p2pBytesDuringFault)} MB` : '-')],
     ['browser CPU', (r) => (r.cpuSeconds === undefined ? '-' : `${num(r.cpuSeconds)} s in ${r.wallSeconds} s`)],
+    ['browser CPU per GB received', (r) => (r.cpuSecondsPerGB ? `${num(r.cpuSecondsPerGB, 1)} s` : '-')],
   ];
   const names = runs.map((r) => r.mode);
   const cells = rows.map(([label, f]) => [label, ...runs.map((r) => String(f(r)))]);

@@ -46,6 +46,17 @@ const TYPES = {
   '.wasm': 'application/wasm', '.map': 'application/json', '.svg': 'image/svg+xml',
 };
 const SEGMENT_EXT = new Set(['.ts', '.m4s', '.mp4', '.m4a', '.m4v', '.aac', '.cmfv', '.cmfa', '.webm']);
+
+/**
+ * Cache-Control of a response. Live segments are never cached: live DASH loops the VOD
+ * presentation under the same segment URLs, so a browser cache would answer every loop after
+ * the first without a byte reaching the origin and the viewer's CDN bytes would be undercounted
+ * (a real live stream never repeats a segment URL). VOD segments stay cacheable.
+ */
+export function segmentCacheControl(kind, urlPath) {
+  if (kind === 'segment') return urlPath.startsWith('/live/') ? 'no-store' : 'public, max-age=86400';
+  return urlPath.startsWith('/media/') ? 'max-age=1' : 'no-cache';
+}
 const STATIC_MOUNTS = [
   ['/demo/', 'demo-page'],
   ['/node_modules/hls.js/dist/', 'node_modules/hls.js/dist'],
@@ -411,7 +422,7 @@ export async function startOrigin({
     const headers = {
       'content-type': TYPES[path.extname(r.file)] || 'application/octet-stream',
       'accept-ranges': 'bytes', 'x-shoal-client': String(id),
-      'cache-control': r.kind === 'segment' ? 'public, max-age=86400' : u.pathname.startsWith('/media/') ? 'max-age=1' : 'no-cache',
+      'cache-control': segmentCacheControl(r.kind, u.pathname),
     };
     const rh = req.headers.range;
     if (rh) {
