@@ -8,6 +8,7 @@
 
 // Native only while no wasm export uses it: even unused, the module moves the shipped wasm
 // (+750 bytes at opt-level z).
+pub mod boundary;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod dash;
 pub mod engine;

@@ -16,6 +16,7 @@
  */
 import type { CoreInput, CoreOutput, EngineConfig, WasmEngineApi, WasmModuleApi } from '../core-types.js';
 import { WIRE } from '../generated/core.js';
+import { fromGlue, type RawModule } from '../boundary.js';
 
 export type TestFault = 'core-throws' | 'corrupt-upload' | 'corrupt-upload-subtle' | 'lie-have';
 export const TEST_FAULTS: readonly TestFault[] = ['core-throws', 'corrupt-upload', 'corrupt-upload-subtle', 'lie-have'];
@@ -109,7 +110,7 @@ export function withFaults(mod: WasmModuleApi, faults: readonly TestFault[]): Wa
   return { WasmEngine: FaultyEngine, deriveSwarmId: (a, b) => mod.deriveSwarmId(a, b) };
 }
 
-interface WasmGlue extends WasmModuleApi {
+interface WasmGlue extends RawModule {
   default: (opts?: { module_or_path: string | URL }) => Promise<unknown>;
 }
 
@@ -123,6 +124,6 @@ export function faultyEngineModule(faults: unknown, base?: WasmModuleApi): () =>
     if (base) return withFaults(base, list);
     const glue = (await import(/* @vite-ignore */ new URL('../dist/wasm/shoal.js', import.meta.url).href)) as WasmGlue;
     await glue.default();
-    return withFaults(glue, list);
+    return withFaults(fromGlue(glue), list);
   };
 }
