@@ -258,8 +258,9 @@ pub struct Config {
     /// `scheduler::live_edge`): a viewer asked for a segment no peer has announced waits up to
     /// this long before fetching it over HTTP, and takes it from a peer if one announces it
     /// first. The wait is uniform in `[0, cap]`; the cap is this value scaled down with fewer
-    /// connected peers (`* min(peers, 4) / 4`, 0 without peers) and never reaches into the
-    /// urgent window (`cap <= deadline - urgent_window_ms`).
+    /// connected peers (`* min(peers, 4) / 4`, 0 without peers) and by the viewer's worth as
+    /// a relay (`* min(1, bitrate / upload budget)`, never below 1 s), and never reaches into
+    /// the urgent window (`cap <= deadline - urgent_window_ms`).
     pub live_edge_delay_max_ms: u64,
     /// Byte budget of the segment cache.
     pub cache_bytes: u64,
@@ -314,7 +315,7 @@ impl Default for Config {
             max_http: 2,
             max_p2p: 4,
             peer_stall_timeout_ms: 1_500,
-            live_edge_delay_max_ms: 1_000,
+            live_edge_delay_max_ms: 6_000,
             cache_bytes: 128 * 1024 * 1024,
             upload_slots: 6,
             upload_bytes_per_sec: 12_500_000,

@@ -163,6 +163,10 @@ fn parse_message(text: &str) -> Message {
         "Lost" => Message::Lost {
             seq: int(&take("seq")),
         },
+        "Incoming" => Message::Incoming {
+            seq: int(&take("seq")),
+            hops: int(&take("hops")),
+        },
         "Request" => Message::Request {
             id: int(&take("id")),
             seq: int(&take("seq")),

@@ -129,6 +129,7 @@ impl Engine {
         let Some(d) = self.downloads.remove(&key) else {
             return;
         };
+        let told = d.told_peers();
         if let Some(id) = d.http {
             self.http.remove(&id);
             self.out.push_back(Output::CancelHttp { id });
@@ -147,7 +148,7 @@ impl Engine {
                 reason: "download abandoned".into(),
             });
         }
-        if d.announced {
+        if told {
             self.announce_lost(key);
         }
     }
@@ -223,7 +224,7 @@ impl Engine {
                 return;
             };
             let timing = timing_of(&d, now);
-            if d.announced {
+            if d.told_peers() {
                 self.announce_lost(key);
             }
             self.deliver_all(&d.reqs, &d.data.into_bytes(), &timing);
@@ -288,7 +289,7 @@ impl Engine {
             }
         }
         for ev in evicted {
-            if self.sharing() && (ev != key || d.announced) {
+            if self.sharing() && (ev != key || d.told_peers()) {
                 self.announce_lost(ev);
             }
         }

@@ -170,6 +170,8 @@ pub(super) struct Download {
     pub(super) wait_until: Option<Instant>,
     /// `Downloading` was announced to peers.
     pub(super) announced: bool,
+    /// `Incoming` was announced to peers (we fetch it from peers; `Have` or `Lost` follows).
+    pub(super) incoming: bool,
     /// Refetch over HTTP (after peers' bytes failed verification).
     pub(super) force_http: bool,
     /// After the CDN stalled on this segment: take it from peers until then.
@@ -183,6 +185,12 @@ pub(super) struct Download {
 }
 
 impl Download {
+    /// Whether peers were told this segment is coming (`Downloading` or `Incoming`): they
+    /// are owed a `Have` or a `Lost`.
+    pub(super) fn told_peers(&self) -> bool {
+        self.announced || self.incoming
+    }
+
     pub(super) fn new(
         url: String,
         range: Option<ByteRange>,
@@ -206,6 +214,7 @@ impl Download {
             reqs: Vec::new(),
             wait_until: None,
             announced: false,
+            incoming: false,
             force_http: false,
             avoid_http_until: None,
             transfer_start: None,

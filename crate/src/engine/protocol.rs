@@ -59,7 +59,7 @@ impl Engine {
         s.opened();
         let swarm = s.swarm;
         let capabilities = if self.sharing() {
-            wire::CAP_UPLOAD | wire::CAP_PARTIAL
+            wire::CAP_UPLOAD | wire::CAP_PARTIAL | wire::CAP_INCOMING
         } else {
             0
         };
@@ -175,7 +175,7 @@ impl Engine {
                     version,
                     swarm,
                     peer,
-                    ..
+                    capabilities,
                 },
             ) => {
                 let ok = self
@@ -192,6 +192,7 @@ impl Engine {
                     return;
                 }
                 if let Some(s) = self.peers.ready(conn, now) {
+                    s.set_capabilities(capabilities);
                     let (swarm, peer) = (s.swarm, s.peer);
                     self.event(Event::PeerJoined { swarm, peer });
                 }
@@ -211,8 +212,22 @@ impl Engine {
             }
             (PeerState::Ready, Message::Lost { seq }) => {
                 if let Some(s) = self.peers.get_mut(&conn) {
+                    let waited = s.incoming_hops(seq).is_some();
+                    let key = SegmentKey {
+                        swarm: s.swarm,
+                        seq,
+                    };
                     s.forget(seq);
+                    if waited {
+                        self.incoming_withdrawn(key);
+                    }
                 }
+            }
+            (PeerState::Ready, Message::Incoming { seq, hops }) => {
+                if let Some(s) = self.peers.get_mut(&conn) {
+                    s.announce_incoming(seq, hops);
+                }
+                self.reschedule();
             }
             (
                 PeerState::Ready,

@@ -67,6 +67,45 @@ impl Engine {
             })
     }
 
+    /// The fewest hops of the `Incoming`s that connected peers of `key`'s swarm announced
+    /// for `key`, if any did.
+    pub(super) fn incoming_from_peers(&self, key: SegmentKey) -> Option<u8> {
+        let s = self.swarms.get(&key.swarm)?;
+        s.conns
+            .iter()
+            .filter_map(|c| self.peers.get(c))
+            .filter(|p| p.state == PeerState::Ready)
+            .filter_map(|p| p.incoming_hops(key.seq))
+            .min()
+    }
+
+    /// We wait for a peer's `Incoming` copy of `key`: tell our own peers it is coming, one
+    /// hop further, so that they wait for ours rather than fetch it from the CDN.
+    pub(super) fn relay_incoming(&mut self, key: SegmentKey) {
+        if let Some(h) = self.incoming_from_peers(key) {
+            if h < wire::MAX_INCOMING_HOPS && self.sharing() {
+                self.announce_incoming(key, h + 1);
+            }
+        }
+    }
+
+    /// A peer withdrew its `Incoming` for `key` (`Lost`): a wait that counted on it is
+    /// planned afresh, and our own `Incoming` that relayed it is withdrawn.
+    pub(super) fn incoming_withdrawn(&mut self, key: SegmentKey) {
+        if self.incoming_from_peers(key).is_some() {
+            return;
+        }
+        if let Some(d) = self
+            .downloads
+            .get_mut(&key)
+            .filter(|d| d.http.is_none() && d.p2p.is_empty())
+        {
+            d.wait_until = None;
+            self.withdraw_incoming(key);
+            self.reschedule();
+        }
+    }
+
     /// Hands missing chunks to `holders` (one probe chunk to the best one while the size is
     /// unknown). Returns whether anything was requested.
     pub(super) fn assign(
@@ -103,6 +142,9 @@ impl Engine {
         self.apply_plan(now, key, &plan);
         if let Some(d) = self.downloads.get_mut(&key) {
             d.wait_until = None;
+        }
+        if !plan.is_empty() && self.sharing() {
+            self.announce_incoming(key, 1);
         }
         !plan.is_empty()
     }
@@ -219,14 +261,27 @@ impl Engine {
                 Step::Fetch(live_edge::fetch_delay(
                     avoid_http,
                     candidates,
+                    self.incoming_from_peers(key).is_some(),
                     since_join,
                     deadline,
                     self.config.live_edge_delay_max_ms,
                     self.config.urgent_window_ms,
                 ))
             }
-            Some(t) if now >= t && self.http.len() < self.config.max_http => {
-                Step::Http { cancel_p2p: false }
+            Some(t) if now >= t => {
+                // A peer announced it on its way since the wait began: wait for its `Have`.
+                let wait = if avoid_http || self.incoming_from_peers(key).is_none() {
+                    0
+                } else {
+                    live_edge::incoming_wait(self.config.urgent_window_ms, deadline)
+                };
+                if wait > 0 {
+                    Step::Wait(now + ms(wait))
+                } else if self.http.len() < self.config.max_http {
+                    Step::Http { cancel_p2p: false }
+                } else {
+                    Step::Nothing
+                }
             }
             Some(_) => Step::Nothing,
         }
@@ -251,11 +306,20 @@ impl Engine {
                 if let Some(d) = self.downloads.get_mut(&key) {
                     d.wait_until = Some(until);
                 }
+                self.relay_incoming(key);
             }
             Step::Fetch(delay) => {
                 let delay = match delay {
                     live_edge::FetchDelay::Wait(ms) => ms,
-                    live_edge::FetchDelay::Draw(cap) => live_edge::draw(cap, self.rng.next_u64()),
+                    live_edge::FetchDelay::Draw(cap) => {
+                        let bitrate = self.swarms.get(&key.swarm).map_or(0, |s| s.bitrate);
+                        let cap = live_edge::relay_scaled_cap(
+                            cap,
+                            u64::from(bitrate),
+                            self.config.upload_bytes_per_sec,
+                        );
+                        live_edge::draw(cap, self.rng.next_u64())
+                    }
                 };
                 if delay == 0 {
                     self.start_http(now, key);

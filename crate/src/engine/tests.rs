@@ -617,12 +617,16 @@ fn live_edge_waits_then_fetches_announces_and_relays() {
         .poll_timeout()
         .map(|t| t.as_millis())
         .unwrap_or(u64::MAX);
-    let cap = live_edge::delay_cap(2_000, 3_000, Some(10_000), 1);
+    let cap = live_edge::delay_cap(quiet().live_edge_delay_max_ms, 3_000, Some(10_000), 1);
     assert!(
         wake <= m.now.as_millis() + cap,
         "wake {wake} beyond cap {cap}"
     );
-    m.advance(m.now.as_millis() + cap);
+    // Step to the fetch (waiting longer would let the CDN look slow to this viewer).
+    let last = m.now.as_millis() + cap;
+    while m.http_urls(0).is_empty() && m.now.as_millis() < last {
+        m.advance((m.now.as_millis() + 50).min(last));
+    }
     assert_eq!(m.http_urls(0), vec![url(5)]);
     // First bytes with the size: peer 1 learns it is downloading.
     m.serve_pending(0, 0, 40_000);
@@ -1668,4 +1672,103 @@ fn a_stalled_transfer_nobody_can_take_over_wakes_once_per_stall_timeout() {
         idle <= most,
         "{idle} idle wakes in {span} ms, at most {most} expected"
     );
+}
+
+#[test]
+fn an_incoming_copy_is_waited_for_until_its_sender_withdraws_it() {
+    let mut m = two(quiet());
+    m.auto_http = false;
+    // The peer is getting segment 9 (18 s ahead) from its own peers.
+    m.input(
+        0,
+        Input::PeerMessage {
+            conn: ConnId(101),
+            data: wire::encode(&Message::Incoming { seq: 9, hops: 1 }),
+        },
+    );
+    m.input(0, request(1, 9));
+    // Far beyond any live-edge draw, still before the urgent window: no CDN fetch.
+    let t0 = m.now.as_millis();
+    m.advance(t0 + 8_000);
+    assert!(
+        m.http_urls(0).is_empty(),
+        "fetched a segment a peer has coming"
+    );
+    // We wait on a copy one hop away: we do not tell the peer it comes from us.
+    assert!(!m
+        .sent
+        .iter()
+        .any(|(i, msg)| *i == 0 && matches!(msg, Message::Incoming { .. })));
+    // The peer gives up on it: the ordinary live-edge wait applies, then the CDN.
+    m.input(
+        0,
+        Input::PeerMessage {
+            conn: ConnId(101),
+            data: wire::encode(&Message::Lost { seq: 9 }),
+        },
+    );
+    let cap = live_edge::delay_cap(quiet().live_edge_delay_max_ms, 3_000, Some(10_000), 1);
+    m.advance(m.now.as_millis() + cap);
+    assert_eq!(m.http_urls(0), vec![url(9)]);
+}
+
+#[test]
+fn a_segment_fetched_from_a_peer_is_announced_incoming_and_then_had() {
+    let mut cfg = quiet();
+    cfg.upload_bytes_per_sec = 1_000_000;
+    let mut m = Mesh::new(vec![cfg.clone(), cfg.clone(), cfg]).with_cdn(20, 500);
+    for i in 0..3 {
+        m.input(
+            i,
+            Input::Playlist {
+                swarm: SW,
+                live: true,
+                container: Container::Ts,
+                bitrate: 1_000_000,
+                segments: (0..20)
+                    .map(|s| SegmentInfo {
+                        seq: s,
+                        start_ms: s * SEG_MS as u64,
+                        duration_ms: SEG_MS,
+                        url: url(s),
+                        range: None,
+                    })
+                    .collect(),
+            },
+        );
+        m.input(
+            i,
+            Input::Playhead {
+                swarm: SW,
+                position_ms: 0,
+                buffered_ahead_ms: NO_GAP_MS,
+                rate: 0.0,
+            },
+        );
+    }
+    // A line: 0 - 1 - 2. Viewer 0 holds segment 9; viewer 1 takes it from 0.
+    m.connect(0, 1);
+    m.connect(1, 2);
+    m.input(0, request(1, 9));
+    m.advance(m.now.as_millis() + 20_000);
+    assert!(m.delivered.iter().any(|d| d.0 == 0));
+    m.input(1, request(2, 9));
+    let incoming: Vec<_> = m
+        .sent
+        .iter()
+        .filter(|(i, msg)| *i == 1 && matches!(msg, Message::Incoming { seq: 9, hops: 1 }))
+        .collect();
+    assert_eq!(
+        incoming.len(),
+        1,
+        "viewer 1 tells viewer 2 (not its source) once"
+    );
+    m.advance(m.now.as_millis() + 5_000);
+    let d1: Vec<_> = m.delivered.iter().filter(|d| d.0 == 1).collect();
+    assert_eq!(d1.len(), 1);
+    assert_eq!(d1[0].3.http_bytes, 0);
+    assert!(m
+        .sent
+        .iter()
+        .any(|(i, msg)| *i == 1 && matches!(msg, Message::Have { seq: 9, .. })));
 }

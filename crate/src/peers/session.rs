@@ -109,7 +109,17 @@ pub struct Session {
     win_full: u64,
     /// The peer has announced something (kept when the announcements are later forgotten).
     heard: bool,
+    /// Capability bits of its `Handshake`.
+    caps: u32,
+    /// Segments the peer announced as `Incoming` (on their way from its own peers), with
+    /// their hop counts, not yet followed by `Have`, `Downloading` or `Lost`. At most
+    /// `MAX_INCOMING` entries.
+    incoming: BTreeMap<Seq, u8>,
 }
+
+/// `Incoming` announcements remembered per peer (the newest win): a live viewer has a few
+/// segments in flight at once.
+pub const MAX_INCOMING: usize = 16;
 
 /// How many ended request ids are remembered per peer (late data comes within a round trip).
 const RELEASED_IDS: usize = 64;
@@ -148,7 +158,36 @@ impl Session {
             win_held: 0,
             win_full: 0,
             heard: false,
+            caps: 0,
+            incoming: BTreeMap::new(),
         }
+    }
+
+    /// The capability bits the peer's `Handshake` announced.
+    pub fn set_capabilities(&mut self, caps: u32) {
+        self.caps = caps;
+    }
+
+    /// Whether the peer's `Handshake` announced all of `caps`.
+    pub fn has_capabilities(&self, caps: u32) -> bool {
+        self.caps & caps == caps
+    }
+
+    /// `Incoming`: the peer is getting `seq` from its own peers and will announce it.
+    pub fn announce_incoming(&mut self, seq: Seq, hops: u8) {
+        self.heard = true;
+        if self.holds(seq).is_some() {
+            return;
+        }
+        self.incoming.insert(seq, hops);
+        while self.incoming.len() > MAX_INCOMING {
+            self.incoming.pop_first();
+        }
+    }
+
+    /// The hops of the peer's `Incoming` for `seq`, if it announced one (and nothing since).
+    pub fn incoming_hops(&self, seq: Seq) -> Option<u8> {
+        self.incoming.get(&seq).copied()
     }
 
     /// Our request `id` to this peer ended (cancelled, abandoned or complete).
@@ -290,6 +329,7 @@ impl Session {
 
     pub fn announce(&mut self, seq: Seq, avail: Avail) {
         self.heard = true;
+        self.incoming.remove(&seq);
         self.avail.insert(seq, avail);
         let mut popped = false;
         while self.avail.len() > MAX_AVAIL {
@@ -399,6 +439,7 @@ impl Session {
 
     /// Forgets `seq` (after `Lost` or `Absent`); true if it had been announced.
     pub fn forget(&mut self, seq: Seq) -> bool {
+        self.incoming.remove(&seq);
         let mut had = self.avail.remove(&seq).is_some();
         if let Some(w) = self.bits.get_mut(&(seq / 64)) {
             let mask = 1u64 << (seq % 64);
@@ -417,6 +458,9 @@ impl Session {
     pub fn forget_below(&mut self, seq: Seq) {
         // Entry by entry: few fall out per call, and `split_off` would build a new tree.
         while let Some(e) = self.avail.first_entry().filter(|e| *e.key() < seq) {
+            e.remove();
+        }
+        while let Some(e) = self.incoming.first_entry().filter(|e| *e.key() < seq) {
             e.remove();
         }
         while let Some(e) = self.bits.first_entry().filter(|e| *e.key() < seq / 64) {

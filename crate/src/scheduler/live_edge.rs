@@ -96,6 +96,55 @@ pub fn join_wait(
     left.min(slack as u64)
 }
 
+/// The wait of a viewer for a segment that a connected peer announced as `Incoming` (on
+/// its way there from other peers): until the segment would enter the urgent window. The
+/// peer's `Have` ends the wait earlier (the segment is then taken from it); at the urgent
+/// window the urgent rules take over. An unknown deadline gives 0.
+pub fn incoming_wait(urgent_window_ms: u64, deadline_ms: Option<i64>) -> u64 {
+    let Some(deadline) = deadline_ms else {
+        return 0;
+    };
+    let slack = deadline.saturating_sub(urgent_window_ms.min(i64::MAX as u64) as i64);
+    slack.max(0) as u64
+}
+
+/// The part of the wait cap that no viewer's is scaled below (the whole cap when it is
+/// smaller): every viewer waits at least as long as before relay scaling existed.
+pub const UNSCALED_CAP_MS: u64 = 1_000;
+
+/// Scales the wait cap by the viewer's worth as a relay: `cap * min(1, bitrate / upload)`
+/// (upload in bit/s, from its budget), never below `min(cap, UNSCALED_CAP_MS)`. A viewer
+/// that can upload a segment many times over in its duration fetches early; one that cannot
+/// even pass one copy on waits the full cap and mostly finds a copy by then. An unknown
+/// bitrate or no upload budget leaves the cap whole.
+pub fn relay_scaled_cap(cap: u64, bitrate_bps: u64, upload_bytes_per_sec: u64) -> u64 {
+    let up_bps = upload_bytes_per_sec.saturating_mul(8);
+    if bitrate_bps == 0 || up_bps <= bitrate_bps {
+        return cap;
+    }
+    let scaled = (cap as u128 * bitrate_bps as u128 / up_bps as u128) as u64;
+    scaled.max(cap.min(UNSCALED_CAP_MS))
+}
+
+/// An `Incoming` goes to as many peers as our upload budget can serve the segment to in
+/// this many segment durations: telling more would have them wait on a relay too slow for
+/// all of them.
+pub const INCOMING_FANOUT_SEGMENTS: u64 = 3;
+
+/// How many peers to tell that a segment is on its way here (`Incoming`): copies our upload
+/// budget can serve in `INCOMING_FANOUT_SEGMENTS` segment durations. 0 (tell nobody) when the
+/// bitrate is unknown.
+pub fn incoming_fanout(upload_bytes_per_sec: u64, bitrate_bps: u64) -> usize {
+    if bitrate_bps == 0 {
+        return 0;
+    }
+    let copies = upload_bytes_per_sec
+        .saturating_mul(8)
+        .saturating_mul(INCOMING_FANOUT_SEGMENTS)
+        / bitrate_bps;
+    usize::try_from(copies).unwrap_or(usize::MAX)
+}
+
 /// What a viewer does with a wanted, non-urgent segment that no peer holds and nothing
 /// fetches yet.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -111,9 +160,11 @@ pub enum FetchDelay {
 /// allows. `candidates`: connected peers that could announce it. `since_join_ms`: time since
 /// the viewer announced itself, if peers are expected (connecting, or counted by the
 /// tracker); a viewer with no peer and none expected fetches at once.
+#[allow(clippy::too_many_arguments)]
 pub fn fetch_delay(
     avoid_http: bool,
     candidates: usize,
+    incoming: bool,
     since_join_ms: Option<u64>,
     deadline_ms: Option<i64>,
     delay_max_ms: u64,
@@ -126,6 +177,8 @@ pub fn fetch_delay(
             deadline_ms,
             candidates,
         ))
+    } else if incoming {
+        FetchDelay::Wait(incoming_wait(urgent_window_ms, deadline_ms))
     } else if candidates == 0 {
         FetchDelay::Wait(join_wait(
             since_join_ms,
@@ -203,6 +256,54 @@ mod tests {
         // Not joined (P2P off) or no playhead: no wait.
         assert_eq!(join_wait(None, 3000, 3000, Some(60_000)), 0);
         assert_eq!(join_wait(Some(0), 3000, 3000, None), 0);
+    }
+
+    #[test]
+    fn strong_relays_wait_less_but_never_below_the_unscaled_cap() {
+        // 2.5 Mbit/s stream. Upload budget 1 MB/s = 8 Mbit/s: 2.5 / 8 of the cap.
+        assert_eq!(relay_scaled_cap(6_000, 2_500_000, 1_000_000), 1_875);
+        // 80 Mbit/s: scaled to 187 ms, held at the unscaled 1 s.
+        assert_eq!(
+            relay_scaled_cap(6_000, 2_500_000, 10_000_000),
+            UNSCALED_CAP_MS
+        );
+        // Cannot pass one copy on, unknown bitrate, free rider: the whole cap.
+        assert_eq!(relay_scaled_cap(6_000, 2_500_000, 200_000), 6_000);
+        assert_eq!(relay_scaled_cap(6_000, 0, 1_000_000), 6_000);
+        assert_eq!(relay_scaled_cap(6_000, 2_500_000, 0), 6_000);
+        // A cap below the floor is never raised.
+        assert_eq!(relay_scaled_cap(400, 2_500_000, 10_000_000), 400);
+        assert_eq!(relay_scaled_cap(0, 2_500_000, 10_000_000), 0);
+    }
+
+    #[test]
+    fn incoming_fanout_is_what_the_upload_budget_serves() {
+        // 8 Mbit/s budget, 2.5 Mbit/s stream: 3.2 copies per segment duration, 9 in three.
+        assert_eq!(incoming_fanout(1_000_000, 2_500_000), 9);
+        // Less than a third of the bitrate: nobody is told.
+        assert_eq!(incoming_fanout(100_000, 2_500_000), 0);
+        assert_eq!(incoming_fanout(1_000_000, 0), 0);
+        assert_eq!(incoming_fanout(u64::MAX, 1), usize::MAX);
+    }
+
+    #[test]
+    fn an_incoming_copy_is_waited_for_until_the_urgent_window() {
+        assert_eq!(incoming_wait(3_000, Some(12_000)), 9_000);
+        assert_eq!(incoming_wait(3_000, Some(2_000)), 0);
+        assert_eq!(incoming_wait(3_000, None), 0);
+        // It wins over the draw and the join wait, not over a degraded CDN path.
+        assert_eq!(
+            fetch_delay(false, 3, true, Some(0), Some(12_000), 6_000, 3_000),
+            FetchDelay::Wait(9_000)
+        );
+        assert_eq!(
+            fetch_delay(false, 3, false, Some(0), Some(12_000), 6_000, 3_000),
+            FetchDelay::Draw(4_500)
+        );
+        assert_eq!(
+            fetch_delay(true, 3, true, Some(0), Some(12_000), 6_000, 3_000),
+            FetchDelay::Wait(9_000)
+        );
     }
 
     #[test]

@@ -18,6 +18,7 @@ pub(super) fn fixed_body_len(code: u8) -> Option<usize> {
         kind::BITFIELD => 8,
         kind::HAVE | kind::DOWNLOADING => 8 + 4,
         kind::LOST => 8,
+        kind::INCOMING => 8 + 1,
         kind::REQUEST => 4 + 8 + 4 + 4,
         kind::CANCEL | kind::ABSENT | kind::PING | kind::PONG => 4,
         kind::DATA => 4 + 4 + 4,
@@ -76,6 +77,10 @@ pub(super) fn encode(msg: &Message) -> Vec<u8> {
             out.extend_from_slice(&size.to_be_bytes());
         }
         Message::Lost { seq } => out.extend_from_slice(&seq.to_be_bytes()),
+        Message::Incoming { seq, hops } => {
+            out.extend_from_slice(&seq.to_be_bytes());
+            out.push(*hops);
+        }
         Message::Request {
             id,
             seq,
@@ -119,6 +124,9 @@ impl<'a> Reader<'a> {
             .ok_or_else(|| self.err.clone())?;
         self.rest = rest;
         Ok(*head)
+    }
+    fn u8(&mut self) -> Result<u8, WireError> {
+        self.array().map(u8::from_be_bytes)
     }
     fn u16(&mut self) -> Result<u16, WireError> {
         self.array().map(u16::from_be_bytes)
@@ -177,6 +185,10 @@ pub(super) fn decode(bytes: &[u8]) -> Result<Message, WireError> {
             size: r.u32()?,
         },
         kind::LOST => Message::Lost { seq: r.u64()? },
+        kind::INCOMING => Message::Incoming {
+            seq: r.u64()?,
+            hops: r.u8()?,
+        },
         kind::REQUEST => Message::Request {
             id: r.u32()?,
             seq: r.u64()?,
@@ -286,6 +298,11 @@ pub(super) fn check(msg: &Message) -> Result<(), WireError> {
         Message::Have { size, .. } | Message::Downloading { size, .. } => {
             if !(1..=MAX_SEGMENT_SIZE).contains(size) {
                 return Err(WireError::BadField("size"));
+            }
+        }
+        Message::Incoming { hops, .. } => {
+            if !(1..=super::MAX_INCOMING_HOPS).contains(hops) {
+                return Err(WireError::BadField("hops"));
             }
         }
         Message::Request {

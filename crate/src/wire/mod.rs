@@ -39,6 +39,11 @@ pub const CAP_UPLOAD: u32 = 1 << 0;
 /// Capability bit: the sender announces segments with `Downloading` and serves their
 /// chunks while the segment is still arriving.
 pub const CAP_PARTIAL: u32 = 1 << 1;
+/// Capability bit: the sender understands `Incoming` (only peers with it are sent one).
+pub const CAP_INCOMING: u32 = 1 << 2;
+
+/// Most hops an `Incoming` may carry (a longer relay chain would miss the deadlines).
+pub const MAX_INCOMING_HOPS: u8 = 8;
 
 /// Receiver-enforced limit (not a decoding rule): `Request`s a peer may have outstanding
 /// towards one receiver; more is a protocol violation (strike).
@@ -54,6 +59,7 @@ pub mod kind {
     pub const HAVE: u8 = 0x03;
     pub const DOWNLOADING: u8 = 0x04;
     pub const LOST: u8 = 0x05;
+    pub const INCOMING: u8 = 0x06;
     pub const REQUEST: u8 = 0x10;
     pub const CANCEL: u8 = 0x11;
     pub const DATA: u8 = 0x12;
@@ -91,6 +97,15 @@ pub enum Message {
     /// A segment announced earlier is no longer available (evicted or download abandoned).
     Lost {
         seq: Seq,
+    },
+    /// A segment is on its way here from peers: `Have` (or `Lost`) follows. Its chunks are
+    /// not offered yet (they are served once verified), but a receiver that wants it may
+    /// wait for it rather than fetch it from the CDN.
+    Incoming {
+        seq: Seq,
+        /// Peer hops between the sender and a copy: 1 when the sender is fetching it from a
+        /// holder, `h + 1` when it waits for a peer's `Incoming` with `hops = h`.
+        hops: u8,
     },
     /// Ask for chunks `first_chunk .. first_chunk + count` of a segment.
     Request {
@@ -228,6 +243,7 @@ impl Message {
             Message::Have { .. } => kind::HAVE,
             Message::Downloading { .. } => kind::DOWNLOADING,
             Message::Lost { .. } => kind::LOST,
+            Message::Incoming { .. } => kind::INCOMING,
             Message::Request { .. } => kind::REQUEST,
             Message::Cancel { .. } => kind::CANCEL,
             Message::Data { .. } => kind::DATA,
@@ -272,6 +288,7 @@ pub fn kind_name(code: u8) -> Option<&'static str> {
         kind::HAVE => "Have",
         kind::DOWNLOADING => "Downloading",
         kind::LOST => "Lost",
+        kind::INCOMING => "Incoming",
         kind::REQUEST => "Request",
         kind::CANCEL => "Cancel",
         kind::DATA => "Data",

@@ -86,6 +86,8 @@ pub(super) fn valid_message() -> impl Strategy<Value = Message> {
         (any::<u64>(), 1..=MAX_SEGMENT_SIZE)
             .prop_map(|(seq, size)| Message::Downloading { seq, size }),
         any::<u64>().prop_map(|seq| Message::Lost { seq }),
+        (any::<u64>(), 1..=crate::wire::MAX_INCOMING_HOPS)
+            .prop_map(|(seq, hops)| Message::Incoming { seq, hops }),
         request(),
         any::<u32>().prop_map(|id| Message::Cancel { id }),
         data(),
@@ -426,7 +428,7 @@ fn handshake_rejects_foreign_magic() {
 #[test]
 fn kind_names_cover_all_codes() {
     let named = (0u8..=255).filter(|&c| kind_name(c).is_some()).count();
-    assert_eq!(named, 12);
+    assert_eq!(named, 13);
     for c in 0u8..=255 {
         assert_eq!(
             kind_name(c).is_some(),

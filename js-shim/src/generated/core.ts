@@ -99,8 +99,9 @@ peerStallTimeoutMs: number,
  * `scheduler::live_edge`): a viewer asked for a segment no peer has announced waits up to
  * this long before fetching it over HTTP, and takes it from a peer if one announces it
  * first. The wait is uniform in `[0, cap]`; the cap is this value scaled down with fewer
- * connected peers (`* min(peers, 4) / 4`, 0 without peers) and never reaches into the
- * urgent window (`cap <= deadline - urgent_window_ms`).
+ * connected peers (`* min(peers, 4) / 4`, 0 without peers) and by the viewer's worth as
+ * a relay (`* min(1, bitrate / upload budget)`, never below 1 s), and never reaches into
+ * the urgent window (`cap <= deadline - urgent_window_ms`).
  */
 liveEdgeDelayMaxMs: number, 
 /**
@@ -313,7 +314,7 @@ export const DEFAULT_CONFIG: Readonly<Config> = {
   "maxHttp": 2,
   "maxP2p": 4,
   "peerStallTimeoutMs": 1500,
-  "liveEdgeDelayMaxMs": 1000,
+  "liveEdgeDelayMaxMs": 6000,
   "cacheBytes": 134217728,
   "uploadSlots": 6,
   "uploadBytesPerSec": 12500000,
