@@ -371,6 +371,7 @@ fn bad_networks_are_rejected() {
     assert!(Scenario::parse("[[networks]]\ninter_mbps = 0").is_err());
     assert!(Scenario::parse("[[networks]]\nweight = 0").is_err());
     assert!(Scenario::parse("[[networks]]\nname = \"a\"").is_ok());
+}
 
 /// Guards the live-edge design (`scheduler::live_edge`: relay-scaled waits, `Incoming`):
 /// a 120-viewer, 150 s cut of `scenarios/live-1000.toml` offloaded 64.9% before it and
