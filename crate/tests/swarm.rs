@@ -655,8 +655,11 @@ fn viewer_whose_cdn_is_throttled_below_the_bitrate_keeps_playing_from_peers() {
         reason.starts_with("throughput"),
         "degraded for another reason: {reason}"
     );
+    // Only a CDN transfer can show the throttle: the first one after 20 s may wait up to
+    // the live-edge cap (6 s * 3 peers / 4 with this harness's unknown bitrate), and the
+    // throughput check needs about a second of it.
     assert!(
-        (20_000..24_000).contains(&at),
+        (20_000..26_000).contains(&at),
         "degraded at {at} ms, the throttle began at 20 s"
     );
     assert!(
