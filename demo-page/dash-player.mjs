@@ -8,7 +8,7 @@
 //   fragBytes     bytes of media segments dash.js loaded (FRAGMENT_LOADING_COMPLETED, any source)
 //   abrSamples    throughput samples dash.js's ABR stored (THROUGHPUT_MEASUREMENT_STORED)
 import * as dashNs from '/node_modules/dashjs/dist/modern/esm/dash.all.min.js';
-import { createShoal, keepShoalEvents, newMetrics, verifySegment, watchPlayback } from './player-common.mjs';
+import { createShoal, keepShoalEvents, mark, newMetrics, verifySegment, watchPlayback } from './player-common.mjs';
 
 const dashjs = dashNs.default ?? dashNs;
 
@@ -62,12 +62,17 @@ export async function startPlayer(opts) {
   player.on(E.QUALITY_CHANGE_REQUESTED, (e) => {
     if (m.loads.length < 1000) m.loads.push({ t: Math.round(performance.now()), end: 'switch', mediaType: e.mediaType, rep: e.newRepresentation?.id ?? null, from: e.oldRepresentation?.id ?? null, reason: e.reason ? JSON.stringify(e.reason).slice(0, 120) : null, buffer: Math.round(bufferAhead() * 10) / 10 });
   });
-  player.on(E.FRAGMENT_LOADING_STARTED, (e) => logLoad(e, 'start'));
+  player.on(E.MANIFEST_LOADED, () => mark(m, 'manifest'));
+  player.on(E.FRAGMENT_LOADING_STARTED, (e) => {
+    if (e.request?.type === 'MediaSegment' && e.request.mediaType === 'video') mark(m, 'fragRequest');
+    logLoad(e, 'start');
+  });
   player.on(E.FRAGMENT_LOADING_ABANDONED, (e) => logLoad(e, 'abandoned'));
   player.on(E.FRAGMENT_LOADING_COMPLETED, (e) => {
     logLoad(e, 'done');
     const req = e.request;
     if (!req || req.type !== 'MediaSegment' || !e.response) return;
+    if (req.mediaType === 'video') mark(m, 'fragLoaded');
     const r = /^(\d+)-(\d+)$/.exec(req.range || '');
     verifySegment(m, verify, e.response, req.url, r ? [Number(r[1]), Number(r[2]) + 1] : null, `index=${req.index}`);
   });

@@ -39,7 +39,16 @@ export function newMetrics(src, p2p, extra = {}) {
     level: -1, levelSwitches: 0, bitrateTimeWeighted: 0, playedFragS: 0,
     fragments: 0, fragBytes: 0, verified: 0, corrupted: 0, verifyErrors: 0,
     shoal: null, errors: [], events: [], fragLog: [], fatal: null,
+    // Where a viewer's startup goes: ms since navigation start at which the page started the
+    // player, the shim was constructed, the engine (wasm) was ready, the first media fragment
+    // was requested and loaded (`mark`), and playback began (startupMs).
+    trace: { start: Math.round(performance.now()) },
   };
+}
+
+/** Records the first time `name` happened (ms since navigation start) in `m.trace`. */
+export function mark(m, name) {
+  if (m.trace[name] === undefined) m.trace[name] = Math.round(performance.now());
 }
 
 /**
@@ -56,6 +65,8 @@ export async function createShoal(m, { p2p = true, trackers = [], shim = 'auto',
       const { testFault, ...cfg } = shoalConfig || {};
       if (testFault !== undefined) cfg.engineModule = (await import(FAULTS_URL)).faultyEngineModule(testFault);
       const shoal = new mod[className]({ trackers, p2p, iceServers: [], ...cfg });
+      mark(m, 'shim');
+      Promise.resolve(shoal.ready).then(() => mark(m, 'engineReady'), () => {});
       setup(shoal);
       m.mode = p2p ? 'shoal' : 'shoal-p2p-off';
       m.shimLoaded = true;
@@ -131,7 +142,7 @@ export function watchPlayback(m, video, shoal) {
     started: () => firstPlaying !== null,
     snapshot() {
       const now = performance.now();
-      const s = { ...m, latencySamples: [...m.latencySamples], errors: [...m.errors], events: [...m.events], fragLog: [...m.fragLog] };
+      const s = { ...m, latencySamples: [...m.latencySamples], errors: [...m.errors], events: [...m.events], fragLog: [...m.fragLog], trace: { ...m.trace, playing: m.startupMs ?? undefined } };
       s.currentTime = video.currentTime;
       s.bufferS = bufferAhead(video);
       s.watchedMs = firstPlaying === null ? 0 : now - firstPlaying;

@@ -12,7 +12,7 @@
 //   fragBytes     bytes of media fragments hls.js loaded (any source)
 //   corrupted     fragments whose bytes differ from the origin's (SHA-256 via /_shoal/hash)
 import Hls from '/node_modules/hls.js/dist/hls.mjs';
-import { createShoal, keepShoalEvents, newMetrics, verifySegment, watchPlayback } from './player-common.mjs';
+import { createShoal, keepShoalEvents, mark, newMetrics, verifySegment, watchPlayback } from './player-common.mjs';
 
 /**
  * @param {{video: HTMLVideoElement, src: string, p2p?: boolean, trackers?: string[],
@@ -48,8 +48,14 @@ export async function startPlayer(opts) {
   const srcBytes = () => {
     try { const s = shoal?.stats(); return { http: s?.httpDown ?? 0, p2p: s?.p2pDown ?? 0 }; } catch { return last; }
   };
-  hls.on(Hls.Events.FRAG_LOADING, (_, d) => { if (d.frag.type === 'main') d.frag.shoalAt = Math.round(performance.now()); });
+  hls.on(Hls.Events.MANIFEST_LOADED, () => mark(m, 'manifest'));
+  hls.on(Hls.Events.FRAG_LOADING, (_, d) => {
+    if (d.frag.type !== 'main') return;
+    d.frag.shoalAt = Math.round(performance.now());
+    mark(m, 'fragRequest');
+  });
   hls.on(Hls.Events.FRAG_LOADED, (_, d) => {
+    if (d.frag.type === 'main') mark(m, 'fragLoaded');
     if (d.frag.type === 'main' && m.fragLog.length < 200) {
       const now = srcBytes();
       m.fragLog.push({ sn: d.frag.sn, level: d.frag.level, at: d.frag.shoalAt ?? null, t: Math.round(performance.now()),

@@ -9,7 +9,7 @@
 //        [--stagger-ms 1000] [--baseline shim|plain] [--window 6] [--separate-browsers]
 //        [--poisoners K [--poison-kind corrupt-upload|corrupt-upload-subtle|lie-have]]
 //        [--warmup-s 10] [--outage-s 60] [--fault-mode fail|stall] [--throttle-kbps R] [--rounds K]
-//        [--strict-bytes]
+//        [--strict-bytes] [--joins K [--join-gap-ms 1000]] [--shoal-config JSON]
 //
 // SCENARIO: live | vod, or a CDN fault on top of one of them (faults hit media segments only;
 // playlists keep coming, as when a CDN's media path or a viewer's route to it fails):
@@ -31,6 +31,11 @@
 // is printed as a WARNING and listed in the run's byteCheck.mismatched, as an `undercount` (the
 // player got bytes no counter saw: --strict-bytes exits 3) or an `overfetch` (bytes fetched and
 // not handed to the player: lookahead still unplayed when the run stopped, spot checks, copies).
+// --joins K (the join benchmark): once the swarm has watched --duration seconds, K more viewers
+// join it one at a time, each closed as soon as it plays; the run gains `joins`: their startup
+// median and the median of each step of their startup trace (ms since navigation start: page
+// started the player, shim constructed, engine ready, manifest, first fragment requested and
+// loaded, playing). With --rounds, K joins per round and mode.
 // --rounds K runs the modes K times, alternating (shoal, baseline, shoal, …): each run object
 // then holds the figures over all K rounds' viewers (startup median over K×N startups, bytes
 // summed) and `rounds`, the main figures of each round. Startup medians of one 6-viewer round
@@ -46,7 +51,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ensureMedia, startOrigin, startTracker, launchBrowser, launchViewer, ROOT } from './lib/index.mjs';
-import { summarizeRun, comparisonTable } from './lib/metrics.mjs';
+import { summarizeRun, comparisonTable, median } from './lib/metrics.mjs';
 import { descendantsCpuSeconds } from './lib/cpu.mjs';
 import { ensureDashMedia } from './gen-dash-media.mjs';
 import { generateHibitrateMedia } from './gen-hibitrate-media.mjs';
@@ -67,6 +72,12 @@ const separate = argv.includes('--separate-browsers');
 let modes = opt('--modes', 'shoal,baseline').split(',').filter(Boolean);
 const rounds = Number(opt('--rounds', 1));
 const strictBytes = argv.includes('--strict-bytes');
+// --shoal-config JSON: extra shim options for every viewer of both modes (e.g. {"abrTiming":"capacity"}).
+let shoalExtra;
+try { shoalExtra = JSON.parse(opt('--shoal-config', '{}')); } catch { console.error('bench: --shoal-config must be JSON'); process.exit(2); }
+const joinsK = Number(opt('--joins', 0));
+const joinGapMs = Number(opt('--join-gap-ms', 1000));
+if (!(Number.isInteger(joinsK) && joinsK >= 0)) { console.error('bench: --joins must be a non-negative integer'); process.exit(2); }
 
 if (player === 'dashjs' && mediaArg === 'hibitrate') { console.error('bench: --media hibitrate is HLS (hls.js) only'); process.exit(2); }
 if (!['hlsjs', 'dashjs'].includes(player)) { console.error(`bench: --player must be hlsjs or dashjs`); process.exit(2); }
@@ -157,7 +168,7 @@ async function runOnce(mode) {
       try {
         const v = await launchViewer({
           browser, separate, originUrl: origin.url, id: `${mode}-v${i}`, src, p2p, trackers: [tracker.url], shim, player,
-          shoalConfig: i < poisoners ? { testFault: poisonKind } : undefined,
+          shoalConfig: { ...shoalExtra, ...(i < poisoners ? { testFault: poisonKind } : {}) },
         });
         viewers.push(v);
         live.add(v);
@@ -188,6 +199,24 @@ async function runOnce(mode) {
       }).join(' | ');
       console.log(`  [${mode} ${Math.round((Date.now() - t0) / 1000)}s] ${line}`);
     }
+    // --joins K: K more viewers join the running swarm one at a time, each closed once it plays.
+    const joins = [];
+    for (let k = 0; k < joinsK && !stopping; k++) {
+      const id = `${mode}-j${k}`;
+      let v = null;
+      try {
+        v = await launchViewer({ browser, separate, originUrl: origin.url, id, src, p2p, trackers: [tracker.url], shim, player, shoalConfig: shoalExtra });
+        const m = await v.waitFor((x) => x.startupMs !== null, 20_000);
+        joins.push({ id, startupMs: m.startupMs, trace: m.trace ?? null, firstFrag: m.fragLog?.[0] ?? null });
+        console.log(`  [${mode} join ${k + 1}/${joinsK}] startup ${m.startupMs} ms ${JSON.stringify(m.trace)}`);
+      } catch (e) {
+        console.error(`bench: ${id}: ${e.message}`);
+        joins.push({ id, startupMs: null, trace: null, error: e.message.slice(0, 200) });
+      } finally {
+        if (v) await v.close();
+      }
+      await sleep(joinGapMs);
+    }
     const snapshots = {};
     const coreEvents = {};
     const peerIds = {};
@@ -199,7 +228,7 @@ async function runOnce(mode) {
     for (const id of failedViewers) snapshots[id] = null;
     return {
       mode, snapshots, originClients: origin.stats().clients, poisoners: poisonIds, affected: affectedIds, faultStart,
-      coreEvents, peerIds, faultAt,
+      coreEvents, peerIds, faultAt, joins,
       wallSeconds: Math.round((Date.now() - t0) / 1000),
       cpuSeconds: Math.round((descendantsCpuSeconds() - cpu0) * 10) / 10,
       consoleErrors: Object.fromEntries(viewers.map((v) => [v.id, v.log.slice(-5).map((l) => l.slice(0, 300))])),
@@ -227,6 +256,7 @@ function summarizeRounds(mode, raws) {
   summary.cpuSeconds = Math.round(raws.reduce((a, r) => a + r.cpuSeconds, 0) * 10) / 10;
   summary.browsers = separate ? 'one per viewer' : 'one, a context per viewer';
   summary.consoleErrors = Object.assign({}, ...raws.map((r, k) => retag(k, r.consoleErrors)));
+  if (joinsK) summary.joins = joinFigures(raws.flatMap((r) => r.joins));
   if (raws.length > 1) {
     summary.rounds = raws.map((r) => {
       const one = summarizeRun(r);
@@ -234,6 +264,20 @@ function summarizeRounds(mode, raws) {
     });
   }
   return summary;
+}
+
+/** Join-benchmark figures: startup median over every join, and the median of each trace step. */
+function joinFigures(joins) {
+  const ok = joins.filter((j) => Number.isFinite(j.startupMs));
+  const steps = ['start', 'shim', 'engineReady', 'manifest', 'fragRequest', 'fragLoaded', 'playing'];
+  const traceMedian = Object.fromEntries(steps.map((k) => [k, median(ok.map((j) => j.trace?.[k]))]));
+  // From the page starting the player to playing: the page's own load (module fetches, the same
+  // code in both modes, and the noisiest part on a busy machine) left out.
+  const fromPlayer = ok.map((j) => (Number.isFinite(j.trace?.start) ? j.startupMs - j.trace.start : null));
+  return {
+    joins: joins.length, played: ok.length, startupMsMedian: median(ok.map((j) => j.startupMs)),
+    fromPlayerStartMsMedian: median(fromPlayer), traceMedian, perJoin: joins,
+  };
 }
 
 const raw = Object.fromEntries(modes.map((m) => [m, []]));
@@ -290,6 +334,17 @@ const report = {
 };
 console.log('\n' + comparisonTable(Object.values(runs)));
 console.log(`limit (1 - 1/N): ${(report.limit * 100).toFixed(1)}%`);
+for (const r of Object.values(runs)) {
+  if (!r.joins) continue;
+  const t = r.joins.traceMedian;
+  console.log(`joins ${r.mode}: ${r.joins.played}/${r.joins.joins} played, startup median ${r.joins.startupMsMedian} ms (${r.joins.fromPlayerStartMsMedian} ms from the player's start); trace medians ${Object.entries(t).map(([k, v]) => `${k} ${v ?? '-'}`).join(', ')}`);
+}
+if (runs.shoal?.joins && runs.baseline?.joins && runs.baseline.joins.startupMsMedian) {
+  const ratio = (k) => Math.round((runs.shoal.joins[k] / runs.baseline.joins[k]) * 1000) / 1000;
+  report.joinStartupRatio = ratio('startupMsMedian');
+  report.joinFromPlayerStartRatio = ratio('fromPlayerStartMsMedian');
+  console.log(`join startup median Shoal / baseline: ${report.joinStartupRatio} (from the player's start: ${report.joinFromPlayerStartRatio})`);
+}
 if (cpuPerPeerGB) {
   console.log(`browser CPU per peer GB: ${cpuPerPeerGB.cpuSecondsPerPeerGB} s (${cpuPerPeerGB.extraCpuSeconds} s over the baseline for ${cpuPerPeerGB.peerGB} GB from peers; baseline ${cpuPerPeerGB.baselineCpuSecondsPerGB} s per GB received)`);
 }
