@@ -34,8 +34,16 @@ import { PlayheadReporter, byteLength, newAdapterCounters, stripQuery, toArrayBu
  *   transfer the engine deliberately delayed does not report the delay as slow bandwidth.
  * - `'request'`: from the player's request to delivery (what a plain HTTP loader would see if
  *   the bytes were fetched on demand); a cache hit looks instant.
+ * - `'capacity'`: as `'transfer'`, but a segment that came (partly) from peers reports at most
+ *   the time the viewer's own HTTP path would have taken for it, at the throughput its recent
+ *   HTTP transfers showed: a peer slower than the CDN does not make the ABR pick a rendition
+ *   lower than plain HTTP would sustain (the engine still falls back to HTTP for a segment the
+ *   peers cannot deliver in time). Before any HTTP transfer it is `'transfer'`.
  */
-export type AbrTiming = 'transfer' | 'request';
+export type AbrTiming = 'transfer' | 'request' | 'capacity';
+
+/** Weight of the newest sample in the adapter's HTTP throughput average (`'capacity'`). */
+const HTTP_BPS_WEIGHT = 0.5;
 
 export type { AdapterCounters } from './common.js';
 
@@ -81,6 +89,21 @@ export class HlsAdapter {
   private readonly playhead: PlayheadReporter;
   private readonly detachers: Array<() => void> = [];
   readonly counters: HlsAdapterCounters = { ...newAdapterCounters(), playlists: 0, playlistsDeferred: 0 };
+
+  /** Average throughput (bit/s) of recent whole-segment HTTP transfers, for `'capacity'`. */
+  private httpBps: number | null = null;
+
+  /** A main fragment came over HTTP alone: `bytes` in `ms`. */
+  noteHttp(bytes: number, ms: number): void {
+    if (!(bytes > 0 && ms > 0)) return;
+    const bps = (bytes * 8 * 1000) / ms;
+    this.httpBps = this.httpBps === null ? bps : HTTP_BPS_WEIGHT * bps + (1 - HTTP_BPS_WEIGHT) * this.httpBps;
+  }
+
+  /** The ms the HTTP path would take for `bytes` at its recent throughput, or null. */
+  httpMsFor(bytes: number): number | null {
+    return this.httpBps === null ? null : (bytes * 8 * 1000) / this.httpBps;
+  }
 
   /** Called for every fragment the engine delivered (QoE: time to first byte by source). */
   onDelivery: ((timing: DeliveryTiming, context: FragmentLoaderContext) => void) | null = null;
@@ -312,7 +335,10 @@ export class HlsAdapter {
             const n = byteLength(response.data);
             adapter.counters.fallbackHttp += n;
             adapter.counters.fragmentsFallback++;
-            if ((context.frag.type as string) === 'main') driver.httpSample(n, stats.loading.end - stats.loading.start);
+            if ((context.frag.type as string) === 'main') {
+              driver.httpSample(n, stats.loading.end - stats.loading.start);
+              adapter.noteHttp(n, stats.loading.end - stats.loading.start);
+            }
             callbacks.onSuccess(response, stats, ctx as FragmentLoaderContext, nd);
           },
           onError: (e, ctx, nd, stats) => callbacks.onError(e, ctx as FragmentLoaderContext, nd, stats),
@@ -360,12 +386,17 @@ export class HlsAdapter {
       /**
        * `'transfer'`: report the transfer's own duration and TTFB, ending now. The engine's
        * timestamps share our clock (performance.now()), but only their differences are used.
+       * `'capacity'`: the same, with a peer transfer capped at the HTTP path's time for it.
        */
       private fillStats(bytes: number, timing: DeliveryTiming): void {
         const s = this.stats;
         const end = performance.now();
-        if (abrTiming === 'transfer') {
-          const duration = Math.max(0, timing.transferEnd - timing.transferStart);
+        if (abrTiming === 'transfer' || abrTiming === 'capacity') {
+          let duration = Math.max(0, timing.transferEnd - timing.transferStart);
+          if (abrTiming === 'capacity') {
+            if (timing.p2pBytes > 0) duration = Math.min(duration, adapter.httpMsFor(bytes) ?? duration);
+            else if (!timing.fromCache) adapter.noteHttp(bytes, duration);
+          }
           const ttfb = Math.min(duration, Math.max(0, timing.firstByte - timing.transferStart));
           s.loading.start = end - duration;
           s.loading.first = s.loading.start + ttfb;
