@@ -46,7 +46,7 @@
 // Viewers share one Chromium (a context each) unless --separate-browsers; each run reports the
 // CPU seconds its browsers used (cpuSeconds, from /proc of the browser processes) and per GB
 // received (cpuSecondsPerGB); with both modes, `cpuPerPeerGB` is what a peer byte costs: Shoal's
-// CPU minus the baseline's (scaled to the same watched time) per GB delivered from peers.
+// CPU minus the baseline's (scaled to the bytes Shoal's viewers received) per GB from peers.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -297,23 +297,29 @@ try {
 }
 
 // CPU per byte: the browsers' CPU seconds per GB the viewers received, per mode, and what a
-// peer byte adds: Shoal's CPU minus the baseline's (scaled to Shoal's watched time) per GB
-// delivered from peers. Sender and receiver share the browser, so this covers both ends.
+// peer byte adds: Shoal's CPU minus the baseline's (scaled to the bytes Shoal's viewers
+// received) per GB delivered from peers. Sender and receiver share the browser, so this covers
+// both ends.
 const GB = 1e9;
 for (const r of Object.values(runs)) {
   const recv = r.byteCheck.received;
   r.cpuSecondsPerGB = recv ? Math.round((r.cpuSeconds / (recv / GB)) * 10) / 10 : null;
 }
 let cpuPerPeerGB = null;
-if (runs.shoal && runs.baseline && runs.shoal.p2pBytes) {
-  const watched = (r) => r.perViewer.reduce((a, v) => a + v.watchedMs, 0);
-  const scale = watched(runs.baseline) ? watched(runs.shoal) / watched(runs.baseline) : 1;
+if (runs.shoal && runs.baseline && runs.shoal.p2pBytes && runs.baseline.byteCheck.received) {
+  // The baseline's CPU scaled to the bytes Shoal's viewers received: decoding costs with the
+  // bitrate played, so a run whose viewers played a lower rendition is not credited for it.
+  const scale = runs.shoal.byteCheck.received / runs.baseline.byteCheck.received;
   const extra = runs.shoal.cpuSeconds - runs.baseline.cpuSeconds * scale;
   cpuPerPeerGB = {
     extraCpuSeconds: Math.round(extra * 10) / 10,
     peerGB: Math.round((runs.shoal.p2pBytes / GB) * 1000) / 1000,
     cpuSecondsPerPeerGB: Math.round((extra / (runs.shoal.p2pBytes / GB)) * 10) / 10,
     baselineCpuSecondsPerGB: runs.baseline.cpuSecondsPerGB,
+    // Decoding does not cost in proportion to bytes: when the modes' viewers received (played)
+    // more than 10% apart, the figure mixes a bitrate difference into the peer cost.
+    receivedRatio: Math.round(scale * 1000) / 1000,
+    comparable: Math.abs(scale - 1) <= 0.1,
   };
 }
 
@@ -346,7 +352,8 @@ if (runs.shoal?.joins && runs.baseline?.joins && runs.baseline.joins.startupMsMe
   console.log(`join startup median Shoal / baseline: ${report.joinStartupRatio} (from the player's start: ${report.joinFromPlayerStartRatio})`);
 }
 if (cpuPerPeerGB) {
-  console.log(`browser CPU per peer GB: ${cpuPerPeerGB.cpuSecondsPerPeerGB} s (${cpuPerPeerGB.extraCpuSeconds} s over the baseline for ${cpuPerPeerGB.peerGB} GB from peers; baseline ${cpuPerPeerGB.baselineCpuSecondsPerGB} s per GB received)`);
+  console.log(`browser CPU per peer GB: ${cpuPerPeerGB.cpuSecondsPerPeerGB} s (${cpuPerPeerGB.extraCpuSeconds} s over the baseline for ${cpuPerPeerGB.peerGB} GB from peers; baseline ${cpuPerPeerGB.baselineCpuSecondsPerGB} s per GB received)` +
+    (cpuPerPeerGB.comparable ? '' : `; NOT comparable: Shoal's viewers received ${cpuPerPeerGB.receivedRatio}x the baseline's bytes`));
 }
 // Every viewer's bytes are counted the same way in both modes (origin bytes to its cookie + the
 // shim's peer bytes); the player's own count must agree, or the figures above are not honest.
