@@ -11,7 +11,7 @@ import { watchHls } from './qoe.js';
 import { ShoalPlayerBase, type PlayerDiagnostics, type ShoalPlayerOptions } from './player-base.js';
 
 export interface ShoalHlsOptions extends ShoalPlayerOptions {
-  /** How delivered segments' timing is reported to hls.js's ABR. Default `'transfer'`. */
+  /** How delivered segments' timing is reported to hls.js's ABR. Default `'capacity'`. */
   abrTiming?: AbrTiming;
 }
 
@@ -22,7 +22,7 @@ export class ShoalHls extends ShoalPlayerBase<HlsAdapterCounters> {
 
   constructor(config: ShoalHlsOptions = {}) {
     super(config);
-    this.adapter = new HlsAdapter(this.driver, this.cfg.swarmId, config.abrTiming ?? 'transfer');
+    this.adapter = new HlsAdapter(this.driver, this.cfg.swarmId, config.abrTiming ?? 'capacity');
     this.adapter.onDelivery = (timing, context) => this.qoeTracker.onDelivery(timing, context.frag);
   }
 

@@ -71,4 +71,9 @@ const MB = 1_000_000;
   assert.equal(load(a, driver, 2 * MB, { p2p: true, ms: 3000 }), 800, 'a slow peer is capped at the HTTP path (2 MB at 1 MB / 400 ms)');
   assert.equal(load(a, driver, MB, { p2p: true, ms: 100 }), 100, 'a peer faster than HTTP reports itself');
 }
+{
+  const { a, driver } = adapter(undefined);
+  load(a, driver, MB, { p2p: false, ms: 400 });
+  assert.equal(load(a, driver, MB, { p2p: true, ms: 3000 }), 400, "the default is 'capacity'");
+}
 console.log('hls-abr-timing: ok');

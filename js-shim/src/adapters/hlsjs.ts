@@ -29,12 +29,12 @@ import { PlayheadReporter, byteLength, newAdapterCounters, stripQuery, toArrayBu
 
 /**
  * How a delivered segment's timing is reported to hls.js's bandwidth estimator.
- * - `'transfer'` (default): the transfer's own duration and time to first byte, ending at
+ * - `'transfer'`: the transfer's own duration and time to first byte, ending at
  *   delivery. A prefetched segment reports how fast it really came, not zero; a segment whose
  *   transfer the engine deliberately delayed does not report the delay as slow bandwidth.
  * - `'request'`: from the player's request to delivery (what a plain HTTP loader would see if
  *   the bytes were fetched on demand); a cache hit looks instant.
- * - `'capacity'`: as `'transfer'`, but a segment that came (partly) from peers reports at most
+ * - `'capacity'` (default): as `'transfer'`, but a segment that came (partly) from peers reports at most
  *   the time the viewer's own HTTP path would have taken for it, at the throughput its recent
  *   HTTP transfers showed: a peer slower than the CDN does not make the ABR pick a rendition
  *   lower than plain HTTP would sustain (the engine still falls back to HTTP for a segment the
@@ -111,7 +111,7 @@ export class HlsAdapter {
   constructor(
     private readonly driver: Driver,
     private readonly swarmIdOverride: string | undefined,
-    private readonly abrTiming: AbrTiming = 'transfer',
+    private readonly abrTiming: AbrTiming = 'capacity',
   ) {
     this.playhead = new PlayheadReporter(driver, { swarm: () => this.playheadSwarm(), pausedIsStopped: false });
   }
