@@ -61,6 +61,7 @@ impl Engine {
                 (slots > 0).then(|| picker::Holder {
                     conn: s.conn,
                     score: s.score(),
+                    rtt_ms: s.rtt.get(),
                     complete,
                     slots,
                 })

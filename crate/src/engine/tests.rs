@@ -1772,3 +1772,119 @@ fn a_segment_fetched_from_a_peer_is_announced_incoming_and_then_had() {
         .iter()
         .any(|(i, msg)| *i == 1 && matches!(msg, Message::Have { seq: 9, .. })));
 }
+
+/// A peer of a single engine driven by hand: candidate, open, handshake; returns the
+/// nonce of the Ping the engine sends it at once.
+fn hand_peer(e: &mut Engine, now: Instant, conn: u32, id: u8) -> Option<u32> {
+    let peer = PeerId([id; 20]);
+    let conn = ConnId(conn);
+    e.handle_input(
+        now,
+        Input::PeerCandidate {
+            conn,
+            swarm: SW,
+            peer,
+            inbound: true,
+        },
+    );
+    e.handle_input(now, Input::PeerConnected { conn });
+    let hs = Message::Handshake {
+        version: PROTOCOL_VERSION,
+        swarm: SW,
+        peer,
+        capabilities: wire::CAP_UPLOAD,
+    };
+    e.handle_input(
+        now,
+        Input::PeerMessage {
+            conn,
+            data: wire::encode(&hs),
+        },
+    );
+    // The probe is due at once (`Timer::Ping`).
+    if e.poll_timeout().is_some_and(|at| at <= now) {
+        e.handle_timeout(now);
+    }
+    let mut nonce = None;
+    while let Some(out) = e.poll_output() {
+        if let Output::SendToPeer { conn: c, data } = out {
+            if let (true, Ok(Message::Ping { nonce: n })) = (c == conn, wire::decode(&data)) {
+                nonce = Some(n);
+            }
+        }
+    }
+    nonce
+}
+
+fn pong(e: &mut Engine, now: Instant, conn: u32, nonce: Option<u32>) -> Vec<Output> {
+    let Some(nonce) = nonce else {
+        panic!("no Ping to conn {conn}");
+    };
+    e.handle_input(
+        now,
+        Input::PeerMessage {
+            conn: ConnId(conn),
+            data: wire::encode(&Message::Pong { nonce }),
+        },
+    );
+    std::iter::from_fn(|| e.poll_output()).collect()
+}
+
+#[test]
+fn a_full_swarm_measures_spare_peers_and_closes_the_farthest() {
+    let t = Instant::from_millis;
+    let cfg = Config {
+        max_peers: 2,
+        ..quiet()
+    };
+    let mut e = Engine::new(cfg, t(0), 1);
+    e.handle_input(t(0), playlist(20));
+    let far = hand_peer(&mut e, t(0), 1, 11);
+    let closed = |outs: &[Output]| -> Vec<u32> {
+        outs.iter()
+            .filter_map(|o| match o {
+                Output::ClosePeer {
+                    conn,
+                    reason: CloseReason::TooManyPeers,
+                } => Some(conn.0),
+                _ => None,
+            })
+            .collect()
+    };
+    assert!(closed(&pong(&mut e, t(300), 1, far)).is_empty());
+    let near = hand_peer(&mut e, t(300), 2, 12);
+    assert!(
+        closed(&pong(&mut e, t(340), 2, near)).is_empty(),
+        "at the limit"
+    );
+    // Full: a spare connection is still taken and measured; at 60 ms it is nearer than
+    // conn 1 (300 ms), which goes.
+    let spare = hand_peer(&mut e, t(400), 3, 13);
+    assert_eq!(e.stats().peers, 3);
+    assert_eq!(closed(&pong(&mut e, t(460), 3, spare)), vec![1]);
+    assert_eq!(e.stats().peers, 2);
+    // A farther spare (500 ms) is the one that goes.
+    let spare = hand_peer(&mut e, t(1_000), 4, 14);
+    assert_eq!(closed(&pong(&mut e, t(1_500), 4, spare)), vec![4]);
+    // Beyond the spares, a candidate is refused.
+    for (c, id) in [(5, 15), (6, 16)] {
+        hand_peer(&mut e, t(2_000), c, id);
+    }
+    e.handle_input(
+        t(2_000),
+        Input::PeerCandidate {
+            conn: ConnId(7),
+            swarm: SW,
+            peer: PeerId([17; 20]),
+            inbound: true,
+        },
+    );
+    let outs: Vec<Output> = std::iter::from_fn(|| e.poll_output()).collect();
+    assert!(outs.iter().any(|o| matches!(
+        o,
+        Output::ClosePeer {
+            conn: ConnId(7),
+            reason: CloseReason::TooManyPeers
+        }
+    )));
+}

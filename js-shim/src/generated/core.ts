@@ -69,7 +69,8 @@ export type Config = {
  */
 p2pEnabled: boolean, 
 /**
- * Maximum connected peers per swarm.
+ * Connected peers per swarm. A full swarm still takes `SPARE_PEERS` (2) more, measures
+ * them (first Pong) and closes its farthest peer, so it keeps its nearest.
  */
 maxPeers: number, 
 /**
