@@ -101,10 +101,11 @@ impl Engine {
         if let Some(slow) = self.cdn.slow_goodput(now) {
             self.cdn_trouble(
                 now,
+                // Whole kbit/s: formatting an `f64` would ship float printing in the wasm.
                 format!(
-                    "throughput {:.2} Mbit/s below the {:.2} Mbit/s the media plays at",
-                    slow.goodput_bps / 1e6,
-                    slow.need_bps / 1e6
+                    "throughput {} kbit/s below the {} kbit/s the media plays at",
+                    (slow.goodput_bps / 1e3) as u64,
+                    (slow.need_bps / 1e3) as u64
                 ),
             );
         }
