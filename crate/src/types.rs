@@ -335,11 +335,8 @@ impl Default for Config {
 /// Facts the host reports to the engine.
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(
-    tag = "type",
-    rename_all = "camelCase",
-    rename_all_fields = "camelCase"
-)]
+#[serde(tag = "type")]
+#[serde(rename_all = "camelCase", rename_all_fields = "camelCase")]
 pub enum Input {
     /// A rendition's playlist was loaded or refreshed. Creates the swarm on first sight
     /// (the engine then emits `Announce`). For live streams, segments no longer listed
@@ -548,11 +545,8 @@ pub enum Source {
 /// Things the app may want to know; never required for correctness.
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(
-    tag = "kind",
-    rename_all = "camelCase",
-    rename_all_fields = "camelCase"
-)]
+#[serde(tag = "kind")]
+#[serde(rename_all = "camelCase", rename_all_fields = "camelCase")]
 pub enum Event {
     PeerJoined {
         swarm: SwarmId,
@@ -610,11 +604,8 @@ pub enum Event {
 /// Commands the engine gives the host. Drain with `poll_output()` after every call.
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(
-    tag = "type",
-    rename_all = "camelCase",
-    rename_all_fields = "camelCase"
-)]
+#[serde(tag = "type")]
+#[serde(rename_all = "camelCase", rename_all_fields = "camelCase")]
 pub enum Output {
     /// Fetch `url` (with `Range: bytes=start-(end-1)` when `range` is set); report with
     /// `HttpProgress`/`HttpDone`/`HttpFailed` carrying `id`.

@@ -48,44 +48,93 @@ fn ok(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// 64x64, 3 s, keyframe every second (10 fps), with audio; `extra` selects the muxer.
-fn ffmpeg(dir: &Path, extra: &[&str]) {
-    let mut args: Vec<&str> = vec![
-        "-nostdin",
-        "-loglevel",
-        "error",
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc=size=64x64:rate=10:duration=3",
-        "-f",
-        "lavfi",
-        "-i",
-        "sine=frequency=440:duration=3",
-        "-c:v",
-        "libx264",
-        "-g",
-        "10",
-        "-keyint_min",
-        "10",
-        "-sc_threshold",
-        "0",
-        "-c:a",
-        "aac",
-        "-b:a",
-        "32k",
+/// ffmpeg's input: a 64x64 test picture, 3 s at 10 fps.
+const VIDEO_IN: &[&str] = &[
+    "-nostdin",
+    "-loglevel",
+    "error",
+    "-f",
+    "lavfi",
+    "-i",
+    "testsrc=size=64x64:rate=10:duration=3",
+];
+
+/// H.264 with a keyframe every second.
+const X264: &[&str] = &[
+    "-c:v",
+    "libx264",
+    "-g",
+    "10",
+    "-keyint_min",
+    "10",
+    "-sc_threshold",
+    "0",
+];
+
+/// Two renditions of video and audio, at 30 and 90 kbit/s.
+const TWO_RENDITIONS: &[&str] = &[
+    "-map", "0:v", "-map", "1:a", "-map", "0:v", "-map", "1:a", "-b:v:0", "30k", "-b:v:1", "90k",
+];
+
+/// HLS VOD in 1 s segments.
+const HLS_VOD: &[&str] = &["-f", "hls", "-hls_time", "1", "-hls_playlist_type", "vod"];
+
+/// HLS VOD of two renditions (30 and 90 kbit/s) with master.m3u8: `extra` options, segments
+/// named by `segments` and playlists by `playlists` (`%v` is the rendition).
+fn two_renditions(dir: &Path, extra: &[&str], segments: &str, playlists: &str) {
+    let streams: &[&str] = &[
+        "-var_stream_map",
+        "v:0,a:0 v:1,a:1",
+        "-master_pl_name",
+        "master.m3u8",
+        "-hls_segment_filename",
+        segments,
+        playlists,
     ];
-    args.extend_from_slice(extra);
+    ffmpeg(dir, &[TWO_RENDITIONS, HLS_VOD, extra, streams].concat());
+}
+
+/// Runs ffmpeg with `args` in `dir`.
+fn run_ffmpeg(dir: &Path, args: &[&str]) {
     let out = Command::new("ffmpeg")
-        .args(&args)
+        .args(args)
         .current_dir(dir)
         .output()
         .unwrap_or_else(|e| panic!("ffmpeg is required for these tests: {e}"));
     assert!(
         out.status.success(),
-        "ffmpeg {extra:?}: {}",
+        "ffmpeg {args:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// 64x64, 3 s, keyframe every second (10 fps), with audio; `extra` selects the muxer.
+fn ffmpeg(dir: &Path, extra: &[&str]) {
+    let audio: &[&str] = &["-f", "lavfi", "-i", "sine=frequency=440:duration=3"];
+    let aac: &[&str] = &["-c:a", "aac", "-b:a", "32k"];
+    run_ffmpeg(dir, &[VIDEO_IN, audio, X264, aac, extra].concat());
+}
+
+/// `shoal-manifest sign --key KEY DIR`.
+fn sign(key: &Path, dir: &Path) -> Output {
+    run(&[
+        "sign",
+        "--key",
+        &key.to_string_lossy(),
+        &dir.to_string_lossy(),
+    ])
+}
+
+/// Makes a key in `dir`, signs `dir` with it (which must succeed) and returns its public key.
+fn keygen_and_sign(dir: &Path) -> [u8; 32] {
+    let (key, pk) = keygen(dir);
+    let out = sign(&key, dir);
+    assert!(
+        out.status.success(),
+        "sign failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    pk
 }
 
 fn keygen(dir: &Path) -> (PathBuf, [u8; 32]) {
@@ -175,43 +224,9 @@ fn keygen_writes_a_private_key_and_refuses_to_overwrite() {
 fn hls_ts_renditions_get_one_manifest_each() {
     let t = TempDir::new("hls-ts");
     // Two renditions at different bitrates, both naming their segments segN.ts.
-    ffmpeg(
-        &t.0,
-        &[
-            "-map",
-            "0:v",
-            "-map",
-            "1:a",
-            "-map",
-            "0:v",
-            "-map",
-            "1:a",
-            "-b:v:0",
-            "30k",
-            "-b:v:1",
-            "90k",
-            "-f",
-            "hls",
-            "-hls_time",
-            "1",
-            "-hls_playlist_type",
-            "vod",
-            "-var_stream_map",
-            "v:0,a:0 v:1,a:1",
-            "-master_pl_name",
-            "master.m3u8",
-            "-hls_segment_filename",
-            "v%v/seg%d.ts",
-            "v%v/index.m3u8",
-        ],
-    );
+    two_renditions(&t.0, &[], "v%v/seg%d.ts", "v%v/index.m3u8");
     let (key, pk) = keygen(&t.0);
-    let out = run(&[
-        "sign",
-        "--key",
-        &key.to_string_lossy(),
-        &t.0.to_string_lossy(),
-    ]);
+    let out = sign(&key, &t.0);
     assert!(
         out.status.success(),
         "{}",
@@ -275,26 +290,18 @@ fn hls_fmp4_includes_the_init_segment() {
     ffmpeg(
         &t.0,
         &[
-            "-f",
-            "hls",
-            "-hls_time",
-            "1",
-            "-hls_playlist_type",
-            "vod",
-            "-hls_segment_type",
-            "fmp4",
-            "-hls_segment_filename",
-            "seg%d.m4s",
-            "index.m3u8",
-        ],
+            HLS_VOD,
+            &[
+                "-hls_segment_type",
+                "fmp4",
+                "-hls_segment_filename",
+                "seg%d.m4s",
+                "index.m3u8",
+            ],
+        ]
+        .concat(),
     );
-    let (key, pk) = keygen(&t.0);
-    ok(&[
-        "sign",
-        "--key",
-        &key.to_string_lossy(),
-        &t.0.to_string_lossy(),
-    ]);
+    let pk = keygen_and_sign(&t.0);
     let keys = round_trip(&t.0.join("index.m3u8.shoal"), &t.0, &pk);
     let mut on_disk = files_with_ext(&t.0, &[".m4s"]);
     on_disk.insert("init.mp4".into());
@@ -306,25 +313,9 @@ fn hls_single_file_byte_ranges() {
     let t = TempDir::new("hls-range");
     ffmpeg(
         &t.0,
-        &[
-            "-f",
-            "hls",
-            "-hls_time",
-            "1",
-            "-hls_playlist_type",
-            "vod",
-            "-hls_flags",
-            "single_file",
-            "index.m3u8",
-        ],
+        &[HLS_VOD, &["-hls_flags", "single_file", "index.m3u8"]].concat(),
     );
-    let (key, pk) = keygen(&t.0);
-    ok(&[
-        "sign",
-        "--key",
-        &key.to_string_lossy(),
-        &t.0.to_string_lossy(),
-    ]);
+    let pk = keygen_and_sign(&t.0);
     let keys = round_trip(&t.0.join("index.m3u8.shoal"), &t.0, &pk);
     // The ranges tile the whole file.
     let len = fs::metadata(t.0.join("index.ts"))
@@ -341,7 +332,6 @@ fn hls_single_file_byte_ranges() {
 #[test]
 fn dash_segment_template_and_single_file() {
     let t = TempDir::new("dash");
-    let (key, pk) = keygen(&t.0);
     let tpl = t.0.join("tpl");
     let single = t.0.join("single");
     for d in [&tpl, &single] {
@@ -360,12 +350,7 @@ fn dash_segment_template_and_single_file() {
             "out.mpd",
         ],
     );
-    ok(&[
-        "sign",
-        "--key",
-        &key.to_string_lossy(),
-        &t.0.to_string_lossy(),
-    ]);
+    let pk = keygen_and_sign(&t.0);
     // SegmentTemplate + SegmentTimeline: every file ffmpeg wrote is listed.
     let all = round_trip(&tpl.join("out.mpd.shoal"), &tpl, &pk);
     assert_eq!(all, files_with_ext(&tpl, &[".m4s"]));
@@ -473,16 +458,10 @@ fn watch_follows_a_live_playlist_and_prunes_after_the_grace_period() {
     ffmpeg(
         &src,
         &[
-            "-f",
-            "hls",
-            "-hls_time",
-            "1",
-            "-hls_playlist_type",
-            "vod",
-            "-hls_segment_filename",
-            "seg%d.ts",
-            "index.m3u8",
-        ],
+            HLS_VOD,
+            &["-hls_segment_filename", "seg%d.ts", "index.m3u8"],
+        ]
+        .concat(),
     );
     let (key, pk) = keygen(&t.0);
     // The live packager, played by this test: segments appear, then slide out.
@@ -560,37 +539,8 @@ fn top_boxes(d: &[u8]) -> Vec<(String, usize, usize)> {
 fn dash_segment_base_ranges_come_from_the_sidx() {
     let t = TempDir::new("dash-sidx");
     // One fragmented MP4 with a global sidx: ftyp moov sidx (moof mdat)*.
-    let out = Command::new("ffmpeg")
-        .args([
-            "-nostdin",
-            "-loglevel",
-            "error",
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc=size=64x64:rate=10:duration=3",
-            "-c:v",
-            "libx264",
-            "-g",
-            "10",
-            "-keyint_min",
-            "10",
-            "-sc_threshold",
-            "0",
-            "-movflags",
-            "dash+global_sidx",
-            "-f",
-            "mp4",
-            "v.mp4",
-        ])
-        .current_dir(&t.0)
-        .output()
-        .unwrap_or_else(|e| panic!("ffmpeg is required for these tests: {e}"));
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let mp4: &[&str] = &["-movflags", "dash+global_sidx", "-f", "mp4", "v.mp4"];
+    run_ffmpeg(&t.0, &[VIDEO_IN, X264, mp4].concat());
     let data = fs::read(t.0.join("v.mp4")).unwrap_or_default();
     let boxes = top_boxes(&data);
     let sidx = boxes
@@ -628,13 +578,7 @@ fn dash_segment_base_ranges_come_from_the_sidx() {
         ),
     )
     .unwrap_or_else(|e| panic!("{e}"));
-    let (key, pk) = keygen(&t.0);
-    ok(&[
-        "sign",
-        "--key",
-        &key.to_string_lossy(),
-        &t.0.to_string_lossy(),
-    ]);
+    let pk = keygen_and_sign(&t.0);
     assert_eq!(round_trip(&t.0.join("stream.mpd.shoal"), &t.0, &pk), want);
     // The representation id is made file-name safe.
     assert_eq!(
@@ -647,47 +591,18 @@ fn dash_segment_base_ranges_come_from_the_sidx() {
 fn hls_unique_names_get_a_combined_manifest_beside_the_master() {
     let t = TempDir::new("hls-combined");
     // The layout docs/PROTECT.md recommends: rendition in every file name.
-    ffmpeg(
+    two_renditions(
         &t.0,
         &[
-            "-map",
-            "0:v",
-            "-map",
-            "1:a",
-            "-map",
-            "0:v",
-            "-map",
-            "1:a",
-            "-b:v:0",
-            "30k",
-            "-b:v:1",
-            "90k",
-            "-f",
-            "hls",
-            "-hls_time",
-            "1",
-            "-hls_playlist_type",
-            "vod",
             "-hls_segment_type",
             "fmp4",
             "-hls_fmp4_init_filename",
             "init-%v.mp4",
-            "-var_stream_map",
-            "v:0,a:0 v:1,a:1",
-            "-master_pl_name",
-            "master.m3u8",
-            "-hls_segment_filename",
-            "v%v-seg%d.m4s",
-            "v%v.m3u8",
         ],
+        "v%v-seg%d.m4s",
+        "v%v.m3u8",
     );
-    let (key, pk) = keygen(&t.0);
-    ok(&[
-        "sign",
-        "--key",
-        &key.to_string_lossy(),
-        &t.0.to_string_lossy(),
-    ]);
+    let pk = keygen_and_sign(&t.0);
     let all = round_trip(&t.0.join("master.m3u8.shoal"), &t.0, &pk);
     assert_eq!(all, files_with_ext(&t.0, &[".m4s", ".mp4"]));
     let v0 = round_trip(&t.0.join("v0.m3u8.shoal"), &t.0, &pk);

@@ -31,6 +31,13 @@ join_to_s = 15
     }
 }
 
+/// A `[[groups]]` table: `count` viewers of `role`, joining in the first `join_to_s` seconds.
+fn group(name: &str, count: u32, role: &str, join_to_s: u32) -> String {
+    format!(
+        "[[groups]]\nname = \"{name}\"\ncount = {count}\nrole = \"{role}\"\njoin_from_s = 0\njoin_to_s = {join_to_s}\n"
+    )
+}
+
 #[test]
 fn same_seed_gives_byte_identical_json_and_another_seed_differs() {
     let sc = scenario("");
@@ -108,16 +115,7 @@ kind = "error"
 
 #[test]
 fn corrupters_are_banned_and_nothing_corrupted_reaches_a_player() {
-    let r = sim::run(&scenario(
-        r#"
-[[groups]]
-name = "corrupters"
-count = 6
-role = "corrupter"
-join_from_s = 0
-join_to_s = 5
-"#,
-    ));
+    let r = sim::run(&scenario(&group("corrupters", 6, "corrupter", 5)));
     let s = &r.shoal;
     println!(
         "corrupters: banned {} (honest {}), failures {}, offload {:.3}",
@@ -134,19 +132,10 @@ join_to_s = 5
 
 #[test]
 fn flooders_are_banned_and_memory_stays_within_the_budget() {
-    let r = sim::run(&scenario(
-        r#"
-churn_per_min = 0.3
-[engine]
-cacheBytes = 6000000
-[[groups]]
-name = "flooders"
-count = 4
-role = "flooder"
-join_from_s = 0
-join_to_s = 5
-"#,
-    ));
+    let r = sim::run(&scenario(&format!(
+        "churn_per_min = 0.3\n[engine]\ncacheBytes = 6000000\n{}",
+        group("flooders", 4, "flooder", 5)
+    )));
     let s = &r.shoal;
     println!(
         "flooders: banned {}/{} (honest bans {}), honest rebuffer {:.5} vs baseline {:.5}, max cache {} of {}",
@@ -175,16 +164,7 @@ join_to_s = 5
 fn the_simulator_catches_corruption_the_structure_checks_cannot() {
     // Stealth corrupters keep MPEG-TS structure; without an integrity manifest the engine
     // cannot tell, and the simulator's byte comparison must say so.
-    let r = sim::run(&scenario(
-        r#"
-[[groups]]
-name = "stealth"
-count = 8
-role = "stealth_corrupter"
-join_from_s = 0
-join_to_s = 2
-"#,
-    ));
+    let r = sim::run(&scenario(&group("stealth", 8, "stealth_corrupter", 2)));
     assert!(
         r.shoal.corrupted_delivered > 0,
         "stealth corruption went unnoticed by the simulator"
@@ -194,16 +174,7 @@ join_to_s = 2
 
 #[test]
 fn with_the_manifest_stealth_corruption_is_caught_and_its_senders_banned() {
-    let mut sc = scenario(
-        r#"
-[[groups]]
-name = "stealth"
-count = 8
-role = "stealth_corrupter"
-join_from_s = 0
-join_to_s = 2
-"#,
-    );
+    let mut sc = scenario(&group("stealth", 8, "stealth_corrupter", 2));
     sc.manifest = true;
     sc.duration_s = 60;
     let r = sim::run_once(&sc, true);

@@ -6,7 +6,7 @@ mod harness;
 
 use harness::cdn::{CdnFault, FaultKind};
 use harness::net::Behavior;
-use harness::{offload, Scenario, Sim, Summary, ViewerCfg};
+use harness::{offload, Scenario, Sim, Summary, ViewerCfg, ViewerSummary};
 use shoal::Config;
 
 fn print(sim: &Sim, title: &str) -> Summary {
@@ -29,6 +29,69 @@ fn assert_contract(sim: &Sim) {
 fn min_segments(sc: &Scenario, join_ms: u64, end_ms: u64) -> u32 {
     let played = end_ms.saturating_sub(join_ms) / sc.segment_ms;
     played.saturating_sub(3) as u32
+}
+
+/// Asserts that `v` never stalled and played at least `min_segments` by `end_ms`.
+fn assert_played_through(sc: &Scenario, v: &ViewerSummary, end_ms: u64) {
+    assert_eq!(
+        v.stalls, 0,
+        "viewer {} stalled {} ms",
+        v.index, v.stalled_ms
+    );
+    assert!(
+        v.delivered >= min_segments(sc, v.joined_ms, end_ms),
+        "viewer {} played {}",
+        v.index,
+        v.delivered
+    );
+}
+
+/// The viewers the corrupter (viewer 0) sent bad chunks to, after asserting there were some
+/// and that no corrupted segment reached a player.
+fn corrupter_victims(sim: &Sim, s: &Summary) -> Vec<usize> {
+    let mut victims: Vec<usize> = sim.net.log.corrupted.iter().map(|t| t.victim).collect();
+    victims.sort_unstable();
+    victims.dedup();
+    assert!(
+        !victims.is_empty(),
+        "nobody requested from the corrupter: nothing tested"
+    );
+    assert_eq!(s.corrupted(), 0, "a corrupted segment reached a player");
+    victims
+}
+
+/// Asserts that every viewer but the corrupter (viewer 0) banned nobody, never stalled and
+/// got all `segments`.
+fn assert_honest_viewers_unharmed(s: &Summary, segments: u32) {
+    for v in s.viewers.iter().skip(1) {
+        assert!(
+            v.banned.iter().all(|&b| b == 0),
+            "viewer {} banned an honest peer: {:?}",
+            v.index,
+            v.banned
+        );
+        assert_eq!(v.stalls, 0, "honest viewer {} stalled", v.index);
+        assert_eq!(
+            v.delivered, segments,
+            "honest viewer {} did not get every segment",
+            v.index
+        );
+    }
+}
+
+/// A live scenario of 4 viewers in which viewer 0's CDN has `kind` of fault from 20 s to 32 s.
+fn one_cdn_fault(seed: u64, kind: FaultKind) -> Scenario {
+    let viewers = (0..4).map(|i| ViewerCfg::new(i * 500)).collect();
+    let fault = CdnFault {
+        viewer: Some(0),
+        from_ms: 20_000,
+        until_ms: 32_000,
+        kind,
+    };
+    Scenario {
+        cdn_faults: vec![fault],
+        ..Scenario::live(seed, viewers)
+    }
 }
 
 #[test]
@@ -186,17 +249,7 @@ fn corrupting_peer_is_banned_and_nothing_corrupt_is_played() {
     let s = print(&sim, "VOD, corrupter (0) and 3 honest viewers");
     assert_contract(&sim);
 
-    let victims: Vec<usize> = {
-        let mut v: Vec<usize> = sim.net.log.corrupted.iter().map(|t| t.victim).collect();
-        v.sort_unstable();
-        v.dedup();
-        v
-    };
-    assert!(
-        !victims.is_empty(),
-        "nobody requested from the corrupter: nothing tested"
-    );
-    assert_eq!(s.corrupted(), 0, "a corrupted segment reached a player");
+    let victims = corrupter_victims(&sim, &s);
     for &i in &victims {
         let v = &s.viewers[i];
         assert!(
@@ -213,20 +266,7 @@ fn corrupting_peer_is_banned_and_nothing_corrupt_is_played() {
             "viewer {i}: no PeerBanned event"
         );
     }
-    for v in s.viewers.iter().skip(1) {
-        assert!(
-            v.banned.iter().all(|&b| b == 0),
-            "viewer {} banned an honest peer: {:?}",
-            v.index,
-            v.banned
-        );
-        assert_eq!(v.stalls, 0, "honest viewer {} stalled", v.index);
-        assert_eq!(
-            v.delivered, 25,
-            "honest viewer {} did not get every segment",
-            v.index
-        );
-    }
+    assert_honest_viewers_unharmed(&s, 25);
 }
 
 #[test]
@@ -336,17 +376,7 @@ fn viewers_keep_playing_when_peers_vanish() {
         "the leavers served nobody: nothing tested"
     );
     for v in &s.viewers[2..] {
-        assert_eq!(
-            v.stalls, 0,
-            "viewer {} stalled {} ms",
-            v.index, v.stalled_ms
-        );
-        assert!(
-            v.delivered >= min_segments(&sc, v.joined_ms, END),
-            "viewer {} played {}",
-            v.index,
-            v.delivered
-        );
+        assert_played_through(&sc, v, END);
         assert_eq!(v.corrupted, 0);
     }
 }
@@ -381,14 +411,7 @@ fn subtle_corruption_is_caught_by_the_integrity_manifest() {
             .collect();
         assert!(rejected.is_empty(), "viewer {i}: {rejected:?}");
     }
-    let mut victims: Vec<usize> = sim.net.log.corrupted.iter().map(|t| t.victim).collect();
-    victims.sort_unstable();
-    victims.dedup();
-    assert!(
-        !victims.is_empty(),
-        "nobody requested from the corrupter: nothing tested"
-    );
-    assert_eq!(s.corrupted(), 0, "a corrupted segment reached a player");
+    let victims = corrupter_victims(&sim, &s);
     for &i in &victims {
         let v = &s.viewers[i];
         assert!(
@@ -398,20 +421,7 @@ fn subtle_corruption_is_caught_by_the_integrity_manifest() {
         );
         assert!(v.stats.p2p_discarded > 0, "viewer {i} discarded nothing");
     }
-    for v in s.viewers.iter().skip(1) {
-        assert!(
-            v.banned.iter().all(|&b| b == 0),
-            "viewer {} banned an honest peer: {:?}",
-            v.index,
-            v.banned
-        );
-        assert_eq!(v.stalls, 0, "honest viewer {} stalled", v.index);
-        assert_eq!(
-            v.delivered, 25,
-            "honest viewer {} did not get every segment",
-            v.index
-        );
-    }
+    assert_honest_viewers_unharmed(&s, 25);
 }
 
 #[test]
@@ -419,17 +429,7 @@ fn swarm_rides_out_one_viewers_cdn_outage() {
     // Viewer 0 (the first to join, so the one the live edge tends to find fetching from the
     // CDN) gets no CDN bytes at all from 20 s to 32 s. Its peers can still reach the CDN.
     const END: u64 = 50_000;
-    let viewers = (0..4).map(|i| ViewerCfg::new(i * 500)).collect();
-    let fault = CdnFault {
-        viewer: Some(0),
-        from_ms: 20_000,
-        until_ms: 32_000,
-        kind: FaultKind::Stall,
-    };
-    let sc = Scenario {
-        cdn_faults: vec![fault],
-        ..Scenario::live(0xCD0, viewers)
-    };
+    let sc = one_cdn_fault(0xCD0, FaultKind::Stall);
     let mut sim = Sim::new(sc.clone());
     sim.run_until(END);
     let s = print(&sim, "live, 4 viewers, viewer 0's CDN stalls 20-32 s");
@@ -439,17 +439,7 @@ fn swarm_rides_out_one_viewers_cdn_outage() {
         "viewer 0 had no CDN transfer during the outage: nothing tested"
     );
     for v in &s.viewers {
-        assert_eq!(
-            v.stalls, 0,
-            "viewer {} stalled {} ms",
-            v.index, v.stalled_ms
-        );
-        assert!(
-            v.delivered >= min_segments(&sc, v.joined_ms, END),
-            "viewer {} played {}",
-            v.index,
-            v.delivered
-        );
+        assert_played_through(&sc, v, END);
     }
 }
 
@@ -457,17 +447,7 @@ fn swarm_rides_out_one_viewers_cdn_outage() {
 fn viewer_whose_cdn_fails_plays_from_peers_and_recovers() {
     // Viewer 0's CDN answers 503 from 20 s to 32 s; its peers' CDN works.
     const END: u64 = 50_000;
-    let viewers = (0..4).map(|i| ViewerCfg::new(i * 500)).collect();
-    let fault = CdnFault {
-        viewer: Some(0),
-        from_ms: 20_000,
-        until_ms: 32_000,
-        kind: FaultKind::Fail,
-    };
-    let sc = Scenario {
-        cdn_faults: vec![fault],
-        ..Scenario::live(0xCD1, viewers)
-    };
+    let sc = one_cdn_fault(0xCD1, FaultKind::Fail);
     let mut sim = Sim::new(sc.clone());
     sim.run_until(26_000);
     let degraded = |sim: &Sim| {
@@ -490,17 +470,7 @@ fn viewer_whose_cdn_fails_plays_from_peers_and_recovers() {
     );
     assert_eq!(degraded(&sim), Some(false), "viewer 0 never recovered");
     for v in &s.viewers {
-        assert_eq!(
-            v.stalls, 0,
-            "viewer {} stalled {} ms",
-            v.index, v.stalled_ms
-        );
-        assert!(
-            v.delivered >= min_segments(&sc, v.joined_ms, END),
-            "viewer {} played {}",
-            v.index,
-            v.delivered
-        );
+        assert_played_through(&sc, v, END);
     }
 }
 
@@ -678,17 +648,7 @@ fn viewer_whose_cdn_is_throttled_below_the_bitrate_keeps_playing_from_peers() {
         "viewer 0 took nothing from peers while throttled"
     );
     for v in &s.viewers {
-        assert_eq!(
-            v.stalls, 0,
-            "viewer {} stalled {} ms",
-            v.index, v.stalled_ms
-        );
-        assert!(
-            v.delivered >= min_segments(&sc, v.joined_ms, END),
-            "viewer {} played {}",
-            v.index,
-            v.delivered
-        );
+        assert_played_through(&sc, v, END);
     }
     // The other viewers' paths were fine all along.
     for v in sim.viewers.iter().skip(1) {

@@ -51,6 +51,13 @@ impl Engine {
         }
     }
 
+    /// Announces `swarm` asking for the configured `announce_numwant` peers (see
+    /// `announce_output`).
+    pub(super) fn announce(&mut self, now: Instant, swarm: SwarmId, event: AnnounceEvent) {
+        let out = self.announce_output(now, swarm, event, self.config.announce_numwant);
+        self.out.push_back(out);
+    }
+
     /// The `Announce` output for `swarm`, with the offers and inbound handling the start hold
     /// and the swarm-size gate allow now (`Stopped`: see `stopped_output`).
     pub(super) fn announce_output(
@@ -92,13 +99,7 @@ impl Engine {
         let swarms: Vec<SwarmId> = self.swarms.keys().copied().collect();
         for swarm in swarms {
             if !self.swarm_gated(swarm) {
-                let out = self.announce_output(
-                    now,
-                    swarm,
-                    AnnounceEvent::Update,
-                    self.config.announce_numwant,
-                );
-                self.out.push_back(out);
+                self.announce(now, swarm, AnnounceEvent::Update);
             }
         }
     }
@@ -114,13 +115,7 @@ impl Engine {
             return;
         }
         self.offer_policy.open.push(swarm);
-        let out = self.announce_output(
-            now,
-            swarm,
-            AnnounceEvent::Update,
-            self.config.announce_numwant,
-        );
-        self.out.push_back(out);
+        self.announce(now, swarm, AnnounceEvent::Update);
     }
 
     /// The swarm was left, or P2P turned off (`None`): it is gated again.
@@ -158,6 +153,18 @@ mod tests {
                 })
                 .collect(),
         }
+    }
+
+    /// An engine made with `cfg` at `t` ms that got the playlist of `SW` at once.
+    fn joined(cfg: Config, t: u64) -> Engine {
+        let mut e = Engine::new(cfg, at(t), 1);
+        e.handle_input(at(t), playlist(SW));
+        e
+    }
+
+    /// The tracker's count of the others in `SW`.
+    fn counted(peers: u32) -> Input {
+        Input::SwarmPeers { swarm: SW, peers }
     }
 
     /// The announces drained: (event, numwant, offers, inbound).
@@ -203,8 +210,7 @@ mod tests {
             start_hold_ms: 2_500,
             ..Config::default()
         };
-        let mut e = Engine::new(cfg, at(100), 1);
-        e.handle_input(at(100), playlist(SW));
+        let mut e = joined(cfg, 100);
         assert_eq!(announces(&mut e), vec![(Started, 10, 0, Queue)]);
         assert_eq!(e.poll_timeout(), Some(at(2_600)));
         e.handle_timeout(at(2_599));
@@ -235,8 +241,7 @@ mod tests {
             p2p_enabled: false,
             ..Config::default()
         };
-        let mut e = Engine::new(cfg, at(0), 1);
-        e.handle_input(at(0), playlist(SW));
+        let mut e = joined(cfg, 0);
         e.handle_input(at(500), Input::PlayerStarted);
         assert_eq!(announces(&mut e), vec![]);
         // Consent given later: announced with offers at once, the hold being over.
@@ -258,42 +263,17 @@ mod tests {
             ..Config::default()
         };
         let interval = cfg.announce_interval_ms;
-        let mut e = Engine::new(cfg, at(0), 1);
-        e.handle_input(at(0), playlist(SW));
+        let mut e = joined(cfg, 0);
         assert_eq!(announces(&mut e), vec![(Started, 10, 0, Ignore)]);
-        e.handle_input(
-            at(200),
-            Input::SwarmPeers {
-                swarm: SW,
-                peers: 1,
-            },
-        );
+        e.handle_input(at(200), counted(1));
         assert_eq!(announces(&mut e), vec![]);
         e.handle_timeout(at(interval));
         assert_eq!(announces(&mut e), vec![(Update, 1, 0, Ignore)]);
-        e.handle_input(
-            at(interval + 200),
-            Input::SwarmPeers {
-                swarm: SW,
-                peers: 2,
-            },
-        );
+        e.handle_input(at(interval + 200), counted(2));
         assert_eq!(announces(&mut e), vec![(Update, 10, 5, Answer)]);
         // Open for good: a smaller count later does not close it.
-        e.handle_input(
-            at(interval + 300),
-            Input::SwarmPeers {
-                swarm: SW,
-                peers: 0,
-            },
-        );
-        e.handle_input(
-            at(interval + 400),
-            Input::SwarmPeers {
-                swarm: SW,
-                peers: 3,
-            },
-        );
+        e.handle_input(at(interval + 300), counted(0));
+        e.handle_input(at(interval + 400), counted(3));
         assert_eq!(announces(&mut e), vec![]);
         e.handle_timeout(at(2 * interval + 200));
         assert_eq!(announces(&mut e), vec![(Update, 3, 3, Answer)]);
@@ -312,16 +292,9 @@ mod tests {
             min_swarm_size: 1,
             ..Config::default()
         };
-        let mut e = Engine::new(cfg, at(0), 1);
-        e.handle_input(at(0), playlist(SW));
+        let mut e = joined(cfg, 0);
         assert_eq!(announces(&mut e), vec![(Started, 10, 0, Ignore)]);
-        e.handle_input(
-            at(300),
-            Input::SwarmPeers {
-                swarm: SW,
-                peers: 1,
-            },
-        );
+        e.handle_input(at(300), counted(1));
         assert_eq!(announces(&mut e), vec![(Update, 10, 0, Queue)]);
         e.handle_input(at(900), Input::PlayerStarted);
         assert_eq!(announces(&mut e), vec![(Update, 10, 5, Answer)]);

@@ -105,13 +105,7 @@ impl Engine {
                     s.next_announce = Some(now + interval);
                     s.joined_at = Some(now);
                 }
-                let out = self.announce_output(
-                    now,
-                    swarm,
-                    AnnounceEvent::Started,
-                    self.config.announce_numwant,
-                );
-                self.out.push_back(out);
+                self.announce(now, swarm, AnnounceEvent::Started);
             }
         }
         if !self.sharing() {
@@ -186,13 +180,7 @@ impl Engine {
                 },
             );
             if self.config.p2p_enabled {
-                let out = self.announce_output(
-                    now,
-                    swarm,
-                    AnnounceEvent::Started,
-                    self.config.announce_numwant,
-                );
-                self.out.push_back(out);
+                self.announce(now, swarm, AnnounceEvent::Started);
             }
         }
         let min_seq = segments.first().map(|s| s.seq);

@@ -105,6 +105,51 @@ fn request(req: u32, seq: u64) -> Input {
     }
 }
 
+/// A sample of one segment fetched over HTTP: 94 KB in `ms` milliseconds.
+fn http_sample(ms: u64) -> Input {
+    Input::HttpSample { bytes: 94_000, ms }
+}
+
+/// The tracker's count of the others in `SW`.
+fn counted(peers: u32) -> Input {
+    Input::SwarmPeers { swarm: SW, peers }
+}
+
+/// `msg` arriving from the peer on `conn`.
+fn from_peer(conn: ConnId, msg: &Message) -> Input {
+    Input::PeerMessage {
+        conn,
+        data: wire::encode(msg),
+    }
+}
+
+/// How many peers `outs` close for `reason`, and how many `Stopped` announces they hold.
+fn closes_and_stops(outs: &[Output], reason: CloseReason) -> (usize, usize) {
+    let closes = outs
+        .iter()
+        .filter(|o| matches!(o, Output::ClosePeer { reason: r, .. } if *r == reason))
+        .count();
+    let stops = outs
+        .iter()
+        .filter(|o| {
+            matches!(
+                o,
+                Output::Announce {
+                    event: AnnounceEvent::Stopped,
+                    ..
+                }
+            )
+        })
+        .count();
+    (closes, stops)
+}
+
+/// Whether `outs` hold an announce of `event`.
+fn announced(outs: &[Output], event: AnnounceEvent) -> bool {
+    outs.iter()
+        .any(|o| matches!(o, Output::Announce { event: e, .. } if *e == event))
+}
+
 type Tamper = Box<dyn FnMut(usize, &Message) -> Option<Message>>;
 
 /// Engines wired back to back with zero latency, a CDN, and a clock.
@@ -192,13 +237,7 @@ impl Mesh {
                         None => Some(msg),
                     };
                     if let (Some(msg), Some(&(j, c))) = (msg, self.links.get(&(i, conn))) {
-                        queue.push_back((
-                            j,
-                            Input::PeerMessage {
-                                conn: c,
-                                data: wire::encode(&msg),
-                            },
-                        ));
+                        queue.push_back((j, from_peer(c, &msg)));
                     }
                 }
                 Output::SendData { conn, frame } => {
@@ -212,10 +251,7 @@ impl Mesh {
                     if let Some(&(j, c)) = self.links.get(&(i, conn)) {
                         let input = match tampered {
                             None => Some(Input::PeerData { conn: c, frame }),
-                            Some(m) => m.map(|m| Input::PeerMessage {
-                                conn: c,
-                                data: wire::encode(&m),
-                            }),
+                            Some(m) => m.map(|m| from_peer(c, &m)),
                         };
                         queue.extend(input.map(|input| (j, input)));
                     }
@@ -381,6 +417,14 @@ impl Mesh {
     }
 }
 
+/// No start hold: its end announces too (engine/offers.rs has its tests).
+fn no_hold() -> Config {
+    Config {
+        start_hold_ms: 0,
+        ..Config::default()
+    }
+}
+
 /// Prefetch off, so a test controls exactly what each viewer asks for.
 fn quiet() -> Config {
     Config {
@@ -478,42 +522,22 @@ fn p2p_disabled_never_announces_or_connects() {
 
 #[test]
 fn swarm_start_announces_and_reannounces() {
-    // No start hold: its end announces too (engine/offers.rs has its tests).
-    let cfg = Config {
-        start_hold_ms: 0,
-        ..Config::default()
-    };
+    let cfg = no_hold();
     let interval = cfg.announce_interval_ms;
     let mut e = Engine::new(cfg, Instant::from_millis(0), 1);
     e.handle_input(Instant::from_millis(0), playlist(5));
     let outs: Vec<Output> = std::iter::from_fn(|| e.poll_output()).collect();
-    assert!(outs.iter().any(|o| matches!(
-        o,
-        Output::Announce {
-            event: AnnounceEvent::Started,
-            ..
-        }
-    )));
+    assert!(announced(&outs, AnnounceEvent::Started));
     let t = e.poll_timeout().map(|t| t.as_millis());
     assert_eq!(t, Some(interval));
     e.handle_timeout(Instant::from_millis(interval));
     let outs: Vec<Output> = std::iter::from_fn(|| e.poll_output()).collect();
-    assert!(outs.iter().any(|o| matches!(
-        o,
-        Output::Announce {
-            event: AnnounceEvent::Update,
-            ..
-        }
-    )));
+    assert!(announced(&outs, AnnounceEvent::Update));
 }
 
 #[test]
 fn reannounce_asks_only_for_peers_the_tracker_counted_and_we_lack() {
-    // No start hold: its end announces too (engine/offers.rs has its tests).
-    let cfg = Config {
-        start_hold_ms: 0,
-        ..Config::default()
-    };
+    let cfg = no_hold();
     let interval = cfg.announce_interval_ms;
     let numwant_at = |e: &mut Engine, t: u64| {
         e.handle_timeout(Instant::from_millis(t));
@@ -533,21 +557,9 @@ fn reannounce_asks_only_for_peers_the_tracker_counted_and_we_lack() {
     // Not heard from the tracker: ask for the configured number.
     assert_eq!(numwant_at(&mut e, interval), cfg.announce_numwant);
     // The tracker counts 3 others, none connected: ask for 3, then none when it counts 0.
-    e.handle_input(
-        Instant::from_millis(interval + 1),
-        Input::SwarmPeers {
-            swarm: SW,
-            peers: 3,
-        },
-    );
+    e.handle_input(Instant::from_millis(interval + 1), counted(3));
     assert_eq!(numwant_at(&mut e, 2 * interval + 1), 3);
-    e.handle_input(
-        Instant::from_millis(2 * interval + 2),
-        Input::SwarmPeers {
-            swarm: SW,
-            peers: 0,
-        },
-    );
+    e.handle_input(Instant::from_millis(2 * interval + 2), counted(0));
     assert_eq!(numwant_at(&mut e, 3 * interval + 2), 0);
 }
 
@@ -733,24 +745,7 @@ fn corrupt_chunk_bans_sender_and_refetches_over_http() {
     let mut m = two(quiet());
     m.input(0, request(1, 6));
     m.advance(m.now.as_millis() + 2_000);
-    m.tamper = Some(Box::new(|from, msg| match msg {
-        Message::Data {
-            id,
-            chunk,
-            total_size,
-            payload,
-        } if from == 0 => {
-            let mut p = payload.clone();
-            p[0] ^= 0xff;
-            Some(Message::Data {
-                id: *id,
-                chunk: *chunk,
-                total_size: *total_size,
-                payload: p,
-            })
-        }
-        other => Some(other.clone()),
-    }));
+    m.tamper = Some(Box::new(|from, msg| flip_from_viewer_0(from, msg, 0, 0xff)));
     m.input(1, request(2, 6));
     assert_eq!(m.banned(1), vec![BanReason::CorruptData]);
     assert!(m
@@ -766,17 +761,18 @@ fn corrupt_chunk_bans_sender_and_refetches_over_http() {
     assert_eq!(s.p2p_down, 0);
 }
 
-/// Flips one payload byte that is not a TS sync byte: the structural checks pass it.
-fn subtle_flip(from: usize, msg: &Message) -> Option<Message> {
+/// `msg` as viewer `from` sends it: from viewer 0, a `Data` payload with byte `at` xored with
+/// `mask` (when it has that byte).
+fn flip_from_viewer_0(from: usize, msg: &Message, at: usize, mask: u8) -> Option<Message> {
     match msg {
         Message::Data {
             id,
             chunk,
             total_size,
             payload,
-        } if from == 0 && payload.len() > 100 => {
+        } if from == 0 && payload.len() > at => {
             let mut p = payload.clone();
-            p[100] ^= 0x01;
+            p[at] ^= mask;
             Some(Message::Data {
                 id: *id,
                 chunk: *chunk,
@@ -786,6 +782,11 @@ fn subtle_flip(from: usize, msg: &Message) -> Option<Message> {
         }
         other => Some(other.clone()),
     }
+}
+
+/// Flips one payload byte that is not a TS sync byte: the structural checks pass it.
+fn subtle_flip(from: usize, msg: &Message) -> Option<Message> {
+    flip_from_viewer_0(from, msg, 100, 0x01)
 }
 
 #[test]
@@ -993,15 +994,15 @@ fn zero_upload_budget_announces_nothing_and_answers_busy() {
         .any(|(_, msg)| matches!(msg, Message::Have { .. } | Message::Downloading { .. })));
     m.input(
         0,
-        Input::PeerMessage {
-            conn: ConnId(101),
-            data: wire::encode(&Message::Request {
+        from_peer(
+            ConnId(101),
+            &Message::Request {
                 id: 1,
                 seq: 1,
                 first_chunk: 0,
                 count: 1,
-            }),
-        },
+            },
+        ),
     );
     assert!(m
         .sent
@@ -1126,22 +1127,8 @@ fn set_policy_p2p_off_closes_peers_and_goes_http() {
             upload_bytes_per_sec: 0,
         },
     );
-    let mut closed = 0;
-    let mut stopped = 0;
-    while let Some(o) = m.engines[1].poll_output() {
-        match o {
-            Output::ClosePeer {
-                reason: CloseReason::P2pDisabled,
-                ..
-            } => closed += 1,
-            Output::Announce {
-                event: AnnounceEvent::Stopped,
-                ..
-            } => stopped += 1,
-            _ => {}
-        }
-    }
-    assert_eq!((closed, stopped), (1, 1));
+    let outs: Vec<Output> = std::iter::from_fn(|| m.engines[1].poll_output()).collect();
+    assert_eq!(closes_and_stops(&outs, CloseReason::P2pDisabled), (1, 1));
     assert_eq!(m.engines[1].stats().peers, 0);
     let now = m.now;
     m.engines[1].handle_input(now, request(9, 3));
@@ -1160,22 +1147,15 @@ fn leaving_a_swarm_closes_its_peers_fails_its_requests_and_forgets_it() {
     m.engines[1].handle_input(now, request(9, 12));
     while m.engines[1].poll_output().is_some() {}
     m.engines[1].handle_input(now, Input::LeaveSwarm { swarm: SW });
-    let (mut closed, mut stopped, mut failed) = (0, 0, Vec::new());
-    while let Some(o) = m.engines[1].poll_output() {
-        match o {
-            Output::ClosePeer {
-                reason: CloseReason::SwarmLeft,
-                ..
-            } => closed += 1,
-            Output::Announce {
-                event: AnnounceEvent::Stopped,
-                ..
-            } => stopped += 1,
-            Output::FailSegment { req, .. } => failed.push(req),
-            _ => {}
-        }
-    }
-    assert_eq!((closed, stopped), (1, 1));
+    let outs: Vec<Output> = std::iter::from_fn(|| m.engines[1].poll_output()).collect();
+    assert_eq!(closes_and_stops(&outs, CloseReason::SwarmLeft), (1, 1));
+    let failed: Vec<RequestId> = outs
+        .iter()
+        .filter_map(|o| match o {
+            Output::FailSegment { req, .. } => Some(*req),
+            _ => None,
+        })
+        .collect();
     assert_eq!(failed, vec![RequestId(9)]);
     assert_eq!(m.engines[1].stats().peers, 0);
     // Unknown now: a candidate for it is refused, leaving again does nothing.
@@ -1200,13 +1180,7 @@ fn leaving_a_swarm_closes_its_peers_fails_its_requests_and_forgets_it() {
     // A playlist joins it again.
     m.engines[1].handle_input(now, playlist(20));
     let outs: Vec<Output> = std::iter::from_fn(|| m.engines[1].poll_output()).collect();
-    assert!(outs.iter().any(|o| matches!(
-        o,
-        Output::Announce {
-            event: AnnounceEvent::Started,
-            ..
-        }
-    )));
+    assert!(announced(&outs, AnnounceEvent::Started));
 }
 
 #[test]
@@ -1288,13 +1262,7 @@ fn urgent_segment_comes_from_a_complete_holder_when_http_has_time_to_spare() {
     assert_eq!(m.http_urls(0), vec![url(1)]);
     // Segment 1 is 2 s away (urgent) for viewer 1 too. Having seen a segment come over
     // HTTP in 50 ms, it keeps 600 ms for HTTP and asks the holder for the rest.
-    m.input(
-        1,
-        Input::HttpSample {
-            bytes: 94_000,
-            ms: 50,
-        },
-    );
+    m.input(1, http_sample(50));
     m.input(1, request(2, 1));
     assert!(m.http_urls(1).is_empty());
     m.advance(m.now.as_millis() + 500);
@@ -1330,13 +1298,7 @@ fn urgent_segment_comes_from_a_peer_known_only_by_its_bitfield() {
     assert_eq!(m.http_urls(0), vec![url(1)]);
     // Viewer 1 meets viewer 0 only now: it learns what 0 holds from a Bitfield (no sizes).
     m.connect(0, 1);
-    m.input(
-        1,
-        Input::HttpSample {
-            bytes: 94_000,
-            ms: 50,
-        },
-    );
+    m.input(1, http_sample(50));
     m.input(1, request(2, 1));
     m.advance(m.now.as_millis() + 500);
     assert!(m.delivered.iter().any(|d| d.0 == 1 && d.1 == RequestId(2)));
@@ -1363,20 +1325,8 @@ fn a_slow_http_sample_keeps_urgent_segments_on_http() {
 fn a_joining_viewer_holds_an_urgent_segment_for_counted_peers_while_http_has_time() {
     let mut m = Mesh::new(vec![Config::default()]).with_cdn(20, 500);
     m.input(0, playlist(20));
-    m.input(
-        0,
-        Input::HttpSample {
-            bytes: 94_000,
-            ms: 50,
-        },
-    );
-    m.input(
-        0,
-        Input::SwarmPeers {
-            swarm: SW,
-            peers: 2,
-        },
-    );
+    m.input(0, http_sample(50));
+    m.input(0, counted(2));
     m.input(0, playhead(0));
     let t0 = m.now.as_millis();
     // Segment 1 is 2 s away: 600 ms kept for HTTP and ~520 ms for a peer to deliver
@@ -1390,13 +1340,7 @@ fn a_joining_viewer_holds_an_urgent_segment_for_counted_peers_while_http_has_tim
     // Without the sample (no idea how fast HTTP is) it would not have waited at all.
     let mut m = Mesh::new(vec![Config::default()]).with_cdn(20, 500);
     m.input(0, playlist(20));
-    m.input(
-        0,
-        Input::SwarmPeers {
-            swarm: SW,
-            peers: 2,
-        },
-    );
+    m.input(0, counted(2));
     m.input(0, playhead(0));
     m.input(0, request(1, 1));
     assert_eq!(m.http_urls(0), vec![url(1)]);
@@ -1410,7 +1354,7 @@ fn a_tracker_count_of_zero_ends_the_join_wait() {
         let mut m = Mesh::new(vec![Config::default()]).with_cdn(20, 500);
         m.input(0, playlist(20));
         if let Some(ms) = sample {
-            m.input(0, Input::HttpSample { bytes: 94_000, ms });
+            m.input(0, http_sample(ms));
         }
         m.input(0, playhead(0));
         m.input(0, request(1, seq));
@@ -1418,13 +1362,7 @@ fn a_tracker_count_of_zero_ends_the_join_wait() {
         assert!(m.http_urls(0).is_empty());
         m.advance(m.now.as_millis() + 100);
         assert!(m.http_urls(0).is_empty());
-        m.input(
-            0,
-            Input::SwarmPeers {
-                swarm: SW,
-                peers: 0,
-            },
-        );
+        m.input(0, counted(0));
         assert_eq!(m.http_urls(0), vec![url(seq)]);
     }
 }
@@ -1483,10 +1421,7 @@ fn cdn_fetch_yields_to_a_peer_that_announced_first() {
     let size = m.cdn[&url(8)].len() as u32;
     m.input(
         0,
-        Input::PeerMessage {
-            conn: ConnId(101),
-            data: wire::encode(&Message::Downloading { seq: 8, size }),
-        },
+        from_peer(ConnId(101), &Message::Downloading { seq: 8, size }),
     );
     assert_eq!(m.cancelled, vec![(0, id)]);
     assert!(m
@@ -1501,10 +1436,7 @@ fn cdn_fetch_yields_to_a_peer_that_announced_first() {
     m.serve_pending(0, 0, 1_000);
     m.input(
         0,
-        Input::PeerMessage {
-            conn: ConnId(101),
-            data: wire::encode(&Message::Downloading { seq: 8, size }),
-        },
+        from_peer(ConnId(101), &Message::Downloading { seq: 8, size }),
     );
     assert!(m.cancelled.is_empty());
 }

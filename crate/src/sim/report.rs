@@ -391,55 +391,37 @@ impl Report {
         let row = |s: &mut String, name: &str, a: String, c: String| {
             let _ = writeln!(s, "{name:<28} {a:>16} {c:>16}");
         };
+        // A row whose two columns are `cell` of the baseline and of the Shoal run.
+        let both = |s: &mut String, name: &str, cell: &dyn Fn(&RunReport) -> String| {
+            row(s, name, cell(b), cell(h));
+        };
         let gb = |x: u64| format!("{:.3} GB", x as f64 / 1e9);
-        row(&mut s, "offload", pct(b.offload), pct(h.offload));
-        row(&mut s, "cdnBytes", gb(b.cdn_bytes), gb(h.cdn_bytes));
-        row(&mut s, "p2pBytes", gb(b.p2p_bytes), gb(h.p2p_bytes));
-        row(
-            &mut s,
-            "CDN peak (10 s window)",
-            format!("{:.1} Mb/s", b.cdn_peak_mbps_10s),
-            format!("{:.1} Mb/s", h.cdn_peak_mbps_10s),
-        );
-        row(
-            &mut s,
-            "startupMsMedian",
-            format!("{:.0}", b.startup_ms_median),
-            format!("{:.0}", h.startup_ms_median),
-        );
-        row(
-            &mut s,
-            "startup ms p90 / p99",
+        both(&mut s, "offload", &|r| pct(r.offload));
+        both(&mut s, "cdnBytes", &|r| gb(r.cdn_bytes));
+        both(&mut s, "p2pBytes", &|r| gb(r.p2p_bytes));
+        both(&mut s, "CDN peak (10 s window)", &|r| {
+            format!("{:.1} Mb/s", r.cdn_peak_mbps_10s)
+        });
+        both(&mut s, "startupMsMedian", &|r| {
+            format!("{:.0}", r.startup_ms_median)
+        });
+        both(&mut s, "startup ms p90 / p99", &|r| {
             format!(
                 "{:.0}/{:.0}",
-                b.per_viewer.startup_ms.p90, b.per_viewer.startup_ms.p99
-            ),
-            format!(
-                "{:.0}/{:.0}",
-                h.per_viewer.startup_ms.p90, h.per_viewer.startup_ms.p99
-            ),
-        );
-        row(
-            &mut s,
-            "rebufferRatio",
-            format!("{:.4}%", b.rebuffer_ratio * 100.0),
-            format!("{:.4}%", h.rebuffer_ratio * 100.0),
-        );
-        row(
-            &mut s,
-            "rebuffer p90 / p99 viewer",
+                r.per_viewer.startup_ms.p90, r.per_viewer.startup_ms.p99
+            )
+        });
+        both(&mut s, "rebufferRatio", &|r| {
+            format!("{:.4}%", r.rebuffer_ratio * 100.0)
+        });
+        both(&mut s, "rebuffer p90 / p99 viewer", &|r| {
             format!(
                 "{:.2}/{:.2}%",
-                b.per_viewer.rebuffer_ratio.p90 * 100.0,
-                b.per_viewer.rebuffer_ratio.p99 * 100.0
-            ),
-            format!(
-                "{:.2}/{:.2}%",
-                h.per_viewer.rebuffer_ratio.p90 * 100.0,
-                h.per_viewer.rebuffer_ratio.p99 * 100.0
-            ),
-        );
-        row(&mut s, "stalls", b.stalls.to_string(), h.stalls.to_string());
+                r.per_viewer.rebuffer_ratio.p90 * 100.0,
+                r.per_viewer.rebuffer_ratio.p99 * 100.0
+            )
+        });
+        both(&mut s, "stalls", &|r| r.stalls.to_string());
         if let (Some(ba), Some(ha)) = (&b.affected, &h.affected) {
             row(
                 &mut s,
@@ -491,24 +473,15 @@ impl Report {
                 h.per_viewer.offload.p90 * 100.0
             ),
         );
-        row(
-            &mut s,
-            "corruptedDelivered",
-            b.corrupted_delivered.to_string(),
-            h.corrupted_delivered.to_string(),
-        );
-        row(
-            &mut s,
-            "bannedPeers (honest)",
-            format!("{} ({})", b.banned_peers, b.banned_honest),
-            format!("{} ({})", h.banned_peers, h.banned_honest),
-        );
-        row(
-            &mut s,
-            "adversaries banned",
-            format!("{}/{}", b.adversaries_banned, b.adversaries),
-            format!("{}/{}", h.adversaries_banned, h.adversaries),
-        );
+        both(&mut s, "corruptedDelivered", &|r| {
+            r.corrupted_delivered.to_string()
+        });
+        both(&mut s, "bannedPeers (honest)", &|r| {
+            format!("{} ({})", r.banned_peers, r.banned_honest)
+        });
+        both(&mut s, "adversaries banned", &|r| {
+            format!("{}/{}", r.adversaries_banned, r.adversaries)
+        });
         row(
             &mut s,
             "max cache per viewer (MB)",
@@ -519,25 +492,16 @@ impl Report {
                 h.cache_budget_bytes as f64 / 1e6
             ),
         );
-        row(
-            &mut s,
-            "failed over to player",
-            b.failed_over.to_string(),
-            h.failed_over.to_string(),
-        );
-        row(
-            &mut s,
-            "never started / skipped",
-            format!("{}/{}", b.never_started, b.skipped_segments),
-            format!("{}/{}", h.never_started, h.skipped_segments),
-        );
-        row(
-            &mut s,
-            "invariant violations",
-            b.violations.to_string(),
-            h.violations.to_string(),
-        );
-        row(&mut s, "events", b.events.to_string(), h.events.to_string());
+        both(&mut s, "failed over to player", &|r| {
+            r.failed_over.to_string()
+        });
+        both(&mut s, "never started / skipped", &|r| {
+            format!("{}/{}", r.never_started, r.skipped_segments)
+        });
+        both(&mut s, "invariant violations", &|r| {
+            r.violations.to_string()
+        });
+        both(&mut s, "events", &|r| r.events.to_string());
         let _ = writeln!(
             s,
             "CDN without / with Shoal: bytes x{:.2}, 10 s peak x{:.2}",
