@@ -508,6 +508,8 @@ pub fn encode_output(o: &Output, w: &mut Writer, payload: &mut impl FnMut(&[u8])
             numwant,
             offers,
             inbound,
+            queue_max,
+            queue_max_age_ms,
         } => {
             w.u8(2);
             w.str(&swarm.to_hex());
@@ -515,6 +517,8 @@ pub fn encode_output(o: &Output, w: &mut Writer, payload: &mut impl FnMut(&[u8])
             w.num(*numwant);
             w.num(*offers);
             w.u8(index_of(&INBOUND, inbound));
+            w.num(*queue_max);
+            w.num(*queue_max_age_ms);
         }
         Output::ConnectPeer { conn } => {
             w.u8(3);
@@ -670,6 +674,8 @@ pub fn decode_output(
             numwant: r.u32()?,
             offers: r.u32()?,
             inbound: r.tag(&INBOUND)?,
+            queue_max: r.u32()?,
+            queue_max_age_ms: r.u64()?,
         },
         3 => Output::ConnectPeer {
             conn: ConnId(r.u32()?),
@@ -852,7 +858,7 @@ pub fn decode_stats(buf: &[u8]) -> Res<Stats> {
 
 /// The camelCase config field names, in `Config`'s declaration order (a test checks them
 /// against serde's).
-pub const CONFIG_FIELDS: [&str; 19] = [
+pub const CONFIG_FIELDS: [&str; 21] = [
     "p2pEnabled",
     "maxPeers",
     "urgentWindowMs",
@@ -872,6 +878,8 @@ pub const CONFIG_FIELDS: [&str; 19] = [
     "startHoldMs",
     "minSwarmSize",
     "maxOffers",
+    "maxQueuedOffers",
+    "queuedOfferMaxAgeMs",
 ];
 
 /// A config value as the host sends it.
@@ -971,6 +979,8 @@ pub fn decode_config(buf: &[u8]) -> Res<Config> {
             "startHoldMs" => c.start_hold_ms = u64_()?,
             "minSwarmSize" => c.min_swarm_size = u32_()?,
             "maxOffers" => c.max_offers = u32_()?,
+            "maxQueuedOffers" => c.max_queued_offers = u32_()?,
+            "queuedOfferMaxAgeMs" => c.queued_offer_max_age_ms = u64_()?,
             _ => {
                 let mut s = String::from("unknown field `");
                 s.push_str(name);

@@ -304,6 +304,13 @@ pub struct Config {
     /// Most WebRTC offers the host makes per announce (each is a peer connection and its
     /// ICE gathering): `Announce::offers` is `min(numwant, max_offers)`.
     pub max_offers: u32,
+    /// Most offers from other viewers the host keeps while a swarm's offers are queued
+    /// (`InboundOffers::Queue`, the start hold); the oldest goes first
+    /// (`Announce::queue_max`).
+    pub max_queued_offers: u32,
+    /// A queued offer older than this when the swarm's offers are answered again is dropped,
+    /// not answered: its sender has given up on it (`Announce::queue_max_age_ms`).
+    pub queued_offer_max_age_ms: u64,
 }
 
 impl Default for Config {
@@ -328,6 +335,8 @@ impl Default for Config {
             start_hold_ms: 3_000,
             min_swarm_size: 0,
             max_offers: 5,
+            max_queued_offers: 16,
+            queued_offer_max_age_ms: 10_000,
         }
     }
 }
@@ -482,8 +491,8 @@ pub enum InboundOffers {
     /// Answer each one (the engine then gets `PeerCandidate { inbound: true }`).
     #[default]
     Answer,
-    /// Keep them, unanswered (the start hold); at the next `Answer` for the swarm, answer
-    /// those still fresh (the host keeps at most 16, answered if at most 10 s old).
+    /// Keep them, unanswered (the start hold), at most `Announce::queue_max`; at the next
+    /// `Answer` for the swarm, answer those at most `Announce::queue_max_age_ms` old.
     Queue,
     /// Drop them (the swarm is below `Config::min_swarm_size`, or P2P stops).
     Ignore,
@@ -630,6 +639,14 @@ pub enum Output {
         offers: u32,
         #[serde(default)]
         inbound: InboundOffers,
+        /// Offers kept while `inbound` is `Queue` (`Config::max_queued_offers`); the
+        /// oldest is dropped first.
+        #[serde(default)]
+        queue_max: u32,
+        /// Queued offers older than this are dropped, not answered, when `inbound` is
+        /// `Answer` (`Config::queued_offer_max_age_ms`).
+        #[serde(default)]
+        queue_max_age_ms: u64,
     },
     /// Go ahead with the WebRTC connection for a `PeerCandidate`.
     ConnectPeer {

@@ -443,6 +443,8 @@ function decodeOutput(r: Reader, next: () => Uint8Array): CoreOutput {
         numwant: r.num(),
         offers: r.num(),
         inbound: r.tag(INBOUND),
+        queueMax: r.num(),
+        queueMaxAgeMs: r.num(),
       };
     case 3:
       return { type: 'connectPeer', conn: r.num() };

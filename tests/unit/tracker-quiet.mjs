@@ -48,8 +48,8 @@ function client(peerHex) {
   return { tc, seen, until };
 }
 
-/** The engine's `Announce` order, as the driver passes it. */
-const order = (event, offers, inbound) => ({ event, numwant: 10, offers, inbound });
+/** The engine's `Announce` order, as the driver passes it (queue limits: the engine's defaults). */
+const order = (event, offers, inbound) => ({ event, numwant: 10, offers, inbound, queueMax: 16, queueMaxAgeMs: 10_000 });
 
 const tracker = await startTracker({ quiet: true });
 const results = [];

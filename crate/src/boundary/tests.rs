@@ -175,15 +175,21 @@ fn output() -> impl Strategy<Value = Output> {
             one_of(&ANNOUNCE_EVENTS),
             any::<u32>(),
             any::<u32>(),
-            one_of(&INBOUND)
+            one_of(&INBOUND),
+            any::<u32>(),
+            big(),
         )
             .prop_map(
-                |(swarm, event, numwant, offers, inbound)| Output::Announce {
-                    swarm,
-                    event,
-                    numwant,
-                    offers,
-                    inbound
+                |(swarm, event, numwant, offers, inbound, queue_max, queue_max_age_ms)| {
+                    Output::Announce {
+                        swarm,
+                        event,
+                        numwant,
+                        offers,
+                        inbound,
+                        queue_max,
+                        queue_max_age_ms,
+                    }
                 }
             ),
         any::<u32>().prop_map(|c| Output::ConnectPeer { conn: ConnId(c) }),

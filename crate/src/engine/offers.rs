@@ -48,6 +48,8 @@ impl Engine {
             numwant: 0,
             offers: 0,
             inbound: InboundOffers::Ignore,
+            queue_max: 0,
+            queue_max_age_ms: 0,
         }
     }
 
@@ -83,6 +85,8 @@ impl Engine {
             numwant,
             offers,
             inbound,
+            queue_max: self.config.max_queued_offers,
+            queue_max_age_ms: self.config.queued_offer_max_age_ms,
         }
     }
 
@@ -202,6 +206,37 @@ mod tests {
         // A swarm joined later offers at once.
         e.handle_input(at(4_000), playlist(SwarmId([4; 20])));
         assert_eq!(announces(&mut e), vec![(Started, 10, 5, Answer)]);
+    }
+
+    #[test]
+    fn announces_carry_the_configured_queue_limits_and_stopped_clears_them() {
+        let limits = |e: &mut Engine| -> Vec<(AnnounceEvent, InboundOffers, u32, u64)> {
+            std::iter::from_fn(|| e.poll_output())
+                .filter_map(|o| match o {
+                    Output::Announce {
+                        event,
+                        inbound,
+                        queue_max,
+                        queue_max_age_ms,
+                        ..
+                    } => Some((event, inbound, queue_max, queue_max_age_ms)),
+                    _ => None,
+                })
+                .collect()
+        };
+        let mut e = joined(Config::default(), 0);
+        assert_eq!(limits(&mut e), vec![(Started, Queue, 16, 10_000)]);
+        let cfg = Config {
+            max_queued_offers: 4,
+            queued_offer_max_age_ms: 2_500,
+            ..Config::default()
+        };
+        let mut e = joined(cfg, 0);
+        assert_eq!(limits(&mut e), vec![(Started, Queue, 4, 2_500)]);
+        e.handle_input(at(100), Input::PlayerStarted);
+        assert_eq!(limits(&mut e), vec![(Update, Answer, 4, 2_500)]);
+        e.handle_input(at(200), Input::LeaveSwarm { swarm: SW });
+        assert_eq!(limits(&mut e), vec![(Stopped, Ignore, 0, 0)]);
     }
 
     #[test]

@@ -167,7 +167,18 @@ minSwarmSize: number,
  * Most WebRTC offers the host makes per announce (each is a peer connection and its
  * ICE gathering): `Announce::offers` is `min(numwant, max_offers)`.
  */
-maxOffers: number, };
+maxOffers: number, 
+/**
+ * Most offers from other viewers the host keeps while a swarm's offers are queued
+ * (`InboundOffers::Queue`, the start hold); the oldest goes first
+ * (`Announce::queue_max`).
+ */
+maxQueuedOffers: number, 
+/**
+ * A queued offer older than this when the swarm's offers are answered again is dropped,
+ * not answered: its sender has given up on it (`Announce::queue_max_age_ms`).
+ */
+queuedOfferMaxAgeMs: number, };
 
 /**
  * Facts the host reports to the engine.
@@ -240,7 +251,17 @@ export type Event = { "kind": "peerJoined", swarm: SwarmId, peer: PeerId, } | { 
 /**
  * Commands the engine gives the host. Drain with `poll_output()` after every call.
  */
-export type Output = { "type": "startHttp", id: HttpId, url: string, range: ByteRange | null, } | { "type": "cancelHttp", id: HttpId, } | { "type": "announce", swarm: SwarmId, event: AnnounceEvent, numwant: number, offers: number, inbound: InboundOffers, } | { "type": "connectPeer", conn: ConnId, } | { "type": "closePeer", conn: ConnId, reason: CloseReason, } | { "type": "sendToPeer", conn: ConnId, data: Uint8Array, } | { "type": "segmentProgress", req: RequestId, loaded: number, total: number | null, } | { "type": "deliverSegment", req: RequestId, data: Uint8Array, timing: DeliveryTiming, } | { "type": "failSegment", req: RequestId, reason: string, } | { "type": "event" } & Event;
+export type Output = { "type": "startHttp", id: HttpId, url: string, range: ByteRange | null, } | { "type": "cancelHttp", id: HttpId, } | { "type": "announce", swarm: SwarmId, event: AnnounceEvent, numwant: number, offers: number, inbound: InboundOffers, 
+/**
+ * Offers kept while `inbound` is `Queue` (`Config::max_queued_offers`); the
+ * oldest is dropped first.
+ */
+queueMax: number, 
+/**
+ * Queued offers older than this are dropped, not answered, when `inbound` is
+ * `Answer` (`Config::queued_offer_max_age_ms`).
+ */
+queueMaxAgeMs: number, } | { "type": "connectPeer", conn: ConnId, } | { "type": "closePeer", conn: ConnId, reason: CloseReason, } | { "type": "sendToPeer", conn: ConnId, data: Uint8Array, } | { "type": "segmentProgress", req: RequestId, loaded: number, total: number | null, } | { "type": "deliverSegment", req: RequestId, data: Uint8Array, timing: DeliveryTiming, } | { "type": "failSegment", req: RequestId, reason: string, } | { "type": "event" } & Event;
 
 /**
  * Counters for the app, the demo page and benchmarks.
@@ -326,7 +347,9 @@ export const DEFAULT_CONFIG: Readonly<Config> = {
   "spotCheckRatio": 0.02,
   "startHoldMs": 3000,
   "minSwarmSize": 0,
-  "maxOffers": 5
+  "maxOffers": 5,
+  "maxQueuedOffers": 16,
+  "queuedOfferMaxAgeMs": 10000
 };
 
 /** Wire-protocol facts (crate/src/wire, docs/PROTOCOL.md) for the shim's test build. */

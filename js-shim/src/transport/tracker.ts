@@ -22,9 +22,6 @@ import { isSessionDescription, type SessionDescription } from './webrtc.js';
 const OFFER_TTL_MS = 50_000;
 const BACKOFF_MIN_MS = 1_000;
 const BACKOFF_MAX_MS = 30_000;
-/** Offers queued (`inbound: 'queue'`): at most this many are kept, and only this young are answered. */
-const QUEUED_OFFERS_MAX = 16;
-const QUEUED_OFFER_MAX_AGE_MS = 10_000;
 
 export function hexToBinary(hex: string): string {
   let out = '';
@@ -77,6 +74,9 @@ export type AnnounceOrder = Omit<Extract<CoreOutput, { type: 'announce' }>, 'typ
 interface SwarmState {
   offers: number;
   inbound: InboundOffers;
+  /** The engine's limits on queued offers (`inbound: 'queue'`): how many are kept, how old one may be when answered. */
+  queueMax: number;
+  queueMaxAgeMs: number;
 }
 
 interface QueuedOffer {
@@ -124,11 +124,11 @@ class TrackerSocket<T> {
       return;
     }
     const inbound = order.inbound ?? 'answer';
-    this.swarms.set(swarm, { offers: order.offers ?? 0, inbound });
+    this.swarms.set(swarm, { offers: order.offers ?? 0, inbound, queueMax: order.queueMax, queueMaxAgeMs: order.queueMaxAgeMs });
     if (inbound !== 'queue') {
       const mine = this.queued.filter((q) => q.swarm === swarm);
       this.queued = this.queued.filter((q) => q.swarm !== swarm);
-      const fresh = mine.filter((q) => Date.now() - q.at <= QUEUED_OFFER_MAX_AGE_MS);
+      const fresh = mine.filter((q) => Date.now() - q.at <= order.queueMaxAgeMs);
       if (inbound === 'answer') for (const q of fresh) this.hooks.onOffer(q.swarm, q.peer, q.offer, q.reply);
     }
     if (this.connected) this.sendAnnounce(swarm, event);
@@ -277,7 +277,7 @@ class TrackerSocket<T> {
       if (state.inbound === 'ignore') return;
       if (state.inbound === 'queue') {
         this.queued.push({ swarm, peer, offer: m.offer, reply, at: Date.now() });
-        if (this.queued.length > QUEUED_OFFERS_MAX) this.queued.shift();
+        if (this.queued.length > state.queueMax) this.queued.shift();
         return;
       }
       this.hooks.onOffer(swarm, peer, m.offer, reply);
