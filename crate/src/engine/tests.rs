@@ -94,6 +94,16 @@ fn playhead(pos: u64) -> Input {
 
 const NO_GAP_MS: u64 = 600_000;
 
+/// Paused at 0 with no gap: deadlines stay the time until each segment's start.
+fn paused_at_0() -> Input {
+    Input::Playhead {
+        swarm: SW,
+        position_ms: 0,
+        buffered_ahead_ms: NO_GAP_MS,
+        rate: 0.0,
+    }
+}
+
 fn request(req: u32, seq: u64) -> Input {
     Input::SegmentRequested {
         req: RequestId(req),
@@ -439,15 +449,7 @@ fn two(cfg: Config) -> Mesh {
     for i in 0..2 {
         m.input(i, playlist(20));
         // Paused at 0 with no gap: deadlines stay the time until each segment's start.
-        m.input(
-            i,
-            Input::Playhead {
-                swarm: SW,
-                position_ms: 0,
-                buffered_ahead_ms: NO_GAP_MS,
-                rate: 0.0,
-            },
-        );
+        m.input(i, paused_at_0());
     }
     m.connect(0, 1);
     assert_eq!(m.now.as_millis(), t);
@@ -1668,15 +1670,7 @@ fn a_segment_fetched_from_a_peer_is_announced_incoming_and_then_had() {
                     .collect(),
             },
         );
-        m.input(
-            i,
-            Input::Playhead {
-                swarm: SW,
-                position_ms: 0,
-                buffered_ahead_ms: NO_GAP_MS,
-                rate: 0.0,
-            },
-        );
+        m.input(i, paused_at_0());
     }
     // A line: 0 - 1 - 2. Viewer 0 holds segment 9; viewer 1 takes it from 0.
     m.connect(0, 1);
