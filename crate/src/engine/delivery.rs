@@ -63,11 +63,16 @@ impl Engine {
         }
         self.requests.insert(req, key);
         if !self.downloads.contains_key(&key) {
-            let d = self.new_download(key, url, range);
+            let d = self.new_download(key, url.clone(), range);
             self.downloads.insert(key, d);
         }
         let mut progress = None;
         if let Some(d) = self.downloads.get_mut(&key) {
+            if d.url.is_empty() {
+                // Learned from peers before the playlist listed it: the player names it.
+                d.url = url;
+                d.range = range;
+            }
             d.reqs.push(req);
             if d.got_bytes > 0 {
                 progress = Some((d.got_bytes, d.size));

@@ -89,6 +89,10 @@ const BUSY_RETRY_MS: u16 = 1_000;
 const MAX_UNSIZED_BODY: usize = 256 * 1024 * 1024;
 /// Segments looked at per prefetch pass.
 const PREFETCH_SCAN: usize = 64;
+/// Finished peer segments waiting for their URL before a spot-check offer.
+const MAX_UNNAMED: usize = 8;
+/// Live segments past the playlist's end that are fetched from peers that announced them.
+const PEER_LEARNED_AHEAD: u64 = 2;
 /// A segment ending this close past the player's buffered end counts as buffered (buffered
 /// ranges and segment times differ by a frame or a rounding).
 const BUFFERED_SLACK_MS: u64 = 250;
@@ -113,6 +117,10 @@ pub struct Engine {
     manifest: Option<Manifest>,
     /// Re-fetches a sample of peer-delivered segments from the CDN (no manifest needed).
     spot: SpotChecker,
+    /// Peer segments finished before their URL was known (learned from peers ahead of the
+    /// playlist), with each chunk's sender: offered to the spot checker once the playlist
+    /// names them. At most `MAX_UNNAMED` entries.
+    unnamed: BTreeMap<SegmentKey, Vec<Option<PeerId>>>,
     tally: Tally,
     cdn: CdnHealth,
     out: VecDeque<Output>,
@@ -142,6 +150,7 @@ impl Engine {
             uploads: Uploads::new(config.upload_bytes_per_sec, now),
             store: Store::new(config.cache_bytes),
             spot: SpotChecker::new(config.spot_check_ratio, seed),
+            unnamed: BTreeMap::new(),
             offer_policy: OfferPolicy::new(&config, now),
             player_limits: PlayerLimits::default(),
             config,

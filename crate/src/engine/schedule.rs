@@ -618,10 +618,82 @@ impl Engine {
             picks.push((key, seg.url.clone(), seg.range));
             budget -= 1;
         }
+        // Live: segments past the playlist's end that peers announced (our next playlist
+        // refresh will list them) are fetched from peers too, so that a new segment spreads
+        // through the mesh as fast as transfers allow rather than with each viewer's refresh.
+        // Only without integrity checks that need the segment's URL (a manifest vouches by
+        // URL); the URL is filled in when the playlist or the player names the segment.
+        if swarm.live
+            && budget > 0
+            && self.config.integrity_public_key.is_none()
+            && self.manifest.is_none()
+        {
+            if let Some(last) = swarm.segments.last() {
+                let step = u64::from(last.duration_ms.max(1));
+                for ahead in 1..=PEER_LEARNED_AHEAD {
+                    let start = last.start_ms.saturating_add(step * ahead);
+                    if start > horizon || budget == 0 {
+                        break;
+                    }
+                    let key = SegmentKey {
+                        swarm: ph.swarm,
+                        seq: last.seq.saturating_add(ahead),
+                    };
+                    if self.downloads.contains_key(&key)
+                        || self.store.contains(&key)
+                        || !self.has_holder(now, key)
+                    {
+                        continue;
+                    }
+                    picks.push((key, String::new(), None));
+                    budget -= 1;
+                }
+            }
+        }
         for (key, url, range) in picks {
             let d = self.new_download(key, url, range);
             self.downloads.insert(key, d);
             self.plan_download(now, key);
+        }
+    }
+
+    /// Downloads of segments learned from peers before the playlist listed them have no URL
+    /// yet: take it (and the host's shared copy) from the playlist once it lists them.
+    pub(super) fn learn_urls(&mut self, swarm: SwarmId) {
+        let Some(s) = self.swarms.get(&swarm) else {
+            return;
+        };
+        let named: Vec<(SegmentKey, String, Option<ByteRange>)> = self
+            .unnamed
+            .keys()
+            .filter(|k| k.swarm == swarm)
+            .filter_map(|k| s.segment(k.seq).map(|seg| (*k, seg.url.clone(), seg.range)))
+            .collect();
+        let mut found = Vec::new();
+        for (key, d) in self.downloads.range(
+            SegmentKey { swarm, seq: 0 }..=SegmentKey {
+                swarm,
+                seq: Seq::MAX,
+            },
+        ) {
+            if d.url.is_empty() {
+                if let Some(seg) = s.segment(key.seq) {
+                    found.push((*key, seg.url.clone(), seg.range));
+                }
+            }
+        }
+        for (key, url, range) in named {
+            self.spot_offer_named(key, &url, range);
+        }
+        for (key, url, range) in found {
+            let shared = self.shared_copies.as_ref().and_then(|f| f(&url, range));
+            if let Some(d) = self.downloads.get_mut(&key) {
+                d.url = url;
+                d.range = range;
+                if d.shared.is_none() {
+                    d.shared = shared;
+                }
+            }
         }
     }
 

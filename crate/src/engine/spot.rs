@@ -17,7 +17,31 @@ impl Engine {
                 _ => None,
             })
             .collect();
+        if d.url.is_empty() {
+            // Learned from peers ahead of the playlist: offered once the playlist names it
+            // (`spot_offer_named`).
+            self.unnamed.insert(key, senders);
+            while self.unnamed.len() > MAX_UNNAMED {
+                self.unnamed.pop_first();
+            }
+            return;
+        }
         self.spot.offer(key, &d.url, d.range, data, &senders);
+    }
+
+    /// The playlist named a segment that was finished before its URL was known.
+    pub(super) fn spot_offer_named(
+        &mut self,
+        key: SegmentKey,
+        url: &str,
+        range: Option<ByteRange>,
+    ) {
+        let Some(senders) = self.unnamed.remove(&key) else {
+            return;
+        };
+        if let Some(data) = self.store.get_shared(&key) {
+            self.spot.offer(key, url, range, &data, &senders);
+        }
     }
 
     /// Low priority: a spot-check transfer starts only while no transfer for the player runs

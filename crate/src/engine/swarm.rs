@@ -16,6 +16,8 @@ pub(super) struct Swarm {
     pub(super) tracker_peers: Option<u32>,
     /// Nominal bitrate from the playlist, bit/s (0 = unknown).
     pub(super) bitrate: u32,
+    /// The playlist is live (segments appear at its end).
+    pub(super) live: bool,
 }
 
 impl Swarm {
@@ -177,6 +179,7 @@ impl Engine {
                     joined_at: self.config.p2p_enabled.then_some(now),
                     tracker_peers: None,
                     bitrate: 0,
+                    live,
                 },
             );
             if self.config.p2p_enabled {
@@ -187,7 +190,9 @@ impl Engine {
         if let Some(s) = self.swarms.get_mut(&swarm) {
             s.container = container;
             s.segments = segments;
+            s.live = live;
         }
+        self.learn_urls(swarm);
         if live {
             if let Some(min_seq) = min_seq {
                 self.store.set_window_start(swarm, min_seq);

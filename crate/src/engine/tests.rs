@@ -1814,3 +1814,53 @@ fn a_full_swarm_measures_spare_peers_and_closes_the_farthest() {
         }
     )));
 }
+
+#[test]
+fn a_live_segment_announced_past_the_playlist_end_is_fetched_from_the_peer() {
+    let mesh = |cfg: Config| {
+        let mut m = Mesh::new(vec![cfg.clone(), cfg]).with_cdn(20, 500);
+        for i in 0..2 {
+            m.input(i, playlist(10));
+            m.input(
+                i,
+                Input::Playhead {
+                    swarm: SW,
+                    position_ms: 0,
+                    buffered_ahead_ms: NO_GAP_MS,
+                    rate: 0.0,
+                },
+            );
+        }
+        m.connect(0, 1);
+        m.input(
+            0,
+            Input::PeerMessage {
+                conn: ConnId(101),
+                data: wire::encode(&Message::Have {
+                    seq: 10,
+                    size: 9_000,
+                }),
+            },
+        );
+        m
+    };
+    let asked = |m: &Mesh| {
+        m.sent
+            .iter()
+            .any(|(i, msg)| *i == 0 && matches!(msg, Message::Request { seq: 10, .. }))
+    };
+    // Our playlist ends at segment 9; the peer has segment 10: we take it ahead of our
+    // next playlist refresh.
+    assert!(asked(&mesh(Config::default())));
+    // Not beyond the prefetch window.
+    assert!(!asked(&mesh(Config {
+        prefetch_window_ms: 0,
+        ..Config::default()
+    })));
+    // Not when peers' segments are checked against a manifest (it names them by URL).
+    let public = integrity::format_public_key(&integrity::public_key_of(&[42u8; 32]));
+    assert!(!asked(&mesh(Config {
+        integrity_public_key: Some(public),
+        ..Config::default()
+    })));
+}
