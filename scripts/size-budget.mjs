@@ -15,8 +15,10 @@ import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 
 /** The budget: bytes (gzip -9) of wasm + glue + shim for one player, all of them together. The
- * measured total plus ~2% (BENCHMARKS.md, "Shipped size"); lower it when a cut lands. */
-export const BUDGET_BYTES = 172_000;
+ * measured total plus ~1% (BENCHMARKS.md, "Shipped size"); lower it when a cut lands. Raised
+ * from 172,000 on 2026-12-08 for the live-edge propagation of issue 17 (`Incoming`, fetches
+ * ahead of the playlist: 173,179 bytes measured). */
+export const BUDGET_BYTES = 175_000;
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const dist = path.join(ROOT, 'js-shim/dist');
