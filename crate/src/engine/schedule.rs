@@ -621,10 +621,13 @@ impl Engine {
         // Live: segments past the playlist's end that peers announced (our next playlist
         // refresh will list them) are fetched from peers too, so that a new segment spreads
         // through the mesh as fast as transfers allow rather than with each viewer's refresh.
-        // Only without integrity checks that need the segment's URL (a manifest vouches by
-        // URL); the URL is filled in when the playlist or the player names the segment.
+        // Only by viewers that share (the point is to pass it on early; a viewer that does
+        // not would only take upload slots from those that do), and only without integrity
+        // checks that need the segment's URL (a manifest vouches by URL); the URL is filled
+        // in when the playlist or the player names the segment.
         if swarm.live
             && budget > 0
+            && self.sharing()
             && self.config.integrity_public_key.is_none()
             && self.manifest.is_none()
         {

@@ -151,10 +151,11 @@ pub fn relay_scaled_cap(cap: u64, bitrate_bps: u64, upload_bytes_per_sec: u64) -
 
 /// An `Incoming` goes to as many peers as our upload budget can serve the segment to in
 /// this many segment durations: telling more would have them wait on a relay too slow for
-/// all of them. Measured on a 300-viewer cut of live-1000: 3 gave 90.9% offload, 6 gave
-/// 91.8% (BENCHMARKS.md, issue 17); peers told but not served in time fall back to the
-/// urgent rules.
-pub const INCOMING_FANOUT_SEGMENTS: u64 = 6;
+/// all of them. Measured (BENCHMARKS.md, issue 17): 6 gained 0.9 points on a 300-viewer cut
+/// of live-1000 but cost 5.7 on free-riders-1000 (more viewers waiting on the uploaders
+/// that half the audience leaves alone), so 3; peers told but not served in time fall back
+/// to the urgent rules.
+pub const INCOMING_FANOUT_SEGMENTS: u64 = 3;
 
 /// How many peers to tell that a segment is on its way here (`Incoming`): copies our upload
 /// budget can serve in `INCOMING_FANOUT_SEGMENTS` segment durations. 0 (tell nobody) when the
@@ -303,10 +304,10 @@ mod tests {
 
     #[test]
     fn incoming_fanout_is_what_the_upload_budget_serves() {
-        // 8 Mbit/s budget, 2.5 Mbit/s stream: 3.2 copies per segment duration, 19 in six.
-        assert_eq!(incoming_fanout(1_000_000, 2_500_000), 19);
-        // Less than a sixth of the bitrate: nobody is told.
-        assert_eq!(incoming_fanout(50_000, 2_500_000), 0);
+        // 8 Mbit/s budget, 2.5 Mbit/s stream: 3.2 copies per segment duration, 9 in three.
+        assert_eq!(incoming_fanout(1_000_000, 2_500_000), 9);
+        // Less than a third of the bitrate: nobody is told.
+        assert_eq!(incoming_fanout(100_000, 2_500_000), 0);
         assert_eq!(incoming_fanout(1_000_000, 0), 0);
         assert_eq!(incoming_fanout(u64::MAX, 1), usize::MAX);
     }
