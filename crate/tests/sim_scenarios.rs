@@ -344,11 +344,12 @@ fn bad_networks_are_rejected() {
     assert!(Scenario::parse("[[networks]]\nname = \"a\"").is_ok());
 }
 
-/// Guards the live-edge design (`scheduler::live_edge`: relay-scaled waits, `Incoming`):
-/// a 120-viewer, 150 s cut of `scenarios/live-1000.toml` offloaded 64.9% before it and
-/// 76.6% with it (`shoal-sim --scenario scenarios/live-1000.toml --viewers 120 --duration
-/// 150 --seed 7`); the full scenario's figures are in BENCHMARKS.md. Warm-up dominates a cut
-/// this short, so the bar sits between the two.
+/// Guards the live-edge design (`scheduler::live_edge`: relay-scaled waits, `Incoming`,
+/// fetches past the playlist's end): a 120-viewer, 150 s cut of `scenarios/live-1000.toml`
+/// offloaded 64.9% before it and 80.9% with it (`shoal-sim --scenario
+/// scenarios/live-1000.toml --viewers 120 --duration 150 --seed 7`); the full scenarios'
+/// figures are in BENCHMARKS.md. Warm-up weighs heavily in a cut this short, so the bar sits
+/// between the two.
 #[test]
 fn a_live_cut_keeps_the_live_edge_offload() {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/live-1000.toml");
@@ -373,7 +374,7 @@ fn a_live_cut_keeps_the_live_edge_offload() {
     );
     assert_eq!(s.violations, 0, "{:?}", s.violation_notes);
     assert_eq!(s.banned_honest, 0);
-    assert!(s.offload > 0.72, "offload {:.3}", s.offload);
+    assert!(s.offload > 0.75, "offload {:.3}", s.offload);
     assert!(s.rebuffer_ratio <= b.rebuffer_ratio + 0.0005);
     assert!(((s.cdn_bytes + s.p2p_bytes) as f64) <= 1.05 * b.cdn_bytes as f64);
 }
