@@ -64,11 +64,16 @@ fn url(seq: u64) -> String {
 }
 
 fn playlist(n: u64) -> Input {
+    playlist_at(n, 0)
+}
+
+/// `playlist(n)` with a nominal bitrate (bit/s).
+fn playlist_at(n: u64, bitrate: u32) -> Input {
     Input::Playlist {
         swarm: SW,
         live: true,
         container: Container::Ts,
-        bitrate: 0,
+        bitrate,
         segments: (0..n)
             .map(|i| SegmentInfo {
                 seq: i,
@@ -1652,24 +1657,7 @@ fn a_segment_fetched_from_a_peer_is_announced_incoming_and_then_had() {
     cfg.upload_bytes_per_sec = 1_000_000;
     let mut m = Mesh::new(vec![cfg.clone(), cfg.clone(), cfg]).with_cdn(20, 500);
     for i in 0..3 {
-        m.input(
-            i,
-            Input::Playlist {
-                swarm: SW,
-                live: true,
-                container: Container::Ts,
-                bitrate: 1_000_000,
-                segments: (0..20)
-                    .map(|s| SegmentInfo {
-                        seq: s,
-                        start_ms: s * SEG_MS as u64,
-                        duration_ms: SEG_MS,
-                        url: url(s),
-                        range: None,
-                    })
-                    .collect(),
-            },
-        );
+        m.input(i, playlist_at(20, 1_000_000));
         m.input(i, paused_at_0());
     }
     // A line: 0 - 1 - 2. Viewer 0 holds segment 9; viewer 1 takes it from 0.
