@@ -240,8 +240,7 @@ pub struct Config {
     /// Master switch. When false the engine never announces, never connects, never uploads:
     /// every request goes over HTTP.
     pub p2p_enabled: bool,
-    /// Connected peers per swarm. A full swarm still takes `SPARE_PEERS` (2) more, measures
-    /// them (first Pong) and closes its farthest peer, so it keeps its nearest.
+    /// Maximum connected peers per swarm.
     pub max_peers: usize,
     /// Segments starting less than this far ahead of the playhead are urgent: they come
     /// over HTTP unless a peer is already delivering them fast enough to finish in time.

@@ -34,7 +34,6 @@
 use crate::health::{self, CdnHealth, CDN_RETRY_MS};
 use crate::integrity::spot_check::{SpotChecker, Verdict as SpotVerdict};
 use crate::integrity::{self, Manifest, ManifestEntry};
-use crate::peers::registry::{ROTATE_NUMWANT, SPARE_PEERS};
 use crate::peers::session::{MAX_DOWN_REQUESTS, MAX_UP_REQUESTS};
 use crate::peers::{Avail, ChunkSource, PeerState, Peers, Served, Session, UpRequest, Uploads};
 use crate::scheduler::deadline::{self, Playhead};

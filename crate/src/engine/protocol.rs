@@ -30,9 +30,7 @@ impl Engine {
                 {
                     Some(CloseReason::Duplicate)
                 }
-                // A full swarm still measures a few more peers: the farthest goes after
-                // each one's first Pong (`keep_nearest`).
-                Some(s) if s.conns.len() >= self.config.max_peers + SPARE_PEERS => {
+                Some(s) if s.conns.len() >= self.config.max_peers => {
                     Some(CloseReason::TooManyPeers)
                 }
                 Some(_) => None,
@@ -297,13 +295,12 @@ impl Engine {
             }
             (_, Message::Ping { nonce }) => self.send(conn, &Message::Pong { nonce }),
             (_, Message::Pong { nonce }) => {
-                let asked = self.peers.get_mut(&conn).and_then(|s| {
-                    let swarm = s.swarm;
-                    s.pong(nonce, now).then_some(swarm)
-                });
-                match asked {
-                    Some(swarm) => self.keep_nearest(swarm),
-                    None => self.strike_and_replan(conn),
+                let asked = self
+                    .peers
+                    .get_mut(&conn)
+                    .is_some_and(|s| s.pong(nonce, now));
+                if !asked {
+                    self.strike_and_replan(conn);
                 }
             }
             _ => self.strike_and_replan(conn),
@@ -400,26 +397,6 @@ impl Engine {
                 swarm: s.swarm,
                 peer: s.peer,
             });
-        }
-    }
-
-    /// A swarm over `Config::max_peers` (it took spare connections to measure them) closes
-    /// its farthest peers until it is back at the limit.
-    pub(super) fn keep_nearest(&mut self, swarm: SwarmId) {
-        while self
-            .swarms
-            .get(&swarm)
-            .is_some_and(|s| s.conns.len() > self.config.max_peers)
-        {
-            let Some(conn) = self.peers.farthest(swarm) else {
-                return;
-            };
-            self.out.push_back(Output::ClosePeer {
-                conn,
-                reason: CloseReason::TooManyPeers,
-            });
-            self.remove_session(conn);
-            self.reschedule();
         }
     }
 

@@ -61,7 +61,6 @@ impl Engine {
                 (slots > 0).then(|| picker::Holder {
                     conn: s.conn,
                     score: s.score(),
-                    rtt_ms: s.rtt.get(),
                     complete,
                     slots,
                 })

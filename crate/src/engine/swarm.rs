@@ -239,10 +239,6 @@ impl Engine {
                             n.saturating_sub(s.conns.len().min(u32::MAX as usize) as u32)
                         });
                         announces.push((*id, self.config.announce_numwant.min(unmet)));
-                    } else if self.peers.has_far(*id) {
-                        // Full, but with a far peer: meet a few more, so that a nearer one
-                        // can take its place (`keep_nearest`).
-                        announces.push((*id, ROTATE_NUMWANT.min(self.config.announce_numwant)));
                     }
                 }
             }

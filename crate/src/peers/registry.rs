@@ -6,8 +6,8 @@
 //! deterministic; a Ready session is probed once per `PING_INTERVAL_MS`, and a Ping still
 //! unanswered is replaced only after `PING_REPLACE_MS`.
 
-use crate::peers::{scoring, PeerState, Session};
-use crate::types::{ConnId, Instant, PeerId, SwarmId};
+use crate::peers::{PeerState, Session};
+use crate::types::{ConnId, Instant, PeerId};
 use std::collections::{btree_map, BTreeMap, BTreeSet};
 use std::time::Duration;
 
@@ -19,13 +19,6 @@ pub const PING_INTERVAL_MS: u64 = 60_000;
 /// A Ping still unanswered after this long is replaced; before that a new Ping is not sent,
 /// so a Pong queued behind a busy uplink still matches and is never taken for a violation.
 pub const PING_REPLACE_MS: u64 = 60_000;
-
-/// Connections a full swarm still accepts beyond `Config::max_peers`: each is measured
-/// (its first `Pong`), then the farthest of the swarm is closed (`Peers::farthest`).
-pub const SPARE_PEERS: usize = 2;
-/// Peers a full swarm asks the tracker for at its periodic announce while it keeps a far
-/// peer (`Peers::has_far`).
-pub const ROTATE_NUMWANT: u32 = 3;
 
 #[derive(Debug, Default)]
 pub struct Peers {
@@ -100,39 +93,6 @@ impl Peers {
         Some(s)
     }
 
-    /// The nearest measured RTT among `swarm`'s sessions.
-    fn nearest_ms(&self, swarm: SwarmId) -> Option<f64> {
-        self.sessions
-            .values()
-            .filter(|s| s.swarm == swarm)
-            .filter_map(|s| s.rtt.get())
-            .min_by(f64::total_cmp)
-    }
-
-    /// The Ready session of `swarm` farthest away (highest measured RTT; ties to the
-    /// slower, then the newer connection): the one to close when the swarm is over its size.
-    pub fn farthest(&self, swarm: SwarmId) -> Option<ConnId> {
-        self.sessions
-            .values()
-            .filter(|s| s.swarm == swarm && s.state == PeerState::Ready)
-            .filter_map(|s| Some((s.rtt.get()?, s.throughput.get_or(0.0), s.conn)))
-            .max_by(|a, b| {
-                a.0.total_cmp(&b.0)
-                    .then(b.1.total_cmp(&a.1))
-                    .then(a.2.cmp(&b.2))
-            })
-            .map(|(_, _, c)| c)
-    }
-
-    /// Does `swarm` keep a session that is far (`scoring::is_near` against its nearest)?
-    /// Then it is worth meeting more peers to replace it.
-    pub fn has_far(&self, swarm: SwarmId) -> bool {
-        let nearest = self.nearest_ms(swarm);
-        self.sessions
-            .values()
-            .any(|s| s.swarm == swarm && !scoring::is_near(s.rtt.get(), nearest))
-    }
-
     /// When the next probe may be due.
     pub fn ping_at(&self) -> Option<Instant> {
         self.ping_at
@@ -172,44 +132,7 @@ impl Peers {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_farthest_measured_session_is_the_one_to_close() {
-        let t = Instant::from_millis;
-        let sw = SwarmId([1; 20]);
-        let mut p = Peers::new();
-        for (c, rtt) in [
-            (1, Some(300.0)),
-            (2, Some(40.0)),
-            (3, None),
-            (4, Some(60.0)),
-        ] {
-            p.insert(Session::new(
-                ConnId(c),
-                sw,
-                PeerId([c as u8; 20]),
-                false,
-                t(0),
-            ));
-            p.ready(ConnId(c), t(0));
-            if let (Some(r), Some(s)) = (rtt, p.get_mut(&ConnId(c))) {
-                s.rtt.sample(r);
-            }
-        }
-        assert!(p.has_far(sw), "300 ms against a nearest of 40 ms is far");
-        assert_eq!(p.farthest(sw), Some(ConnId(1)));
-        assert_eq!(p.farthest(SwarmId([9; 20])), None);
-        p.remove(&ConnId(1));
-        assert!(
-            !p.has_far(sw),
-            "60 ms is near 40 ms; unmeasured counts as near"
-        );
-        assert_eq!(
-            p.farthest(sw),
-            Some(ConnId(4)),
-            "unmeasured is never closed"
-        );
-    }
+    use crate::types::SwarmId;
 
     #[test]
     fn a_ready_session_is_probed_at_once_then_once_per_interval_and_bans_stay() {

@@ -39,21 +39,6 @@ pub const THROUGHPUT_PRIOR: f64 = 1_000_000.0;
 /// RTT assumed before the first Pong (ms).
 pub const RTT_PRIOR_MS: f64 = 100.0;
 
-/// A peer is near when its RTT is at most this times the nearest peer's RTT plus
-/// `NEAR_SLACK_MS`: inside one network paths differ by their access links, between
-/// networks they add the inter-network latency of both.
-pub const NEAR_FACTOR: f64 = 1.5;
-pub const NEAR_SLACK_MS: f64 = 20.0;
-
-/// Is a peer at `rtt_ms` near, given the nearest peer's RTT? An unmeasured peer counts as
-/// near (it is tried, and measured by its first `Pong`).
-pub fn is_near(rtt_ms: Option<f64>, nearest_ms: Option<f64>) -> bool {
-    match (rtt_ms, nearest_ms) {
-        (Some(r), Some(n)) => r <= n * NEAR_FACTOR + NEAR_SLACK_MS,
-        _ => true,
-    }
-}
-
 /// Higher is better. Throughput dominates (it decides whether a segment arrives in time);
 /// RTT matters for small requests; each strike halves the score.
 pub fn score(throughput: Option<f64>, rtt_ms: Option<f64>, strikes: u32) -> f64 {

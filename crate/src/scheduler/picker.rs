@@ -7,14 +7,9 @@
 //! peer ends up carrying most of a segment, a slow one only what it can, several holders
 //! share one segment, and a `Cancel` never leaves more than a few windows in flight.
 //!
-//! Near peers first: `rank` puts the holders whose measured RTT is close to the nearest
-//! holder's ahead of the others, and while a near holder can take work the far ones get
-//! none, so a segment stays inside a network (an ISP, a region) when it can.
-//!
 //! Invariants: every planned range is non-empty, at most `WINDOW_CHUNKS` long, inside a
 //! missing run; no chunk is planned twice; no holder gets more ranges than its `slots`.
 
-use crate::peers::scoring;
 use crate::types::ConnId;
 
 /// Chunks per request (8 x 15 KiB = 120 KiB): large enough to amortise a round trip,
@@ -27,9 +22,6 @@ pub const WINDOWS_PER_HOLDER: u32 = 2;
 pub struct Holder {
     pub conn: ConnId,
     pub score: f64,
-    /// Measured round-trip time (`None` before the first `Pong`: counted as near, so a new
-    /// peer is tried and measured).
-    pub rtt_ms: Option<f64>,
     /// Holds the whole segment (`Have`), rather than downloading it (`Downloading`).
     pub complete: bool,
     /// Windows we may still ask it for.
@@ -43,26 +35,9 @@ pub struct Assignment {
     pub count: u32,
 }
 
-/// Orders holders near first (`scoring::is_near` against the nearest holder), then best
-/// first by score (ties by conn id, for determinism); while a near holder has a slot, far
-/// holders get no slots.
+/// Orders holders best first by score (ties by conn id, for determinism).
 pub fn rank(holders: &mut [Holder]) {
-    let nearest = holders
-        .iter()
-        .filter_map(|h| h.rtt_ms)
-        .min_by(f64::total_cmp);
-    let near = |h: &Holder| scoring::is_near(h.rtt_ms, nearest);
-    holders.sort_by(|a, b| {
-        near(b)
-            .cmp(&near(a))
-            .then(b.score.total_cmp(&a.score))
-            .then(a.conn.cmp(&b.conn))
-    });
-    if holders.iter().any(|h| near(h) && h.slots > 0) {
-        for h in holders.iter_mut().filter(|h| !near(h)) {
-            h.slots = 0;
-        }
-    }
+    holders.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.conn.cmp(&b.conn)));
 }
 
 /// Plans requests for the missing, unrequested chunk runs `runs` (`(first, end)`, end
@@ -110,7 +85,6 @@ mod tests {
         Holder {
             conn: ConnId(c),
             score,
-            rtt_ms: None,
             complete,
             slots: WINDOWS_PER_HOLDER,
         }
@@ -133,39 +107,6 @@ mod tests {
             hs.iter().map(|h| h.conn.0).collect::<Vec<_>>(),
             vec![2, 3, 1]
         );
-    }
-
-    #[test]
-    fn near_holders_come_first_and_far_ones_wait_while_a_near_one_has_slots() {
-        let at = |c: u32, score: f64, rtt: f64| Holder {
-            rtt_ms: Some(rtt),
-            ..h(c, score, true)
-        };
-        // 1 is fastest but far (200 ms against a nearest of 40 ms: limit 80 ms).
-        let mut hs = vec![
-            at(1, 9.0, 200.0),
-            at(2, 1.0, 40.0),
-            at(3, 2.0, 70.0),
-            h(4, 0.5, true),
-        ];
-        rank(&mut hs);
-        let order: Vec<(u32, u32)> = hs.iter().map(|h| (h.conn.0, h.slots)).collect();
-        let w = WINDOWS_PER_HOLDER;
-        assert_eq!(order, vec![(3, w), (2, w), (4, w), (1, 0)]);
-        let plan = plan_chunks(&[(0, 80)], &hs);
-        assert!(plan.iter().all(|a| a.conn.0 != 1), "far holder asked");
-        // With no near slot left, the far holder is asked.
-        let mut busy = vec![
-            at(1, 9.0, 200.0),
-            Holder {
-                slots: 0,
-                ..at(2, 1.0, 40.0)
-            },
-        ];
-        rank(&mut busy);
-        assert_eq!(busy[1].conn.0, 1);
-        assert_eq!(busy[1].slots, w);
-        assert_eq!(plan_chunks(&[(0, 8)], &busy)[0].conn.0, 1);
     }
 
     #[test]

@@ -69,8 +69,7 @@ export type Config = {
  */
 p2pEnabled: boolean, 
 /**
- * Connected peers per swarm. A full swarm still takes `SPARE_PEERS` (2) more, measures
- * them (first Pong) and closes its farthest peer, so it keeps its nearest.
+ * Maximum connected peers per swarm.
  */
 maxPeers: number, 
 /**
