@@ -62,17 +62,17 @@ impl Engine {
             return;
         }
         self.requests.insert(req, key);
-        if !self.downloads.contains_key(&key) {
-            let d = self.new_download(key, url.clone(), range);
-            self.downloads.insert(key, d);
+        match self.downloads.get(&key) {
+            None => {
+                let d = self.new_download(key, url, range);
+                self.downloads.insert(key, d);
+            }
+            // Learned from peers before the playlist listed it: the player names it.
+            Some(d) if d.url.is_empty() => self.name_download(key, url, range),
+            Some(_) => {}
         }
         let mut progress = None;
         if let Some(d) = self.downloads.get_mut(&key) {
-            if d.url.is_empty() {
-                // Learned from peers before the playlist listed it: the player names it.
-                d.url = url;
-                d.range = range;
-            }
             d.reqs.push(req);
             if d.got_bytes > 0 {
                 progress = Some((d.got_bytes, d.size));

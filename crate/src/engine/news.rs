@@ -86,6 +86,9 @@ impl Engine {
     fn broadcast_to(&mut self, swarm: SwarmId, msg: &Message, limit: usize) {
         let mut conns = self.ready_conns(swarm);
         let mut n = 0usize;
+        // An `Incoming` is for peers that understand it and are not getting the segment
+        // themselves.
+        let incoming = matches!(msg, Message::Incoming { .. });
         match *msg {
             Message::Have { seq, .. }
             | Message::Downloading { seq, .. }
@@ -93,9 +96,6 @@ impl Engine {
                 let Some(s) = self.peers.get_mut(c) else {
                     return false;
                 };
-                // An `Incoming` is for peers that understand it and are not getting the
-                // segment themselves.
-                let incoming = matches!(msg, Message::Incoming { .. });
                 if s.holds_complete(seq) == Some(true)
                     || (incoming
                         && (!s.has_capabilities(wire::CAP_INCOMING)

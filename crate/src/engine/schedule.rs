@@ -688,13 +688,19 @@ impl Engine {
             self.spot_offer_named(key, &url, range);
         }
         for (key, url, range) in found {
-            let shared = self.shared_copies.as_ref().and_then(|f| f(&url, range));
-            if let Some(d) = self.downloads.get_mut(&key) {
-                d.url = url;
-                d.range = range;
-                if d.shared.is_none() {
-                    d.shared = shared;
-                }
+            self.name_download(key, url, range);
+        }
+    }
+
+    /// Gives a download learned from peers ahead of the playlist its URL (from the playlist
+    /// or the player's request), and the host's shared copy of those bytes.
+    pub(super) fn name_download(&mut self, key: SegmentKey, url: String, range: Option<ByteRange>) {
+        let shared = self.shared_copies.as_ref().and_then(|f| f(&url, range));
+        if let Some(d) = self.downloads.get_mut(&key) {
+            d.url = url;
+            d.range = range;
+            if d.shared.is_none() {
+                d.shared = shared;
             }
         }
     }
